@@ -1,0 +1,254 @@
+"""The seven anonymity conversions, as functions from a raw value to a JSON value.
+
+:func:`convert` is the total, public form: it returns a ``Result`` and never raises, whatever the
+value does (a ``__len__``, ``__bool__`` or ``__iter__`` that raises included). :func:`apply` is
+the form the serializer calls once per declared field; it raises :class:`ConversionRejected`
+instead of allocating a ``Result``, because that allocation would dominate a field's cost.
+A failure's reason names what went wrong, never the value.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import numbers
+from collections.abc import Callable, Iterable, Mapping, Sized
+from typing import Final
+
+from returns.result import Failure, Result, Success
+
+from .hashing import hash_value
+from .leak_guard import find_leak
+from .policy import PrivacyPolicy
+from .vocabulary import AnonymityConversion, JSONObject, JSONValue
+
+OTHER_CATEGORY: Final = "__other__"
+"""Where a DISTRIBUTION sums the categories beyond the policy's cap."""
+
+MAX_SAFE_INT: Final = 2**63 - 1
+"""Integers beyond a signed 64-bit range are refused: most JSON consumers would corrupt them."""
+
+
+class ConversionRejected(ValueError):
+    """A conversion could not apply; the field must be dropped, never sent raw."""
+
+
+Converter = Callable[[object, PrivacyPolicy], JSONValue]
+"""One conversion: a raw value and the policy in, a JSON value out (or ConversionRejected)."""
+
+
+def convert(
+    value: object, conversion: AnonymityConversion, policy: PrivacyPolicy
+) -> Result[JSONValue, str]:
+    """Apply one conversion; ``Failure`` holds the reason, which never contains the value.
+
+    >>> from codeweaver_telemetry.core.policy import default_policy
+    >>> convert(["a", "b"], AnonymityConversion.COUNT, default_policy())
+    <Success: 2>
+    >>> convert("x", AnonymityConversion.AGGREGATE, default_policy())
+    <Failure: a str is not a number>
+    """
+    try:
+        return Success(apply(value, conversion, policy))
+    except ConversionRejected as rejected:
+        return Failure(str(rejected))
+    except Exception as error:  # noqa: BLE001 - user objects may raise anything; fail closed
+        return Failure(describe_error(error))
+
+
+def apply(value: object, conversion: AnonymityConversion, policy: PrivacyPolicy) -> JSONValue:
+    """Apply one conversion, raising :class:`ConversionRejected` (or the value's own error)."""
+    return _CONVERTERS[conversion](value, policy)
+
+
+def describe_error(error: BaseException) -> str:
+    """A reason for an error raised by user code: its type only, as messages may hold values."""
+    return f"the value raised {type(error).__name__}"
+
+
+def to_boolean(value: object, policy: PrivacyPolicy) -> bool:
+    """The value's truthiness; None is False.
+
+    >>> from codeweaver_telemetry.core.policy import default_policy
+    >>> to_boolean([], default_policy()), to_boolean("x", default_policy())
+    (False, True)
+    """
+    return bool(value)
+
+
+def to_count(value: object, policy: PrivacyPolicy) -> int:
+    """How many items: len() of a collection, 0 for None, 1 for a single value (str included).
+
+    >>> from codeweaver_telemetry.core.policy import default_policy
+    >>> [to_count(v, default_policy()) for v in (None, "text", {"a": 1, "b": 2}, 7)]
+    [0, 1, 2, 1]
+    """
+    if value is None:
+        return 0
+    if isinstance(value, str | bytes | bytearray) or not isinstance(value, Sized):
+        return 1
+    return len(value)
+
+
+def to_text_count(value: object, policy: PrivacyPolicy) -> int:
+    """How many characters: of a string, of decoded bytes, or of another value's text form.
+
+    >>> from codeweaver_telemetry.core.policy import default_policy
+    >>> [to_text_count(v, default_policy()) for v in (None, "héllo", b"ab", 1234)]
+    [0, 5, 2, 4]
+    """
+    if value is None:
+        return 0
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, bytes | bytearray):
+        return len(bytes(value).decode("utf-8", "replace"))
+    if isinstance(value, Sized) and len(value) > policy.max_scan_items:
+        raise ConversionRejected("too many items to render as text")
+    return len(str(value))
+
+
+def to_hash(value: object, policy: PrivacyPolicy) -> str:
+    """The keyed digest of the value (32 lowercase hex characters).
+
+    >>> from codeweaver_telemetry.core.policy import PrivacyPolicy
+    >>> to_hash("/home/alice/auth.py", PrivacyPolicy(hash_key=bytes(32)))[:12]
+    'f0e2a8bb5b9e'
+    """
+    try:
+        return hash_value(
+            value, policy.hash_key, max_depth=policy.max_depth, max_items=policy.max_scan_items
+        )
+    except ValueError as rejected:  # EncodingRejected, or a huge int's text form
+        raise ConversionRejected(str(rejected)) from None
+
+
+def to_aggregate(value: object, policy: PrivacyPolicy) -> int | float:
+    """The sum of a collection's numbers, or of a mapping's values; a number is itself.
+
+    >>> from codeweaver_telemetry.core.policy import default_policy
+    >>> to_aggregate([1, 2.5], default_policy()), to_aggregate({"a": 2, "b": 3}, default_policy())
+    (3.5, 5)
+    """
+    if _is_number(value):
+        return as_json_number(value)
+    if isinstance(value, str | bytes | bytearray) or not isinstance(value, Iterable):
+        raise ConversionRejected(
+            f"a {type(value).__name__} is not a number or a collection of numbers"
+        )
+    values: Iterable[object] = value.values() if isinstance(value, Mapping) else value
+    total: int | float = 0
+    for index, item in enumerate(values):
+        if index >= policy.max_scan_items:
+            raise ConversionRejected("too many items to aggregate")
+        total += as_json_number(item)
+    return as_json_number(total)
+
+
+def to_distribution(value: object, policy: PrivacyPolicy) -> JSONObject:
+    """``{category: count}``, most frequent first; free-text categories are sent hashed.
+
+    A mapping is taken as category -> count; a collection is counted; a single value counts 1;
+    None is an empty distribution.
+    Beyond the policy's cap, the least frequent categories are summed under ``"__other__"``.
+
+    >>> from codeweaver_telemetry.core.policy import default_policy
+    >>> to_distribution(["python", "rust", "python", True], default_policy())
+    {'python': 2, 'rust': 1, 'true': 1}
+    """
+    counts: dict[str, int | float] = {}
+    pairs: Iterable[tuple[object, object]]
+    if value is None:
+        pairs = ()
+    elif isinstance(value, Mapping):
+        pairs = value.items()
+    elif _is_category(value):
+        pairs = ((value, 1),)
+    else:
+        pairs = ((item, 1) for item in _items(value))
+    for index, (raw_category, raw_count) in enumerate(pairs):
+        if index >= policy.max_scan_items:
+            raise ConversionRejected("too many items for a distribution")
+        label = category_label(raw_category, policy)
+        counts[label] = counts.get(label, 0) + as_json_number(raw_count)
+    return _capped(counts, policy.max_categories)
+
+
+def category_label(value: object, policy: PrivacyPolicy) -> str:
+    """The text of a category: an Enum member's value, ``true``/``false``, an int, a string.
+
+    A label that is long, has white space or control characters, or that the leak guard flags
+    is replaced by its keyed digest, so that a path or a sentence never becomes a key.
+    """
+    if isinstance(value, enum.Enum):
+        value = value.value if _is_category(value.value) else value.name
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if not isinstance(value, str):
+        raise ConversionRejected(f"a {type(value).__name__} is not a category")
+    if (
+        len(value) > policy.max_category_length
+        or " " in value
+        or not value.isprintable()
+        or find_leak(value, policy.literal_tokens) is not None
+    ):
+        return to_hash(value, policy)
+    return value
+
+
+def as_json_number(value: object) -> int | float:
+    """A number JSON can carry: a non-bool int within 64 bits, or a finite float."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ConversionRejected(f"a {type(value).__name__} is not a number")
+    if isinstance(value, numbers.Integral):
+        number = int(value)
+        if -MAX_SAFE_INT <= number <= MAX_SAFE_INT:
+            return number
+        raise ConversionRejected("the number is out of the 64-bit range")
+    real = float(value)
+    if not math.isfinite(real):
+        raise ConversionRejected("the number is not finite")
+    return real
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _is_category(value: object) -> bool:
+    return isinstance(value, str | int | enum.Enum)  # bool is an int
+
+
+def _items(value: object) -> Iterable[object]:
+    if isinstance(value, str | bytes | bytearray) or not isinstance(value, Iterable):
+        raise ConversionRejected(f"a {type(value).__name__} is not a collection")
+    return value
+
+
+def _capped(counts: dict[str, int | float], max_categories: int) -> JSONObject:
+    ranked = sorted(
+        ((label, count) for label, count in counts.items() if label != OTHER_CATEGORY),
+        key=lambda item: (-item[1], item[0]),
+    )
+    kept: JSONObject = dict(ranked[:max_categories])
+    if OTHER_CATEGORY in counts or len(ranked) > max_categories:
+        beyond = sum(count for _, count in ranked[max_categories:])
+        kept[OTHER_CATEGORY] = as_json_number(beyond + counts.get(OTHER_CATEGORY, 0))
+    return kept
+
+
+def _forbidden(value: object, policy: PrivacyPolicy) -> JSONValue:
+    raise ConversionRejected("a FORBIDDEN field is never sent")
+
+
+_CONVERTERS: Final[Mapping[AnonymityConversion, Converter]] = {
+    AnonymityConversion.FORBIDDEN: _forbidden,
+    AnonymityConversion.BOOLEAN: to_boolean,
+    AnonymityConversion.COUNT: to_count,
+    AnonymityConversion.TEXT_COUNT: to_text_count,
+    AnonymityConversion.HASH: to_hash,
+    AnonymityConversion.AGGREGATE: to_aggregate,
+    AnonymityConversion.DISTRIBUTION: to_distribution,
+}

@@ -1,0 +1,150 @@
+"""How the core reads a model: its fields, in order, and its privacy declarations.
+
+Supported without importing any of their libraries: dataclasses (frozen and slotted too),
+pydantic v2 models (by field name, whatever the alias), attrs classes, and any other object with
+a ``_telemetry_keys()`` method (its public instance attributes). Plain mappings are read with
+declarations given by the caller.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Iterator, Mapping
+from typing import Final
+
+from .vocabulary import AnonymityConversion
+
+MISSING: Final = object()
+"""Stands for a field whose value could not be read; the serializer drops it."""
+
+Declarations = Mapping[str, AnonymityConversion]
+
+
+class ModelRejected(ValueError):
+    """The model cannot be read safely; nothing of it may be sent."""
+
+
+def is_model(value: object) -> bool:
+    """Whether the serializer should walk ``value`` field by field under its declarations."""
+    cls = type(value)
+    return (
+        hasattr(cls, "__dataclass_fields__")
+        or isinstance(getattr(cls, "__pydantic_fields__", None), dict)
+        or hasattr(cls, "__attrs_attrs__")
+        or (hasattr(value, "_telemetry_keys") and not isinstance(value, type | Mapping))
+    )
+
+
+def model_fields(value: object) -> Iterator[tuple[str, object]]:
+    """The model's fields as ``(name, value)`` pairs, in declaration order.
+
+    A field that cannot be read yields :data:`MISSING` rather than stopping the iteration.
+    """
+    cls = type(value)
+    if hasattr(cls, "__dataclass_fields__"):
+        names: Iterator[str] = (field.name for field in dataclasses.fields(value))  # type: ignore[arg-type]
+    elif isinstance(pydantic_fields := getattr(cls, "__pydantic_fields__", None), dict):
+        names = iter(pydantic_fields)
+    elif attrs_fields := getattr(cls, "__attrs_attrs__", None):
+        names = (attribute.name for attribute in attrs_fields)
+    else:
+        names = (name for name in _public_attributes(value))
+    for name in names:
+        yield name, getattr(value, name, MISSING)
+    extra = getattr(value, "__pydantic_extra__", None)
+    if isinstance(extra, dict):
+        yield from extra.items()
+
+
+def declared_keys(value: object, *, explicit: Mapping[str, object] | None = None) -> Declarations:
+    """The model's declarations (``_telemetry_keys()``), or ``explicit`` for a plain mapping.
+
+    Raises :class:`ModelRejected` when they cannot be trusted: the method raises, returns
+    something other than a mapping of names to conversions, or names a field the model does
+    not have (a typo there would send the real field raw).
+    """
+    if explicit is not None:
+        return _validated(explicit)
+    method = getattr(value, "_telemetry_keys", None)
+    if method is None:
+        return {}
+    try:
+        declared = method()
+    except Exception as error:  # noqa: BLE001 - any failure here means the model cannot be trusted
+        raise ModelRejected(f"_telemetry_keys() raised {type(error).__name__}") from None
+    if declared is None:
+        return {}
+    declarations = _validated(declared)
+    return _by_field_name(value, declarations)
+
+
+def _validated(declared: object) -> dict[str, AnonymityConversion]:
+    if not isinstance(declared, Mapping):
+        raise ModelRejected(
+            f"_telemetry_keys() returned a {type(declared).__name__}, not a mapping"
+        )
+    validated: dict[str, AnonymityConversion] = {}
+    for key, conversion in declared.items():
+        if not isinstance(key, str):
+            raise ModelRejected(f"a declared key is a {type(key).__name__}, not a str")
+        validated[key] = _as_conversion(key, conversion)
+    return validated
+
+
+def _as_conversion(key: str, conversion: object) -> AnonymityConversion:
+    if isinstance(conversion, AnonymityConversion):
+        return conversion
+    # A member of another AnonymityConversion enum (CodeWeaver's own) is accepted by its name.
+    if isinstance(conversion, enum.Enum) and conversion.name in AnonymityConversion.__members__:
+        return AnonymityConversion[conversion.name]
+    raise ModelRejected(f"{key!r} is declared with a {type(conversion).__name__}")
+
+
+def _by_field_name(value: object, declarations: Declarations) -> Declarations:
+    """Map pydantic aliases to field names, and refuse declarations of unknown fields."""
+    cls = type(value)
+    known = _field_names(value)
+    if known is None:
+        return declarations
+    aliases = _pydantic_aliases(cls)
+    by_name: dict[str, AnonymityConversion] = {}
+    extra = getattr(value, "__pydantic_extra__", None)
+    for key, conversion in declarations.items():
+        name = aliases.get(key, key)
+        if name not in known and not (isinstance(extra, dict) and name in extra):
+            raise ModelRejected(f"declares {key!r}, which is not a field of {cls.__name__}")
+        by_name[name] = conversion
+    return by_name
+
+
+def _field_names(value: object) -> frozenset[str] | None:
+    cls = type(value)
+    if hasattr(cls, "__dataclass_fields__"):
+        return frozenset(field.name for field in dataclasses.fields(value))  # type: ignore[arg-type]
+    if isinstance(pydantic_fields := getattr(cls, "__pydantic_fields__", None), dict):
+        return frozenset(pydantic_fields)
+    if attrs_fields := getattr(cls, "__attrs_attrs__", None):
+        return frozenset(attribute.name for attribute in attrs_fields)
+    return None  # plain objects: their attributes may legitimately come and go
+
+
+def _pydantic_aliases(cls: type) -> dict[str, str]:
+    fields = getattr(cls, "__pydantic_fields__", None)
+    if not isinstance(fields, dict):
+        return {}
+    aliases: dict[str, str] = {}
+    for name, info in fields.items():
+        for attribute in ("alias", "serialization_alias", "validation_alias"):
+            alias = getattr(info, attribute, None)
+            if isinstance(alias, str) and alias != name:
+                aliases[alias] = name
+    return aliases
+
+
+def _public_attributes(value: object) -> list[str]:
+    try:
+        attributes = vars(value)
+    except TypeError:
+        raise ModelRejected(f"a {type(value).__name__} has no readable fields") from None
+    return [name for name in attributes if not name.startswith("_")]

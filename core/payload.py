@@ -1,0 +1,96 @@
+"""The last step of every payload: leak guard, filter report, size bound.
+
+Both the generic serializer and the event builders end here, so that nothing reaches a sink
+without passing the same guard and the same bound.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Final
+
+from returns.result import Failure, Result, Success
+
+from .leak_guard import guard_payload
+from .policy import PrivacyPolicy
+from .vocabulary import AnonymityConversion, JSONObject, PrivacyError
+
+PRIVACY_FILTER_KEY: Final = "privacy_filter"
+"""The reserved top-level key that reports what the filter did: ``{"dropped", "redacted"}``."""
+
+
+@dataclass(frozen=True, slots=True)
+class DropNote:
+    """Why one field was left out: where, under which conversion, and the reason (no value)."""
+
+    path: str
+    conversion: AnonymityConversion | None
+    reason: str
+
+    def __str__(self) -> str:
+        return str(PrivacyError(self.path, self.conversion, self.reason))
+
+
+@dataclass(frozen=True, slots=True)
+class FilterReport:
+    """What the filter did to one payload.
+
+    ``dropped`` counts fields left out because a conversion could not apply or a bound was hit
+    (FORBIDDEN fields are left out by design and not counted); ``redacted`` counts strings the
+    leak guard replaced; ``hashed`` counts HASH conversions; ``notes`` explains the first drops.
+    """
+
+    dropped: int = 0
+    redacted: int = 0
+    hashed: int = 0
+    notes: tuple[DropNote, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Filtered:
+    """A finished payload and the report of how it was made."""
+
+    payload: JSONObject
+    report: FilterReport
+
+
+def finish_payload(
+    properties: JSONObject,
+    policy: PrivacyPolicy,
+    *,
+    trusted: Iterable[str] = (),
+    report: FilterReport = FilterReport(),
+) -> Result[Filtered, PrivacyError]:
+    """Guard every string and key, add the filter report, and refuse an oversized payload.
+
+    ``trusted`` holds the core's own digests, which are exempt from the high-entropy rule only.
+
+    >>> from codeweaver_telemetry.core.policy import default_policy
+    >>> finish_payload({"path": "/home/alice/x.py"}, default_policy()).unwrap().payload
+    {'path': '[REDACTED]', 'privacy_filter': {'dropped': 0, 'redacted': 1}}
+    """
+    guarded, redacted = guard_payload(properties, policy.literal_tokens, frozenset(trusted))
+    if not isinstance(guarded, dict):  # guard_payload keeps the shape it is given
+        return Failure(PrivacyError("", None, "the payload is not a JSON object"))
+    guarded[PRIVACY_FILTER_KEY] = {"dropped": report.dropped, "redacted": redacted}
+    size = payload_size(guarded)
+    if size is None:
+        return Failure(PrivacyError("", None, "the payload is not JSON"))
+    if size > policy.max_payload_bytes:
+        reason = f"the payload is {size} bytes, over the policy's {policy.max_payload_bytes}"
+        return Failure(PrivacyError("", None, reason))
+    final_report = FilterReport(report.dropped, redacted, report.hashed, report.notes)
+    return Success(Filtered(guarded, final_report))
+
+
+def payload_size(payload: JSONObject) -> int | None:
+    """Bytes of the compact JSON text, or None when it is not JSON (a bug: fail closed).
+
+    ASCII escaping makes this an upper bound of the UTF-8 size a sink sends.
+    """
+    try:
+        return len(json.dumps(payload, allow_nan=False, separators=(",", ":")))
+    except (TypeError, ValueError):
+        return None

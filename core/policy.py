@@ -1,0 +1,111 @@
+"""The immutable inputs of every privacy decision the core makes.
+
+A :class:`PrivacyPolicy` is a plain value: the adapters build one from configuration (the
+installation's hash key, the opt-in, the sensitive literals of this machine) and pass it to the
+pure functions. Nothing in the core reads the environment.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass, field
+
+MIN_KEY_BYTES = 16
+"""Shorter hash keys are refused: a short key can be brute-forced, making HASH reversible."""
+
+MAX_KEY_BYTES = 64
+"""BLAKE2b's largest key."""
+
+MIN_LITERAL_LENGTH = 3
+"""Sensitive literals shorter than this are ignored: they would redact ordinary words."""
+
+
+@dataclass(frozen=True)
+class PrivacyPolicy:
+    """What to hash with, what to allow, and how much of anything may be sent.
+
+    >>> policy = PrivacyPolicy(hash_key=b"k" * 32, sensitive_literals=frozenset({"Alice", "x"}))
+    >>> policy.literal_tokens
+    ('alice',)
+    """
+
+    hash_key: bytes
+    """The secret that keys every HASH; never sent, never logged."""
+
+    tools_over_privacy: bool = False
+    """The user's opt-in to richer, still anonymized, search telemetry."""
+
+    strict: bool = False
+    """Drop every undeclared field that is not a bool, number, Enum member, None or model."""
+
+    max_depth: int = 16
+    """Deepest nesting of models and containers that is walked; deeper values are dropped."""
+
+    max_string_length: int = 1024
+    """Longest string sent as it is; a longer one is dropped, never cut."""
+
+    max_list_length: int = 1000
+    """Most items of a list or mapping sent as they are; a longer one is dropped, never cut."""
+
+    max_scan_items: int = 100_000
+    """Most items a conversion (HASH, DISTRIBUTION, AGGREGATE) reads before it gives up."""
+
+    max_categories: int = 50
+    """Most categories of a DISTRIBUTION; the rest are summed under ``"__other__"``."""
+
+    max_category_length: int = 64
+    """Longest category label sent as it is; a longer one is sent as its keyed hash."""
+
+    max_payload_bytes: int = 65_536
+    """Largest serialized payload (compact JSON, UTF-8) that is returned at all."""
+
+    max_query_chars: int = 200
+    """With the opt-in, the query text is cut to this many characters after the leak guard."""
+
+    sensitive_literals: frozenset[str] = frozenset()
+    """This machine's user name, host name, directories and repository names: never sent."""
+
+    literal_tokens: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    """The sensitive literals that are matched: lower-cased, long enough, longest first."""
+
+    def __post_init__(self) -> None:
+        if not MIN_KEY_BYTES <= len(self.hash_key) <= MAX_KEY_BYTES:
+            raise ValueError(f"hash_key must be {MIN_KEY_BYTES} to {MAX_KEY_BYTES} bytes")
+        bounds = (
+            self.max_depth,
+            self.max_string_length,
+            self.max_list_length,
+            self.max_scan_items,
+            self.max_categories,
+            self.max_category_length,
+            self.max_payload_bytes,
+            self.max_query_chars,
+        )
+        if min(bounds) < 1:
+            raise ValueError("every bound of a PrivacyPolicy must be at least 1")
+        tokens = {
+            literal.strip().lower()
+            for literal in self.sensitive_literals
+            if len(literal.strip()) >= MIN_LITERAL_LENGTH
+        }
+        object.__setattr__(
+            self, "literal_tokens", tuple(sorted(tokens, key=lambda t: (-len(t), t)))
+        )
+
+    def __repr__(self) -> str:
+        # The dataclass repr would print the key and the literals; neither may reach a log.
+        return (
+            f"PrivacyPolicy(tools_over_privacy={self.tools_over_privacy}, strict={self.strict}, "
+            f"literals={len(self.literal_tokens)})"
+        )
+
+
+@functools.cache
+def default_policy() -> PrivacyPolicy:
+    """A policy with a random key that lives as long as this process: for tests and quick use.
+
+    >>> default_policy() is default_policy()
+    True
+    """
+    return PrivacyPolicy(hash_key=os.urandom(32))

@@ -1,0 +1,203 @@
+"""The per-search event: intent, strategies, timing, result quality and index state.
+
+Without the user's opt-in (``tools_over_privacy``) it carries no value derived from the query
+at all. With it, it adds the query's token and character counts, its keyed hash (to see
+repeated query patterns) and its text after the leak guard, cut to a bounded length. It never
+carries code, file paths or repository names, in either mode.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import ClassVar, Final
+
+from returns.result import Failure, Result
+
+from .conversions import as_json_number, describe_error, to_count, to_hash, to_text_count
+from .domain import FindCodeResponseSummary, IntentType, SearchStrategy
+from .event_schema import FEATURE_PREFIX, NO_PERSON_PROFILE, PropertyBuilder, PropertySpec
+from .leak_guard import REDACTED, find_leak
+from .payload import PRIVACY_FILTER_KEY, FilterReport
+from .policy import PrivacyPolicy
+from .vocabulary import AnonymityConversion, JSONObject, JSONValue, PrivacyError
+
+_C = AnonymityConversion
+
+SEARCH_PROPERTIES: Final[tuple[PropertySpec, ...]] = (
+    PropertySpec("intent", "string | null", "The intent the search was run with."),
+    PropertySpec("strategies", "list[string]", "The search strategies used, in order."),
+    PropertySpec("execution_time_ms", "number", "Time the search took, in milliseconds."),
+    PropertySpec("result_candidates", "integer", "Candidate matches considered."),
+    PropertySpec("result_returned", "integer", "Matches returned.", _C.COUNT),
+    PropertySpec("result_total", "integer", "Total results reported by the search."),
+    PropertySpec("result_tokens", "integer", "Tokens of the returned results."),
+    PropertySpec("relevance_min", "number | null", "Lowest relevance score.", _C.AGGREGATE),
+    PropertySpec("relevance_max", "number | null", "Highest relevance score.", _C.AGGREGATE),
+    PropertySpec("relevance_mean", "number | null", "Mean relevance score.", _C.AGGREGATE),
+    PropertySpec("relevance_median", "number | null", "Median relevance score.", _C.AGGREGATE),
+    PropertySpec("match_types", "object", "Matches per match type.", _C.DISTRIBUTION),
+    PropertySpec("response_status", "string", "How the search ended."),
+    PropertySpec("search_mode", "string", "The speed/quality mode of the search."),
+    PropertySpec("index_state", "string", "The index's state during the search."),
+    PropertySpec("index_coverage", "number", "Share of the code base indexed, 0 to 1."),
+    PropertySpec("languages_found", "object", "Matches per language.", _C.DISTRIBUTION),
+    PropertySpec("warning_count", "integer", "Warnings the search produced.", _C.COUNT),
+    PropertySpec(f"{FEATURE_PREFIX}<flag>", "string | boolean", "Each feature flag's value."),
+    PropertySpec("query_tokens", "integer", "Words in the query.", _C.COUNT, opt_in=True),
+    PropertySpec("query_chars", "integer", "Characters in the query.", _C.TEXT_COUNT, True),
+    PropertySpec("query_hash", "string", "Keyed hash of the query.", _C.HASH, opt_in=True),
+    PropertySpec(
+        "query_text",
+        "string",
+        "The query after the leak guard, cut to the policy's length.",
+        opt_in=True,
+    ),
+    PropertySpec(NO_PERSON_PROFILE, "boolean", "Always false: no person profile is made."),
+    PropertySpec(PRIVACY_FILTER_KEY, "object", "What the privacy filter dropped and redacted."),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchEvent:
+    """One search, anonymized; build it with :func:`build_search_event`."""
+
+    EVENT_NAME: ClassVar[str] = "codeweaver_search"
+    PROPERTIES: ClassVar[tuple[PropertySpec, ...]] = SEARCH_PROPERTIES
+
+    properties: JSONObject
+    report: FilterReport
+
+    def to_posthog_event(self) -> tuple[str, JSONObject]:
+        """The event's name and a copy of its properties."""
+        return self.EVENT_NAME, dict(self.properties)
+
+
+def build_search_event(
+    response: FindCodeResponseSummary,
+    *,
+    query: str,
+    intent_type: IntentType | None,
+    strategies: Iterable[SearchStrategy],
+    execution_time_ms: float,
+    policy: PrivacyPolicy,
+    feature_flags: Mapping[str, object] | None = None,
+) -> Result[SearchEvent, PrivacyError]:
+    """Build the search event; a property that cannot be computed is dropped and counted.
+
+    >>> from codeweaver_telemetry.core import default_policy
+    >>> from codeweaver_telemetry.core.domain import FindCodeResponseSummary as R
+    >>> summary = R(matches=(), summary="…", query_intent=None, total_matches=0,
+    ...             total_results=0, token_count=0, execution_time_ms=3.0)
+    >>> event = build_search_event(summary, query="auth", intent_type=None, strategies=[],
+    ...                            execution_time_ms=3.0, policy=default_policy()).unwrap()
+    >>> "query_text" in event.properties
+    False
+    """
+    try:
+        build = PropertyBuilder(policy)
+        build.put("intent", lambda: build.label(intent_type))
+        build.put("strategies", lambda: _labels(build, strategies))
+        build.put("execution_time_ms", lambda: as_json_number(execution_time_ms))
+        _put_results(build, response)
+        _put_flags(build, feature_flags)
+        if policy.tools_over_privacy:
+            _put_query(build, query)
+        return build.finish().map(lambda done: SearchEvent(done.payload, done.report))
+    except Exception as error:  # noqa: BLE001 - host objects may raise anything; fail closed
+        return Failure(PrivacyError("", None, describe_error(error)))
+
+
+def _put_results(build: PropertyBuilder, response: FindCodeResponseSummary) -> None:
+    build.put("result_candidates", lambda: as_json_number(response.total_matches))
+    build.put("result_returned", lambda: to_count(response.matches, build.policy))
+    build.put("result_total", lambda: as_json_number(response.total_results))
+    build.put("result_tokens", lambda: as_json_number(response.token_count))
+    scores = _finite_scores(build, response)
+    build.properties.update(_score_statistics(scores))
+    build.put("match_types", lambda: build.distribution([m.match_type for m in response.matches]))
+    build.put("response_status", lambda: build.label(response.status))
+    build.put("search_mode", lambda: build.label(response.search_mode))
+    build.put("index_state", lambda: build.label(response.indexing_state))
+    build.put("index_coverage", lambda: as_json_number(response.index_coverage))
+    build.put("languages_found", lambda: build.distribution(response.languages_found))
+    build.put("warning_count", lambda: to_count(response.warnings, build.policy))
+
+
+def _put_flags(build: PropertyBuilder, flags: Mapping[str, object] | None) -> None:
+    for key, value in build.bounded(() if flags is None else flags.items(), "feature_flags"):
+        if isinstance(key, str):
+            build.put(FEATURE_PREFIX + key, functools.partial(_flag_value, build, value))
+        else:
+            build.drop("feature_flags", f"a flag name is a {type(key).__name__}, not a str")
+
+
+def _put_query(build: PropertyBuilder, query: str) -> None:
+    if not isinstance(query, str):
+        build.drop("query", f"the query is a {type(query).__name__}, not a str")
+        return
+    build.put("query_tokens", lambda: len(query.split()))
+    build.put("query_chars", lambda: to_text_count(query, build.policy))
+    build.put_digest("query_hash", lambda: to_hash(query, build.policy))
+    build.put(
+        "query_text", lambda: redacted_text(query, build.policy)[: build.policy.max_query_chars]
+    )
+
+
+def redacted_text(text: str, policy: PrivacyPolicy) -> str:
+    """``text`` with every word the leak guard flags replaced by the marker.
+
+    If the whole still trips the guard (a secret that spans words), the whole is replaced.
+
+    >>> from codeweaver_telemetry.core import default_policy
+    >>> redacted_text("where is /home/alice/auth.py used", default_policy())
+    'where is [REDACTED] used'
+    """
+    words = [
+        REDACTED if find_leak(word, policy.literal_tokens) is not None else word
+        for word in text.split()
+    ]
+    joined = " ".join(words)
+    return REDACTED if find_leak(joined, policy.literal_tokens) is not None else joined
+
+
+def _finite_scores(build: PropertyBuilder, response: FindCodeResponseSummary) -> list[float]:
+    scores: list[float] = []
+    for match in response.matches:
+        try:
+            score = float(match.relevance_score)
+        except Exception:  # noqa: BLE001 - host objects may raise anything; fail closed
+            score = math.nan
+        if math.isfinite(score):
+            scores.append(score)
+        else:
+            build.drop("relevance", "a relevance score is not a finite number")
+    return scores
+
+
+def _score_statistics(scores: list[float]) -> dict[str, float | None]:
+    if not scores:
+        return dict.fromkeys(
+            ("relevance_min", "relevance_max", "relevance_mean", "relevance_median")
+        )
+    ordered = sorted(scores)
+    middle = len(ordered) // 2
+    median = ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+    return {
+        "relevance_min": ordered[0],
+        "relevance_max": ordered[-1],
+        "relevance_mean": math.fsum(ordered) / len(ordered),
+        "relevance_median": median,
+    }
+
+
+def _labels(build: PropertyBuilder, values: Iterable[object]) -> list[JSONValue]:
+    return [build.label(value) for value in build.bounded(values, "strategies")]
+
+
+def _flag_value(build: PropertyBuilder, value: object) -> JSONValue:
+    if isinstance(value, bool) or value is None:
+        return value
+    return build.label(value)

@@ -1,0 +1,287 @@
+"""Privacy-filtered serialization: any supported model in, an anonymized JSON object out.
+
+Declared fields are reduced by their conversion at every depth; undeclared fields pass through
+as JSON when they are plain data (and go through the leak guard with everything else), or are
+dropped when they cannot be sent safely. Everything that is left out for a reason other than a
+FORBIDDEN declaration is counted and explained. Nothing here raises into the caller.
+"""
+
+from __future__ import annotations
+
+import datetime
+import enum
+import math
+import numbers
+from collections.abc import Mapping
+from typing import Final
+
+from returns.result import Failure, Result
+
+from .conversions import ConversionRejected, apply, as_json_number, describe_error
+from .introspection import MISSING, ModelRejected, declared_keys, is_model, model_fields
+from .payload import PRIVACY_FILTER_KEY, DropNote, Filtered, FilterReport, finish_payload
+from .policy import PrivacyPolicy, default_policy
+from .vocabulary import AnonymityConversion, JSONObject, JSONValue, PrivacyError
+
+MAX_NOTES: Final = 32
+"""Drop notes kept per payload: enough to debug a model, bounded for hostile inputs."""
+
+_HASH: Final = AnonymityConversion.HASH
+_DISTRIBUTION: Final = AnonymityConversion.DISTRIBUTION
+_FORBIDDEN: Final = AnonymityConversion.FORBIDDEN
+
+
+def serialize_for_telemetry(
+    obj: object, policy: PrivacyPolicy | None = None, *, keys: Mapping[str, object] | None = None
+) -> Result[JSONObject, PrivacyError]:
+    """The anonymized, JSON-ready form of a model, or why there is none.
+
+    ``keys`` declares the sensitive keys of a plain mapping (models declare their own with
+    ``_telemetry_keys()``). Without a policy, :func:`default_policy` is used.
+
+    >>> from codeweaver_telemetry.core import AnonymityConversion as AC
+    >>> serialize_for_telemetry({"query": "auth", "hits": 3}, keys={"query": AC.TEXT_COUNT})
+    <Success: {'query': 4, 'hits': 3, 'privacy_filter': {'dropped': 0, 'redacted': 0}}>
+    """
+    return filter_for_telemetry(obj, policy, keys=keys).map(lambda filtered: filtered.payload)
+
+
+def filter_for_telemetry(
+    obj: object, policy: PrivacyPolicy | None = None, *, keys: Mapping[str, object] | None = None
+) -> Result[Filtered, PrivacyError]:
+    """Like :func:`serialize_for_telemetry`, with the report of what was dropped and why."""
+    policy = policy or default_policy()
+    walk = _Walk(policy)
+    try:
+        properties = walk.root(obj, keys)
+    except ModelRejected as rejected:
+        return Failure(PrivacyError("", None, str(rejected)))
+    except Exception as error:  # noqa: BLE001 - user objects may raise anything; fail closed
+        return Failure(PrivacyError("", None, describe_error(error)))
+    return finish_payload(properties, policy, trusted=walk.trusted, report=walk.report())
+
+
+class _Dropped:
+    """The walk's marker for a value that is left out."""
+
+
+_DROP: Final = _Dropped()
+
+
+class _Walk:
+    """One serialization's traversal: the policy, and what it has counted so far."""
+
+    __slots__ = ("active", "dropped", "hashed", "notes", "policy", "trusted")
+
+    def __init__(self, policy: PrivacyPolicy) -> None:
+        self.policy = policy
+        self.dropped = 0
+        self.hashed = 0
+        self.notes: list[DropNote] = []
+        self.trusted: set[str] = set()
+        self.active: set[int] = set()  # ids on the current path: a repeat is a cycle
+
+    def report(self) -> FilterReport:
+        return FilterReport(self.dropped, 0, self.hashed, tuple(self.notes))
+
+    def drop(
+        self, parent: str, name: str, conversion: AnonymityConversion | None, reason: str
+    ) -> _Dropped:
+        self.dropped += 1
+        if len(self.notes) < MAX_NOTES:
+            self.notes.append(DropNote(_join(parent, name), conversion, reason))
+        return _DROP
+
+    def root(self, obj: object, keys: Mapping[str, object] | None) -> JSONObject:
+        if isinstance(obj, Mapping):
+            declarations = declared_keys(obj, explicit=keys)
+            fields: list[tuple[object, object]] = list(obj.items())
+        elif is_model(obj):
+            declarations = declared_keys(obj, explicit=keys)
+            fields = list(model_fields(obj))
+        else:
+            raise ModelRejected(f"a {type(obj).__name__} is not a model or a mapping")
+        self.active.add(id(obj))
+        reveal_names = not isinstance(obj, Mapping)
+        properties = self.fields(fields, declarations, "", 1, reveal_names=reveal_names)
+        if PRIVACY_FILTER_KEY in properties:  # the name is reserved for the filter's own report
+            del properties[PRIVACY_FILTER_KEY]
+            self.drop("", PRIVACY_FILTER_KEY, None, "the key is reserved for the filter report")
+        return properties
+
+    def fields(
+        self,
+        fields: list[tuple[object, object]],
+        declarations: Mapping[str, AnonymityConversion],
+        path: str,
+        depth: int,
+        *,
+        reveal_names: bool,
+    ) -> JSONObject:
+        """Walk ``(key, value)`` pairs; mapping keys appear in drop notes only when declared."""
+        out: JSONObject = {}
+        for raw_key, value in fields:
+            key = _json_key(raw_key)
+            if key is None:
+                self.drop(path, "[*]", None, f"a {type(raw_key).__name__} key cannot be sent")
+                continue
+            conversion = declarations.get(key)
+            if conversion is _FORBIDDEN:
+                continue
+            label = key if reveal_names or conversion is not None else "[*]"
+            if value is MISSING:
+                result: JSONValue | _Dropped = self.drop(path, label, conversion, "unreadable")
+            elif conversion is None:
+                result = self.free(value, path, label, depth)
+            else:
+                result = self.declared(value, conversion, path, label)
+            if isinstance(result, _Dropped):
+                continue
+            if key in out:
+                self.drop(path, label, conversion, "two keys have the same text")
+                continue
+            out[key] = result
+        return out
+
+    def declared(
+        self, value: object, conversion: AnonymityConversion, path: str, name: str
+    ) -> JSONValue | _Dropped:
+        try:
+            converted = apply(value, conversion, self.policy)
+        except ConversionRejected as rejected:
+            return self.drop(path, name, conversion, str(rejected))
+        except Exception as error:  # noqa: BLE001 - user objects may raise anything; fail closed
+            return self.drop(path, name, conversion, describe_error(error))
+        if conversion is _HASH and isinstance(converted, str):
+            self.hashed += 1
+            self.trusted.add(converted)
+        elif conversion is _DISTRIBUTION and isinstance(converted, dict):
+            self.trusted.update(converted)  # labels passed the full guard or are digests
+        return converted
+
+    def free(self, value: object, path: str, name: str, depth: int) -> JSONValue | _Dropped:
+        """An undeclared value: plain JSON data passes, containers and models are walked."""
+        kind = type(value)
+        if kind is str:
+            return self.text(value, path, name)  # type: ignore[arg-type]
+        if kind is bool or value is None:
+            return value  # type: ignore[return-value]
+        if kind is int or kind is float:
+            return self.number(value, path, name)
+        if isinstance(value, enum.Enum):
+            return self.enum_member(value, path, name)
+        if isinstance(value, numbers.Real) and not isinstance(value, bool):
+            return self.number(value, path, name)
+        if isinstance(value, str):  # a str subclass: send the plain text, not its __str__
+            return self.text("".join([value]), path, name)
+        try:
+            return self.nested(value, path, name, depth)
+        except ModelRejected as rejected:
+            return self.drop(path, name, None, str(rejected))
+        except Exception as error:  # noqa: BLE001 - user objects may raise anything; fail closed
+            return self.drop(path, name, None, describe_error(error))
+
+    def text(self, value: str, path: str, name: str) -> str | _Dropped:
+        if self.policy.strict:
+            return self.drop(path, name, None, "undeclared text is not sent in strict mode")
+        if len(value) > self.policy.max_string_length:
+            return self.drop(path, name, None, "the text is longer than the policy allows")
+        return value
+
+    def number(self, value: object, path: str, name: str) -> int | float | _Dropped:
+        try:
+            return as_json_number(value)
+        except ConversionRejected as rejected:
+            return self.drop(path, name, None, str(rejected))
+
+    def enum_member(self, member: enum.Enum, path: str, name: str) -> JSONValue | _Dropped:
+        inner = member.value
+        if isinstance(inner, str | bool) or inner is None:
+            return inner
+        if isinstance(inner, int | float) and math.isfinite(inner):
+            return inner
+        return member.name
+
+    def nested(self, value: object, path: str, name: str, depth: int) -> JSONValue | _Dropped:
+        is_container = isinstance(value, Mapping | list | tuple | set | frozenset)
+        if not is_container and not is_model(value):
+            return self.scalar_object(value, path, name)
+        if depth >= self.policy.max_depth:
+            return self.drop(path, name, None, "nested deeper than the policy allows")
+        identity = id(value)
+        if identity in self.active:
+            return self.drop(path, name, None, "the value contains itself")
+        self.active.add(identity)
+        try:
+            return self.container(value, _join(path, name), depth + 1)
+        finally:
+            self.active.discard(identity)
+
+    def container(self, value: object, path: str, depth: int) -> JSONValue | _Dropped:
+        if isinstance(value, Mapping):
+            return self.mapping(value, path, depth)
+        if not isinstance(value, list | tuple | set | frozenset):
+            declarations = declared_keys(value)
+            return self.fields(
+                list(model_fields(value)), declarations, path, depth, reveal_names=True
+            )
+        if len(value) > self.policy.max_list_length:
+            return self.drop(path, "", None, "the collection has more items than allowed")
+        items: list[JSONValue] = []
+        for index, item in enumerate(value):
+            result = self.free(item, path, f"[{index}]", depth)
+            if not isinstance(result, _Dropped):
+                items.append(result)
+        if isinstance(value, set | frozenset):
+            items.sort(key=_order_key)  # set iteration order varies between processes
+        return items
+
+    def mapping(
+        self, value: Mapping[object, object], path: str, depth: int
+    ) -> JSONValue | _Dropped:
+        # A mapping that declares its keys is a model; any other one has free-text keys.
+        declarations = declared_keys(value)
+        if self.policy.strict and not declarations:
+            return self.drop(path, "", None, "undeclared mappings are not sent in strict mode")
+        if len(value) > self.policy.max_list_length:
+            return self.drop(path, "", None, "the mapping has more items than allowed")
+        return self.fields(list(value.items()), declarations, path, depth, reveal_names=False)
+
+    def scalar_object(self, value: object, path: str, name: str) -> JSONValue | _Dropped:
+        if isinstance(value, datetime.date | datetime.time) and not self.policy.strict:
+            return value.isoformat()
+        if isinstance(value, datetime.timedelta):
+            return self.number(value.total_seconds(), path, name)
+        return self.drop(path, name, None, f"a {type(value).__name__} cannot be sent as it is")
+
+
+def _json_key(key: object) -> str | None:
+    """The text JSON would give a mapping key, or None for keys it cannot carry."""
+    if type(key) is str:
+        return key
+    if isinstance(key, enum.Enum):
+        key = key.value
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    if key is None:
+        return "null"
+    if isinstance(key, str):
+        return "".join([key])
+    if isinstance(key, int):
+        return str(key) if -(2**63) < key < 2**63 else None
+    if isinstance(key, float) and math.isfinite(key):
+        return repr(key)
+    return None
+
+
+def _join(parent: str, name: str) -> str:
+    """A path for drop notes, such as ``matches[3].file_path``."""
+    if not name:
+        return parent
+    if not parent:
+        return name
+    return f"{parent}{name}" if name.startswith("[") else f"{parent}.{name}"
+
+
+def _order_key(item: JSONValue) -> tuple[str, str]:
+    return (type(item).__name__, str(item))

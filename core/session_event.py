@@ -1,0 +1,196 @@
+"""The end-of-session event: setup, requests, latency, token economics, repository, failover.
+
+Everything in it is a count, a number, a True/False or a category label; repository
+characteristics are languages and file counts, never names.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import ClassVar, Final
+
+from returns.result import Failure, Result
+
+from .conversions import as_json_number, describe_error, to_aggregate, to_boolean, to_count
+from .domain import SessionStatistics
+from .event_schema import NO_PERSON_PROFILE, PropertyBuilder, PropertySpec
+from .payload import PRIVACY_FILTER_KEY, FilterReport
+from .policy import PrivacyPolicy
+from .vocabulary import AnonymityConversion, JSONObject, PrivacyError
+
+_C = AnonymityConversion
+
+SESSION_PROPERTIES: Final[tuple[PropertySpec, ...]] = (
+    PropertySpec("version", "string", "Version of the host tool."),
+    PropertySpec("duration_seconds", "number", "How long the session lasted."),
+    PropertySpec("setup_success", "boolean", "Whether setup succeeded.", _C.BOOLEAN),
+    PropertySpec("setup_attempts", "integer", "Setup attempts made."),
+    PropertySpec(
+        "setup_error_kinds", "object", "Setup errors per exception class name.", _C.DISTRIBUTION
+    ),
+    PropertySpec("config_error_count", "integer", "Configuration errors seen.", _C.COUNT),
+    PropertySpec("requests_total", "integer", "Requests handled."),
+    PropertySpec("requests_successful", "integer", "Requests that succeeded."),
+    PropertySpec("requests_failed", "integer", "Requests that failed."),
+    PropertySpec("request_success_rate", "number | null", "Successful / total, 0 to 1."),
+    PropertySpec(
+        "tool_latency_ms",
+        "object",
+        "Per tool: count, mean, p50, p95 and max latency in milliseconds.",
+        _C.AGGREGATE,
+    ),
+    PropertySpec("tokens_embedding", "integer", "Tokens sent for embedding."),
+    PropertySpec("tokens_delivered", "integer", "Tokens delivered to the agent."),
+    PropertySpec("tokens_saved", "integer", "Tokens the agent did not have to read."),
+    PropertySpec("estimated_savings_usd", "number", "Estimated cost saved, in US dollars."),
+    PropertySpec("languages", "object", "Indexed files per language.", _C.DISTRIBUTION),
+    PropertySpec("file_categories", "object", "Indexed files per category.", _C.DISTRIBUTION),
+    PropertySpec("operations", "object", "Operations run, per kind.", _C.DISTRIBUTION),
+    PropertySpec("files_total", "integer", "Indexed files in all.", _C.AGGREGATE),
+    PropertySpec("failover_occurred", "boolean", "Whether the backup store was used.", _C.BOOLEAN),
+    PropertySpec("failover_count", "integer", "Failovers during the session."),
+    PropertySpec("failover_time_ms", "number", "Time spent failed over, in milliseconds."),
+    PropertySpec("active_store", "string | null", "Label of the store in use at the end."),
+    PropertySpec(
+        "config_flags", "object", "Each setting's name, and whether it is on.", _C.BOOLEAN
+    ),
+    PropertySpec(NO_PERSON_PROFILE, "boolean", "Always false: no person profile is made."),
+    PropertySpec(PRIVACY_FILTER_KEY, "object", "What the privacy filter dropped and redacted."),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEvent:
+    """One session, aggregated and anonymized; build it with :func:`build_session_event`."""
+
+    EVENT_NAME: ClassVar[str] = "codeweaver_session"
+    PROPERTIES: ClassVar[tuple[PropertySpec, ...]] = SESSION_PROPERTIES
+
+    properties: JSONObject
+    report: FilterReport
+
+    def to_posthog_event(self) -> tuple[str, JSONObject]:
+        """The event's name and a copy of its properties."""
+        return self.EVENT_NAME, dict(self.properties)
+
+
+def build_session_event(
+    stats: SessionStatistics,
+    *,
+    version: str,
+    duration_seconds: float,
+    policy: PrivacyPolicy,
+    setup_success: bool | None = None,
+    setup_attempts: int | None = None,
+    config_errors: Sequence[object] = (),
+) -> Result[SessionEvent, PrivacyError]:
+    """Build the session event; a property that cannot be computed is dropped and counted.
+
+    ``setup_success`` and ``setup_attempts``, when given, override the statistics' own.
+    Configuration errors are counted, and exceptions among them add their class names to the
+    setup error kinds; their messages are never read.
+
+    >>> from codeweaver_telemetry.core import default_policy
+    >>> event = build_session_event(SessionStatistics(total_requests=4, successful_requests=3),
+    ...                             version="0.5.0", duration_seconds=60.0,
+    ...                             policy=default_policy()).unwrap()
+    >>> event.properties["request_success_rate"]
+    0.75
+    """
+    try:
+        build = PropertyBuilder(policy)
+        build.put("version", lambda: build.label(version))
+        build.put("duration_seconds", lambda: as_json_number(duration_seconds))
+        _put_setup(build, stats, setup_success, setup_attempts, config_errors)
+        _put_requests(build, stats)
+        _put_repository(build, stats)
+        _put_failover(build, stats)
+        build.put("config_flags", lambda: _flags(build, stats.config_flags))
+        return build.finish().map(lambda done: SessionEvent(done.payload, done.report))
+    except Exception as error:  # noqa: BLE001 - host objects may raise anything; fail closed
+        return Failure(PrivacyError("", None, describe_error(error)))
+
+
+def _put_setup(
+    build: PropertyBuilder,
+    stats: SessionStatistics,
+    setup_success: bool | None,
+    setup_attempts: int | None,
+    config_errors: Sequence[object],
+) -> None:
+    success = stats.setup_success if setup_success is None else setup_success
+    attempts = stats.setup_attempts if setup_attempts is None else setup_attempts
+    build.put("setup_success", lambda: to_boolean(success, build.policy))
+    build.put("setup_attempts", lambda: as_json_number(attempts))
+    build.put("setup_error_kinds", lambda: build.distribution(_error_kinds(stats, config_errors)))
+    build.put("config_error_count", lambda: to_count(config_errors, build.policy))
+
+
+def _put_requests(build: PropertyBuilder, stats: SessionStatistics) -> None:
+    build.put("requests_total", lambda: as_json_number(stats.total_requests))
+    build.put("requests_successful", lambda: as_json_number(stats.successful_requests))
+    build.put("requests_failed", lambda: as_json_number(stats.failed_requests))
+    build.put(
+        "request_success_rate", lambda: _rate(stats.successful_requests, stats.total_requests)
+    )
+    build.put("tool_latency_ms", lambda: _latencies(build, stats.tool_latencies_ms))
+    build.put("tokens_embedding", lambda: as_json_number(stats.embedding_tokens))
+    build.put("tokens_delivered", lambda: as_json_number(stats.tokens_delivered))
+    build.put("tokens_saved", lambda: as_json_number(stats.tokens_saved))
+    build.put("estimated_savings_usd", lambda: as_json_number(stats.estimated_savings_usd))
+
+
+def _put_repository(build: PropertyBuilder, stats: SessionStatistics) -> None:
+    build.put("languages", lambda: build.distribution(stats.languages))
+    build.put("file_categories", lambda: build.distribution(stats.file_categories))
+    build.put("operations", lambda: build.distribution(stats.operations))
+    build.put("files_total", lambda: to_aggregate(stats.languages, build.policy))
+
+
+def _put_failover(build: PropertyBuilder, stats: SessionStatistics) -> None:
+    build.put("failover_occurred", lambda: to_boolean(stats.failover_occurred, build.policy))
+    build.put("failover_count", lambda: as_json_number(stats.failover_count))
+    build.put("failover_time_ms", lambda: as_json_number(stats.failover_time_ms))
+    build.put("active_store", lambda: build.label(stats.active_store))
+
+
+def _error_kinds(stats: SessionStatistics, config_errors: Sequence[object]) -> list[object]:
+    kinds: list[object] = list(stats.setup_error_kinds)
+    kinds.extend(
+        type(error).__name__ for error in config_errors if isinstance(error, BaseException)
+    )
+    return kinds
+
+
+def _rate(part: object, whole: object) -> float | None:
+    numerator, denominator = as_json_number(part), as_json_number(whole)
+    return None if denominator <= 0 else as_json_number(numerator / denominator)
+
+
+def _flags(build: PropertyBuilder, flags: Mapping[str, object]) -> JSONObject:
+    return {
+        str(build.label(name)): to_boolean(value, build.policy)
+        for name, value in build.bounded(flags.items(), "config_flags")
+    }
+
+
+def _latencies(build: PropertyBuilder, samples: Mapping[str, Sequence[float]]) -> JSONObject:
+    summary: JSONObject = {}
+    for tool, values in build.bounded(samples.items(), "tool_latency_ms"):
+        ordered = sorted(as_json_number(value) for value in values[: build.policy.max_scan_items])
+        if not ordered:
+            continue
+        summary[str(build.label(tool))] = {
+            "count": len(ordered),
+            "mean": as_json_number(math.fsum(ordered) / len(ordered)),
+            "p50": _nearest_rank(ordered, 0.50),
+            "p95": _nearest_rank(ordered, 0.95),
+            "max": ordered[-1],
+        }
+    return summary
+
+
+def _nearest_rank(ordered: list[int | float], quantile: float) -> int | float:
+    return ordered[max(0, math.ceil(quantile * len(ordered)) - 1)]
