@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import math
 import numbers
-from collections.abc import Callable, Iterable, Mapping, Sized
+from collections.abc import Callable, Iterable, Mapping, Sequence, Sized
 from typing import Final
 
 from returns.result import Failure, Result, Success
@@ -156,19 +156,17 @@ def to_distribution(value: object, policy: PrivacyPolicy) -> JSONObject:
     >>> to_distribution(["python", "rust", "python", True], default_policy())
     {'python': 2, 'rust': 1, 'true': 1}
     """
-    counts: dict[str, int | float] = {}
-    pairs: Iterable[tuple[object, object]]
     if value is None:
-        pairs = ()
-    elif isinstance(value, Mapping):
-        pairs = value.items()
+        return {}
+    raw_counts: Sequence[tuple[object, object]]
+    if isinstance(value, Mapping):
+        raw_counts = _bounded_items(value.items(), policy.max_scan_items)
     elif _is_category(value):
-        pairs = ((value, 1),)
+        raw_counts = [(value, 1)]
     else:
-        pairs = ((item, 1) for item in _items(value))
-    for index, (raw_category, raw_count) in enumerate(pairs):
-        if index >= policy.max_scan_items:
-            raise ConversionRejected("too many items for a distribution")
+        raw_counts = _tally(_items(value), policy.max_scan_items)
+    counts: dict[str, int | float] = {}
+    for raw_category, raw_count in raw_counts:
         label = category_label(raw_category, policy)
         counts[label] = counts.get(label, 0) + as_json_number(raw_count)
     return _capped(counts, policy.max_categories)
@@ -200,6 +198,10 @@ def category_label(value: object, policy: PrivacyPolicy) -> str:
 
 def as_json_number(value: object) -> int | float:
     """A number JSON can carry: a non-bool int within 64 bits, or a finite float."""
+    if type(value) is float and math.isfinite(value):
+        return value
+    if type(value) is int and -MAX_SAFE_INT <= value <= MAX_SAFE_INT:
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ConversionRejected(f"a {type(value).__name__} is not a number")
     if isinstance(value, numbers.Integral):
@@ -225,6 +227,28 @@ def _items(value: object) -> Iterable[object]:
     if isinstance(value, str | bytes | bytearray) or not isinstance(value, Iterable):
         raise ConversionRejected(f"a {type(value).__name__} is not a collection")
     return value
+
+
+def _bounded_items(
+    pairs: Iterable[tuple[object, object]], max_items: int
+) -> list[tuple[object, object]]:
+    bounded = []
+    for index, pair in enumerate(pairs):
+        if index >= max_items:
+            raise ConversionRejected("too many items for a distribution")
+        bounded.append(pair)
+    return bounded
+
+
+def _tally(items: Iterable[object], max_items: int) -> list[tuple[object, int]]:
+    """Occurrences of each distinct item; keyed by type too, so ``1`` and ``True`` stay apart."""
+    tally: dict[tuple[type, object], int] = {}
+    for index, item in enumerate(items):
+        if index >= max_items:
+            raise ConversionRejected("too many items for a distribution")
+        key = (type(item), item)
+        tally[key] = tally.get(key, 0) + 1
+    return [(item, count) for (_, item), count in tally.items()]
 
 
 def _capped(counts: dict[str, int | float], max_categories: int) -> JSONObject:
