@@ -27,12 +27,17 @@ class ModelRejected(ValueError):
 
 def is_model(value: object) -> bool:
     """Whether the serializer should walk ``value`` field by field under its declarations."""
-    cls = type(value)
+    return is_model_type(type(value)) or (
+        hasattr(value, "_telemetry_keys") and not isinstance(value, type | Mapping)
+    )
+
+
+def is_model_type(cls: type) -> bool:
+    """Whether instances of ``cls`` are dataclasses, pydantic models or attrs classes."""
     return (
         hasattr(cls, "__dataclass_fields__")
         or isinstance(getattr(cls, "__pydantic_fields__", None), dict)
         or hasattr(cls, "__attrs_attrs__")
-        or (hasattr(value, "_telemetry_keys") and not isinstance(value, type | Mapping))
     )
 
 

@@ -1,0 +1,129 @@
+"""The privacy proofs: no canary ever leaks, every function is total, every output is bounded JSON.
+
+Run with more examples in CI (the ``codeweaver-ci`` profile, see conftest.py).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+from returns.pipeline import is_successful
+from returns.result import Result
+
+from codeweaver_telemetry.core import (
+    AnonymityConversion,
+    CodeMatch,
+    FindCodeResponseSummary,
+    JSONObject,
+    PrivacyError,
+    PrivacyPolicy,
+    SessionStatistics,
+    build_search_event,
+    build_session_event,
+    serialize_for_telemetry,
+)
+from codeweaver_telemetry.core.payload import payload_size
+from codeweaver_telemetry.core.testing import Planted, hostile_values, planted_models
+
+KEY = b"property-tests-key-0123456789abcdef"
+
+
+def output_text(result: Result[JSONObject, PrivacyError]) -> str:
+    """Everything a caller could see: the payload, or the failure's message."""
+    return json.dumps(result.unwrap()) if is_successful(result) else str(result.failure())
+
+
+def assert_bounded_json(payload: JSONObject, policy: PrivacyPolicy) -> None:
+    json.dumps(payload, allow_nan=False)
+    size = payload_size(payload)
+    assert size is not None
+    assert size <= policy.max_payload_bytes
+
+
+@given(planted=planted_models(), opted_in=st.booleans())
+def test_no_canary_leaks_from_declared_fields_or_guarded_text(
+    planted: Planted, opted_in: bool
+) -> None:
+    policy = PrivacyPolicy(
+        hash_key=KEY, tools_over_privacy=opted_in, sensitive_literals=planted.literals
+    )
+    assert planted.leaks(output_text(serialize_for_telemetry(planted.value, policy))) == []
+
+
+@given(planted=planted_models(strict=True), opted_in=st.booleans())
+def test_no_canary_leaks_in_strict_mode_whatever_the_text(planted: Planted, opted_in: bool) -> None:
+    policy = PrivacyPolicy(
+        hash_key=KEY, tools_over_privacy=opted_in, strict=True, sensitive_literals=planted.literals
+    )
+    assert planted.leaks(output_text(serialize_for_telemetry(planted.value, policy))) == []
+
+
+@given(
+    value=hostile_values(),
+    conversion=st.none() | st.sampled_from(AnonymityConversion),
+    strict=st.booleans(),
+)
+def test_serialization_is_total_and_bounded_for_hostile_values(
+    value: object, conversion: AnonymityConversion | None, strict: bool
+) -> None:
+    policy = PrivacyPolicy(hash_key=KEY, strict=strict, max_payload_bytes=4096)
+    keys = {} if conversion is None else {"value": conversion}
+    result = serialize_for_telemetry({"value": value, "n": 1}, policy, keys=keys)
+    assert "CANARY" not in output_text(result)
+    if is_successful(result):
+        assert_bounded_json(result.unwrap(), policy)
+
+
+@given(value=hostile_values())
+def test_a_hostile_root_gives_a_result_never_an_exception(value: object) -> None:
+    result = serialize_for_telemetry(value, PrivacyPolicy(hash_key=KEY))
+    assert "CANARY" not in output_text(result)
+
+
+@given(values=st.lists(hostile_values(), min_size=9, max_size=9), opted_in=st.booleans())
+def test_event_builders_are_total_for_hostile_domain_objects(
+    values: list[Any], opted_in: bool
+) -> None:
+    # Deliberately ill-typed: each field of the domain objects gets a hostile value.
+    policy = PrivacyPolicy(hash_key=KEY, tools_over_privacy=opted_in)
+    match = CodeMatch(*values[:6])
+    summary = FindCodeResponseSummary(
+        matches=(match,),
+        summary=values[6],
+        query_intent=values[7],
+        total_matches=values[8],
+        total_results=values[0],
+        token_count=values[1],
+        execution_time_ms=values[2],
+        warnings=values[3],
+        languages_found=values[4],
+    )
+    search = build_search_event(
+        summary,
+        query=values[5],
+        intent_type=values[6],
+        strategies=values[7],
+        execution_time_ms=values[8],
+        policy=policy,
+        feature_flags=values[0],
+    )
+    stats = SessionStatistics(*values)
+    session = build_session_event(
+        stats,
+        version=values[0],
+        duration_seconds=values[1],
+        policy=policy,
+        config_errors=values[2],
+    )
+    for result in (search, session):
+        text = (
+            str(result.failure())
+            if not is_successful(result)
+            else json.dumps(result.unwrap().properties, allow_nan=False)
+        )
+        assert "CANARY" not in text
+        if is_successful(result):
+            assert_bounded_json(result.unwrap().properties, policy)
