@@ -762,8 +762,13 @@ def _planted_field(
     text = f"/srv/{canary}/a.py" if conversion is AnonymityConversion.DISTRIBUTION else canary
     carrier = _carrier(hint, text, path, counter)
     if carrier is None:
-        return st.from_type(hint).map(lambda value: Planted(value, {}))  # type: ignore[arg-type]
+        return _uncanaried(hint)
     return carrier.map(lambda planted: Planted(planted.value, {path: canary, **planted.canaries}))
+
+
+def _uncanaried(hint: object) -> st.SearchStrategy[Planted]:
+    """Any value of a type that cannot hold free text, with no canary in it."""
+    return st.from_type(hint).map(lambda value: Planted(value, {}))  # type: ignore[arg-type]
 
 
 def _carrier(
@@ -799,8 +804,8 @@ def _carrier(
         value = _carrier(value_hint, text, path, counter)
         if key is None and value is None:
             return None
-        keys = key or st.from_type(key_hint).map(lambda k: Planted(k, {}))
-        values = value or st.from_type(value_hint).map(lambda v: Planted(v, {}))
+        keys = key if key is not None else _uncanaried(key_hint)
+        values = value if value is not None else _uncanaried(value_hint)
         return st.tuples(keys, values).map(
             lambda pair: Planted(
                 {pair[0].value: pair[1].value}, {**pair[0].canaries, **pair[1].canaries}
