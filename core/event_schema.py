@@ -60,7 +60,7 @@ class PropertyBuilder:
     ``__len__``, a NaN, an out-of-range number) costs that property only, never the event.
     """
 
-    __slots__ = ("dropped", "hashed", "notes", "policy", "properties", "trusted")
+    __slots__ = ("dropped", "hashed", "notes", "policy", "properties", "vetted")
 
     def __init__(self, policy: PrivacyPolicy) -> None:
         self.policy = policy
@@ -68,7 +68,7 @@ class PropertyBuilder:
         self.dropped = 0
         self.hashed = 0
         self.notes: list[DropNote] = []
-        self.trusted: list[str] = []
+        self.vetted: list[str] = []
 
     def put(self, name: str, compute: Callable[[], JSONValue]) -> None:
         """Set ``name`` to ``compute()``, or drop it (counted, with a note) if that fails."""
@@ -85,7 +85,7 @@ class PropertyBuilder:
         digest = self.properties.get(name)
         if isinstance(digest, str):
             self.hashed += 1
-            self.trusted.append(digest)
+            self.vetted.append(digest)
 
     def drop(self, name: str, reason: str) -> None:
         """Count a property that was left out, and say why."""
@@ -97,13 +97,13 @@ class PropertyBuilder:
         if value is None:
             return None
         text = category_label(value, self.policy)
-        self.trusted.append(text)  # it passed the full guard, or it is a digest
+        self.vetted.append(text)  # it passed the full guard, or it is a digest
         return text
 
     def distribution(self, value: object) -> JSONObject:
-        """``to_distribution`` of the value, its labels trusted like :meth:`label`'s."""
+        """``to_distribution`` of the value, its labels vetted like :meth:`label`'s."""
         counts = to_distribution(value, self.policy)
-        self.trusted.extend(counts)
+        self.vetted.extend(counts)
         return counts
 
     def bounded(self, values: Iterable[_T], what: str) -> Iterator[_T]:
@@ -114,8 +114,14 @@ class PropertyBuilder:
                 return
             yield value
 
-    def finish(self) -> Result[Filtered, PrivacyError]:
-        """The guarded, size-checked payload, marked to create no person profile."""
+    def finish(self, constant_names: Iterable[str]) -> Result[Filtered, PrivacyError]:
+        """The guarded, size-checked payload, marked to create no person profile.
+
+        ``constant_names`` are the event schema's own property and sub-property names: code,
+        not data, so the guard need not check them (a user named ``version`` must not cost
+        the session event its version).
+        """
         self.properties[NO_PERSON_PROFILE] = False
         report = FilterReport(self.dropped, 0, self.hashed, tuple(self.notes))
-        return finish_payload(self.properties, self.policy, trusted=self.trusted, report=report)
+        self.vetted.extend(constant_names)
+        return finish_payload(self.properties, self.policy, vetted=self.vetted, report=report)

@@ -375,7 +375,7 @@ def _has_random_run(word: str) -> bool:
     return any(_looks_random(run.group()) for run in _RUN.finditer(word))
 
 
-def _word_leak(word: str, allow_high_entropy: bool) -> LeakKind | None:
+def _word_leak(word: str) -> LeakKind | None:
     """The kind of leak in a string without white space.
 
     Each rule is gated by a substring its pattern cannot match without: one C-level test that
@@ -397,28 +397,25 @@ def _word_leak(word: str, allow_high_entropy: bool) -> LeakKind | None:
         return LeakKind.PATH
     if "." in word and _has_file_name(word.lower()):
         return LeakKind.FILE_NAME
-    if not allow_high_entropy and len(word) >= _MIN_SECRET_LENGTH and _has_random_run(word):
+    if len(word) >= _MIN_SECRET_LENGTH and _has_random_run(word):
         return LeakKind.CREDENTIAL
     return None
 
 
-def _text_leak(text: str, allow_high_entropy: bool) -> LeakKind | None:
+def _text_leak(text: str) -> LeakKind | None:
     if "-----BEGIN" in text and _PEM.search(text):  # the one secret with spaces in it
         return LeakKind.CREDENTIAL
     for word in text.split():
-        if not _is_inert(word) and (kind := _word_leak(word, allow_high_entropy)):
+        if not _is_inert(word) and (kind := _word_leak(word)):
             return kind
     return None
 
 
-def find_leak(
-    text: str, literal_tokens: tuple[str, ...] = (), *, allow_high_entropy: bool = False
-) -> LeakKind | None:
+def find_leak(text: str, literal_tokens: tuple[str, ...] = ()) -> LeakKind | None:
     """The kind of sensitive content in ``text``, or None when it may be sent.
 
     ``literal_tokens`` are lower-cased literals of at least three characters (what
     :attr:`PrivacyPolicy.literal_tokens` holds), matched case-insensitively as whole tokens.
-    ``allow_high_entropy`` skips the high-entropy-token rule alone, for the core's own digests.
     A PEM block is looked for first; then each word in turn, by prefixed keys and JWTs, URLs,
     e-mail and IP addresses, paths, file names and high-entropy runs; literals come last.
 
@@ -428,19 +425,19 @@ def find_leak(
     <LeakKind.EMAIL: 'email'>
     >>> find_leak("ask Alice", ("alice",))
     <LeakKind.SENSITIVE_LITERAL: 'sensitive_literal'>
-    >>> find_leak("9f86d081884c7d659a2feaa0c55ad015", allow_high_entropy=True) is None
-    True
+    >>> find_leak("9f86d081884c7d659a2feaa0c55ad015")
+    <LeakKind.CREDENTIAL: 'credential'>
     >>> [find_leak(value) for value in ("HYBRID", "0.5.0", "text/plain", "2026-11-28T01:04:35Z")]
     [None, None, None, None]
     """
     if _is_plain_word(text):
-        if len(text) >= _MIN_SECRET_LENGTH and (kind := _word_leak(text, allow_high_entropy)):
+        if len(text) >= _MIN_SECRET_LENGTH and (kind := _word_leak(text)):
             return kind
         # A plain word holds a literal as a whole token only by being that literal.
         if literal_tokens and text.lower() in literal_tokens:
             return LeakKind.SENSITIVE_LITERAL
         return None
-    kind = _text_leak(text, allow_high_entropy)
+    kind = _text_leak(text)
     if kind is None and literal_tokens and _has_literal(text.lower(), literal_tokens):
         return LeakKind.SENSITIVE_LITERAL
     return kind
@@ -495,12 +492,14 @@ def _guard_object(obj: dict[str, JSONValue], leaks: _Leaks) -> tuple[JSONValue, 
 def guard_payload(
     payload: JSONValue,
     literal_tokens: tuple[str, ...] = (),
-    trusted: frozenset[str] = frozenset(),
+    vetted: frozenset[str] = frozenset(),
 ) -> tuple[JSONValue, int]:
     """A copy of ``payload`` with every flagged string and key replaced, and how many were.
 
     A flagged key becomes ``[REDACTED]``, or ``[REDACTED]#2``, ``#3``, ... when that is taken.
-    Strings in ``trusted`` (the core's own digests) are exempt from the high-entropy rule only.
+    Strings in ``vetted`` are not checked again: the core's own keyed digests (which the
+    high-entropy rule would take for secrets), and labels and constant names it has already
+    checked against the same literals.
     Tuples come back as lists, other scalars as they are; the input is never changed.
 
     >>> guard_payload({"where": "/home/alice/x.py", "/etc/k": 1, "what": ["hybrid", "a@b.io"]})
@@ -508,6 +507,6 @@ def guard_payload(
     """
 
     def leaks(text: str) -> bool:
-        return find_leak(text, literal_tokens, allow_high_entropy=text in trusted) is not None
+        return text not in vetted and find_leak(text, literal_tokens) is not None
 
     return _guard_value(payload, leaks)

@@ -60,18 +60,19 @@ def finish_payload(
     properties: JSONObject,
     policy: PrivacyPolicy,
     *,
-    trusted: Iterable[str] = (),
+    vetted: Iterable[str] = (),
     report: FilterReport = FilterReport(),
 ) -> Result[Filtered, PrivacyError]:
     """Guard every string and key, add the filter report, and refuse an oversized payload.
 
-    ``trusted`` holds the core's own digests, which are exempt from the high-entropy rule only.
+    ``vetted`` holds strings the guard need not check again: the core's own digests, labels
+    that already passed it with the same literals, and the event schemas' constant names.
 
     >>> from codeweaver_telemetry.core.policy import default_policy
     >>> finish_payload({"path": "/home/alice/x.py"}, default_policy()).unwrap().payload
     {'path': '[REDACTED]', 'privacy_filter': {'dropped': 0, 'redacted': 1}}
     """
-    guarded, redacted = guard_payload(properties, policy.literal_tokens, frozenset(trusted))
+    guarded, redacted = guard_payload(properties, policy.literal_tokens, frozenset(vetted))
     if not isinstance(guarded, dict):  # guard_payload keeps the shape it is given
         return Failure(PrivacyError("", None, "the payload is not a JSON object"))
     guarded[PRIVACY_FILTER_KEY] = {"dropped": report.dropped, "redacted": redacted}

@@ -60,6 +60,9 @@ SEARCH_PROPERTIES: Final[tuple[PropertySpec, ...]] = (
 )
 
 
+_CONSTANT_NAMES: Final = frozenset(spec.name for spec in SEARCH_PROPERTIES if "<" not in spec.name)
+
+
 @dataclass(frozen=True, slots=True)
 class SearchEvent:
     """One search, anonymized; build it with :func:`build_search_event`."""
@@ -105,7 +108,9 @@ def build_search_event(
         _put_flags(build, feature_flags)
         if policy.tools_over_privacy:
             _put_query(build, query)
-        return build.finish().map(lambda done: SearchEvent(done.payload, done.report))
+        return build.finish(_CONSTANT_NAMES).map(
+            lambda done: SearchEvent(done.payload, done.report)
+        )
     except Exception as error:  # noqa: BLE001 - host objects may raise anything; fail closed
         return Failure(PrivacyError("", None, describe_error(error)))
 

@@ -58,7 +58,7 @@ def filter_for_telemetry(
         return Failure(PrivacyError("", None, str(rejected)))
     except Exception as error:  # noqa: BLE001 - user objects may raise anything; fail closed
         return Failure(PrivacyError("", None, describe_error(error)))
-    return finish_payload(properties, policy, trusted=walk.trusted, report=walk.report())
+    return finish_payload(properties, policy, vetted=walk.vetted, report=walk.report())
 
 
 class _Dropped:
@@ -71,14 +71,14 @@ _DROP: Final = _Dropped()
 class _Walk:
     """One serialization's traversal: the policy, and what it has counted so far."""
 
-    __slots__ = ("active", "dropped", "hashed", "notes", "policy", "trusted")
+    __slots__ = ("active", "dropped", "hashed", "notes", "policy", "vetted")
 
     def __init__(self, policy: PrivacyPolicy) -> None:
         self.policy = policy
         self.dropped = 0
         self.hashed = 0
         self.notes: list[DropNote] = []
-        self.trusted: set[str] = set()
+        self.vetted: set[str] = set()
         self.active: set[int] = set()  # ids on the current path: a repeat is a cycle
 
     def report(self) -> FilterReport:
@@ -154,9 +154,9 @@ class _Walk:
             return self.drop(path, name, conversion, describe_error(error))
         if conversion is _HASH and isinstance(converted, str):
             self.hashed += 1
-            self.trusted.add(converted)
+            self.vetted.add(converted)
         elif conversion is _DISTRIBUTION and isinstance(converted, dict):
-            self.trusted.update(converted)  # labels passed the full guard or are digests
+            self.vetted.update(converted)  # labels passed the full guard or are digests
         return converted
 
     def free(self, value: object, path: str, name: str, depth: int) -> JSONValue | _Dropped:

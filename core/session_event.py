@@ -61,6 +61,14 @@ SESSION_PROPERTIES: Final[tuple[PropertySpec, ...]] = (
 )
 
 
+LATENCY_STATISTICS: Final = ("count", "mean", "p50", "p95", "max")
+"""The statistics of each tool's latency samples, in ``tool_latency_ms``."""
+
+_CONSTANT_NAMES: Final = frozenset(
+    (*(spec.name for spec in SESSION_PROPERTIES), *LATENCY_STATISTICS)
+)
+
+
 @dataclass(frozen=True, slots=True)
 class SessionEvent:
     """One session, aggregated and anonymized; build it with :func:`build_session_event`."""
@@ -108,7 +116,9 @@ def build_session_event(
         _put_repository(build, stats)
         _put_failover(build, stats)
         build.put("config_flags", lambda: _flags(build, stats.config_flags))
-        return build.finish().map(lambda done: SessionEvent(done.payload, done.report))
+        return build.finish(_CONSTANT_NAMES).map(
+            lambda done: SessionEvent(done.payload, done.report)
+        )
     except Exception as error:  # noqa: BLE001 - host objects may raise anything; fail closed
         return Failure(PrivacyError("", None, describe_error(error)))
 

@@ -21,6 +21,7 @@ from codeweaver_telemetry.core import (
     TelemetryEvent,
     build_search_event,
     build_session_event,
+    find_leak,
 )
 from codeweaver_telemetry.core.conversions import to_hash
 
@@ -275,3 +276,15 @@ def test_to_posthog_event_returns_a_copy() -> None:
     _, properties = event.to_posthog_event()
     properties["intent"] = "tampered"
     assert event.properties["intent"] == "understand"
+
+
+def test_schema_names_are_clean_so_vetting_them_is_sound() -> None:
+    names = [spec.name for spec in (*SearchEvent.PROPERTIES, *SessionEvent.PROPERTIES)]
+    names += ["count", "mean", "p50", "p95", "max", "dropped", "redacted"]
+    assert [name for name in names if find_leak(name) is not None] == []
+
+
+def test_a_user_named_like_a_property_does_not_cost_the_property() -> None:
+    policy = PrivacyPolicy(hash_key=b"k" * 32, sensitive_literals=frozenset({"version"}))
+    event = build_session_event(stats(), version="0.5.0", duration_seconds=1.0, policy=policy)
+    assert event.unwrap().properties["version"] == "0.5.0"
