@@ -5,26 +5,17 @@ function returns a ``returns`` Result instead of raising. The adapters
 (``codeweaver_telemetry.adapters``) gather the inputs and deliver the output.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
 from .conversions import convert
-from .domain import (
-    CodeMatch,
-    FindCodeResponseSummary,
-    IndexState,
-    IntentType,
-    MatchType,
-    SearchMode,
-    SearchStatus,
-    SearchStrategy,
-    SessionStatistics,
-)
-from .event_schema import PropertySpec, TelemetryEvent
 from .leak_guard import REDACTED, LeakKind, find_leak, guard_payload
 from .mixin import TelemetrySerializable
 from .payload import PRIVACY_FILTER_KEY, DropNote, Filtered, FilterReport
 from .policy import PrivacyPolicy, default_policy
-from .search_event import SearchEvent, build_search_event
 from .serializer import filter_for_telemetry, serialize_for_telemetry
-from .session_event import SessionEvent, build_session_event
 from .vocabulary import (
     AnonymityConversion,
     FilteredKey,
@@ -34,6 +25,52 @@ from .vocabulary import (
     PrivacyError,
     TelemetryKeys,
 )
+
+if TYPE_CHECKING:
+    from .domain import (
+        CodeMatch,
+        FindCodeResponseSummary,
+        IndexState,
+        IntentType,
+        MatchType,
+        SearchMode,
+        SearchStatus,
+        SearchStrategy,
+        SessionStatistics,
+    )
+    from .event_schema import PropertySpec, TelemetryEvent
+    from .search_event import SearchEvent, build_search_event
+    from .session_event import SessionEvent, build_session_event
+
+# The domain objects and event schemas load on first use: a host that only serializes its own
+# models pays for neither at start-up.
+_LAZY_MODULES = {
+    ".domain": (
+        "CodeMatch",
+        "FindCodeResponseSummary",
+        "IndexState",
+        "IntentType",
+        "MatchType",
+        "SearchMode",
+        "SearchStatus",
+        "SearchStrategy",
+        "SessionStatistics",
+    ),
+    ".event_schema": ("PropertySpec", "TelemetryEvent"),
+    ".search_event": ("SearchEvent", "build_search_event"),
+    ".session_event": ("SessionEvent", "build_session_event"),
+}
+_LAZY = {name: module for module, names in _LAZY_MODULES.items() for name in names}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "PRIVACY_FILTER_KEY",

@@ -46,7 +46,7 @@ def convert(
     >>> convert(["a", "b"], AnonymityConversion.COUNT, default_policy())
     <Success: 2>
     >>> convert("x", AnonymityConversion.AGGREGATE, default_policy())
-    <Failure: a str is not a number>
+    <Failure: a str is not a number or a collection of numbers>
     """
     try:
         return Success(apply(value, conversion, policy))
@@ -113,7 +113,7 @@ def to_hash(value: object, policy: PrivacyPolicy) -> str:
 
     >>> from codeweaver_telemetry.core.policy import PrivacyPolicy
     >>> to_hash("/home/alice/auth.py", PrivacyPolicy(hash_key=bytes(32)))[:12]
-    'f0e2a8bb5b9e'
+    '5fcbf085c7d2'
     """
     try:
         return hash_value(

@@ -10,10 +10,15 @@ unlinkable output.
 from __future__ import annotations
 
 import enum
-import hashlib
 import math
 from collections.abc import Mapping
 from typing import Final
+
+try:
+    # hashlib.blake2b is this same C type; importing hashlib also loads OpenSSL (~2 ms).
+    from _blake2 import blake2b
+except ImportError:  # pragma: no cover - interpreters without the private module
+    from hashlib import blake2b
 
 DIGEST_BYTES: Final = 16
 """128-bit digests: 32 lowercase hex characters in the output."""
@@ -34,7 +39,7 @@ def keyed_digest(data: bytes, key: bytes) -> str:
     >>> len(keyed_digest(b"x", b"k" * 16))
     32
     """
-    return hashlib.blake2b(data, key=key, digest_size=DIGEST_BYTES).hexdigest()
+    return blake2b(data, key=key, digest_size=DIGEST_BYTES).hexdigest()
 
 
 def hash_value(value: object, key: bytes, *, max_depth: int, max_items: int) -> str:

@@ -71,7 +71,6 @@ import enum
 import math
 import re
 from collections import Counter
-from collections.abc import Callable
 from operator import add
 from typing import Final
 
@@ -445,18 +444,51 @@ def find_leak(text: str, literal_tokens: tuple[str, ...] = ()) -> LeakKind | Non
 
 # --- Payloads ---------------------------------------------------------------------------------
 
-_Leaks = Callable[[str], bool]
 
+class _Guard:
+    """One walk over a payload: what to look for, and how many strings it replaced."""
 
-def _guard_value(value: JSONValue, leaks: _Leaks) -> tuple[JSONValue, int]:
-    if isinstance(value, str):
-        return (REDACTED, 1) if leaks(value) else (value, 0)
-    if isinstance(value, dict):
-        return _guard_object(value, leaks)
-    if isinstance(value, list | tuple):
-        guarded = [_guard_value(item, leaks) for item in value]
-        return [item for item, _ in guarded], sum(count for _, count in guarded)
-    return value, 0
+    __slots__ = ("count", "literal_tokens", "vetted")
+
+    def __init__(self, literal_tokens: tuple[str, ...], vetted: frozenset[str]) -> None:
+        self.literal_tokens = literal_tokens
+        self.vetted = vetted
+        self.count = 0
+
+    def leaks(self, text: str) -> bool:
+        return text not in self.vetted and find_leak(text, self.literal_tokens) is not None
+
+    def value(self, value: JSONValue) -> JSONValue:
+        kind = type(value)
+        if kind is int or kind is float or kind is bool or value is None:
+            return value
+        if kind is str or isinstance(value, str):
+            if self.leaks(value):  # type: ignore[arg-type]
+                self.count += 1
+                return REDACTED
+            return value
+        if kind is dict or isinstance(value, dict):
+            return self.object(value)  # type: ignore[arg-type]
+        if kind is list or isinstance(value, list | tuple):
+            return [self.value(item) for item in value]  # type: ignore[union-attr]
+        return value
+
+    def object(self, obj: dict[str, JSONValue]) -> JSONValue:
+        flagged = {key for key in obj if self.leaks(key)}
+        if not flagged:
+            return {key: self.value(value) for key, value in obj.items()}
+        # Keys that stay are reserved first, so a renamed key never overwrites a later one.
+        taken = obj.keys() - flagged
+        guarded: dict[str, JSONValue] = {}
+        suffix = 1
+        for key, value in obj.items():
+            name = key
+            if key in flagged:
+                name, suffix = _free_key(taken, suffix)
+                taken.add(name)
+                self.count += 1
+            guarded[name] = self.value(value)
+        return guarded
 
 
 def _free_key(taken: set[str], suffix: int) -> tuple[str, int]:
@@ -470,23 +502,6 @@ def _free_key(taken: set[str], suffix: int) -> tuple[str, int]:
     while (key := REDACTED if suffix == 1 else f"{REDACTED}#{suffix}") in taken:
         suffix += 1
     return key, suffix
-
-
-def _guard_object(obj: dict[str, JSONValue], leaks: _Leaks) -> tuple[JSONValue, int]:
-    flagged = [leaks(key) for key in obj]
-    # Keys that stay are reserved first, so a renamed key never overwrites one that comes later.
-    taken = {key for key, bad in zip(obj, flagged, strict=True) if not bad}
-    guarded: dict[str, JSONValue] = {}
-    count, suffix = 0, 1
-    for (key, value), bad in zip(obj.items(), flagged, strict=True):
-        name = key
-        if bad:
-            name, suffix = _free_key(taken, suffix)
-            taken.add(name)
-            count += 1
-        guarded[name], inner = _guard_value(value, leaks)
-        count += inner
-    return guarded, count
 
 
 def guard_payload(
@@ -506,7 +521,6 @@ def guard_payload(
     ({'where': '[REDACTED]', '[REDACTED]': 1, 'what': ['hybrid', '[REDACTED]']}, 3)
     """
 
-    def leaks(text: str) -> bool:
-        return text not in vetted and find_leak(text, literal_tokens) is not None
-
-    return _guard_value(payload, leaks)
+    guard = _Guard(literal_tokens, vetted)
+    guarded = guard.value(payload)
+    return guarded, guard.count

@@ -268,11 +268,21 @@ def main() -> None:
     rows.append(("serialize_for_telemetry(summary, 10 matches)", f"{generic_s * 1e6:.1f} µs", ""))
     core_import = import_seconds("codeweaver_telemetry.core", imports)
     returns_import = import_seconds("returns.result", imports)
+    events_import = import_seconds(
+        "codeweaver_telemetry.core.search_event, codeweaver_telemetry.core.session_event", imports
+    )
     rows.append(
         (
             "import codeweaver_telemetry.core",
             f"{core_import * 1e3:.1f} ms",
             f"returns.result alone: {returns_import * 1e3:.1f} ms",
+        )
+    )
+    rows.append(
+        (
+            "import core + both event schemas",
+            f"{events_import * 1e3:.1f} ms",
+            "what a host pays once it builds an event",
         )
     )
 

@@ -1,0 +1,107 @@
+"""What installing and importing the core costs a host: its modules, its dependencies, its names."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import json
+import pathlib
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+import codeweaver_telemetry.core
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+CORE_MODULES = sorted(
+    f"codeweaver_telemetry.core.{path.stem}"
+    for path in (ROOT / "core").glob("*.py")
+    if path.stem != "__init__"
+)
+
+
+def run_python(code: str, tmp_path: pathlib.Path) -> str:
+    # From an empty directory, so that the repository's own folders are not importable.
+    completed = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    return completed.stdout
+
+
+def test_importing_the_core_imports_no_network_or_optional_package(tmp_path: pathlib.Path) -> None:
+    loaded = json.loads(
+        run_python(
+            "import json, sys; import codeweaver_telemetry.core; "
+            "print(json.dumps(sorted(sys.modules)))",
+            tmp_path,
+        )
+    )
+    forbidden = {"posthog", "requests", "urllib3", "pydantic", "hypothesis", "attrs", "socket"}
+    assert forbidden.isdisjoint(loaded)
+    assert forbidden.isdisjoint(name.split(".")[0] for name in loaded)
+
+
+def test_no_top_level_core_or_adapters_module_is_installed(tmp_path: pathlib.Path) -> None:
+    found = run_python(
+        "import importlib.util as u; print(u.find_spec('core'), u.find_spec('adapters'))", tmp_path
+    )
+    assert found.split() == ["None", "None"]
+
+
+@pytest.mark.slow
+def test_the_wheel_installs_only_under_codeweaver_telemetry(tmp_path: pathlib.Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (wheel,) = tmp_path.glob("*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+    packages = {
+        name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")
+    }
+    assert packages == {"codeweaver_telemetry"}
+    assert "codeweaver_telemetry/core/py.typed" in names
+    assert "codeweaver_telemetry/core/serializer.py" in names
+
+
+def test_every_public_name_is_importable() -> None:
+    for name in codeweaver_telemetry.core.__all__:
+        assert getattr(codeweaver_telemetry.core, name) is not None
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        codeweaver_telemetry.core.Nope  # noqa: B018
+
+
+@pytest.mark.parametrize("module_name", CORE_MODULES)
+def test_documentation_examples_run(module_name: str) -> None:
+    module = importlib.import_module(module_name)
+    failures, _ = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert failures == 0
+
+
+def test_the_ci_script_runs_exactly_the_readme_test_command() -> None:
+    readme = (ROOT / "README.md").read_text()
+    ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
+    commands = [line for line in ci_lines if "pytest" in line]
+    assert len(commands) == 1
+    assert f"\n{commands[0]}\n" in readme
+
+
+@pytest.mark.slow
+def test_the_benchmark_script_runs(tmp_path: pathlib.Path) -> None:
+    output = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "benchmarks" / "bench_core.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    ).stdout
+    assert "SearchEvent build + json" in output
+    assert "import codeweaver_telemetry.core" in output
