@@ -10,8 +10,10 @@ A failure's reason names what went wrong, never the value.
 from __future__ import annotations
 
 import enum
+import itertools
 import math
 import numbers
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence, Sized
 from typing import Final
 
@@ -178,22 +180,27 @@ def category_label(value: object, policy: PrivacyPolicy) -> str:
     A label that is long, has white space or control characters, or that the leak guard flags
     is replaced by its keyed digest, so that a path or a sentence never becomes a key.
     """
+    text = value if type(value) is str else _category_text(value)
+    if (
+        len(text) > policy.max_category_length
+        or " " in text
+        or not text.isprintable()
+        or find_leak(text, policy.literal_tokens) is not None
+    ):
+        return to_hash(text, policy)
+    return text
+
+
+def _category_text(value: object) -> str:
     if isinstance(value, enum.Enum):
         value = value.value if _is_category(value.value) else value.name
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
-    if not isinstance(value, str):
-        raise ConversionRejected(f"a {type(value).__name__} is not a category")
-    if (
-        len(value) > policy.max_category_length
-        or " " in value
-        or not value.isprintable()
-        or find_leak(value, policy.literal_tokens) is not None
-    ):
-        return to_hash(value, policy)
-    return value
+    if isinstance(value, str):
+        return "".join([value])  # a str subclass: its text, not its __str__
+    raise ConversionRejected(f"a {type(value).__name__} is not a category")
 
 
 def as_json_number(value: object) -> int | float:
@@ -242,12 +249,10 @@ def _bounded_items(
 
 def _tally(items: Iterable[object], max_items: int) -> list[tuple[object, int]]:
     """Occurrences of each distinct item; keyed by type too, so ``1`` and ``True`` stay apart."""
-    tally: dict[tuple[type, object], int] = {}
-    for index, item in enumerate(items):
-        if index >= max_items:
-            raise ConversionRejected("too many items for a distribution")
-        key = (type(item), item)
-        tally[key] = tally.get(key, 0) + 1
+    bounded = list(itertools.islice(items, max_items + 1))
+    if len(bounded) > max_items:
+        raise ConversionRejected("too many items for a distribution")
+    tally = Counter(zip(map(type, bounded), bounded, strict=True))
     return [(item, count) for (_, item), count in tally.items()]
 
 
