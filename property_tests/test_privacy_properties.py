@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from returns.pipeline import is_successful
@@ -27,6 +28,8 @@ from codeweaver_telemetry.core import (
 )
 from codeweaver_telemetry.core.payload import payload_size
 from codeweaver_telemetry.core.testing import Planted, hostile_values, planted_models
+
+pytestmark = pytest.mark.slow  # each proof runs hundreds of generated models
 
 KEY = b"property-tests-key-0123456789abcdef"
 
