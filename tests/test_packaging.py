@@ -86,6 +86,12 @@ def test_documentation_examples_run(module_name: str) -> None:
     assert failures == 0
 
 
+def test_the_readme_examples_run() -> None:
+    failures, tried = doctest.testfile(str(ROOT / "README.md"), module_relative=False)
+    assert tried > 0
+    assert failures == 0
+
+
 def test_the_ci_script_runs_exactly_the_readme_test_command() -> None:
     readme = (ROOT / "README.md").read_text()
     ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
