@@ -1,0 +1,77 @@
+"""The port every sink implements, and the values that cross it.
+
+A sink's outcomes are values, never exceptions: the client turns each into a count and, at
+most, a debug log line. An event reaches a sink already anonymized; a sink adds nothing to it
+but delivery.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Protocol
+
+from .vocabulary import JSONObject
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundEvent:
+    """One anonymized event, as PostHog's batch API takes it.
+
+    ``timestamp`` is ISO 8601 in UTC; ``uuid`` makes a retried batch count once.
+    """
+
+    event: str
+    distinct_id: str
+    properties: JSONObject
+    timestamp: str
+    uuid: str
+
+    def to_json(self) -> JSONObject:
+        """The event as one item of a PostHog batch (and one line of the stdout sink)."""
+        return {
+            "event": self.event,
+            "distinct_id": self.distinct_id,
+            "properties": self.properties,
+            "timestamp": self.timestamp,
+            "uuid": self.uuid,
+        }
+
+
+class Accepted(enum.Enum):
+    """What became of one emitted event."""
+
+    QUEUED = "queued"
+    """Taken for delivery (the stdout and null sinks deliver at once)."""
+
+    DROPPED_FULL = "dropped_full"
+    """Left out because the sink's bounded buffer was full (an outage, or a burst)."""
+
+    DROPPED_CLOSED = "dropped_closed"
+    """Left out because the sink was already closed."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReport:
+    """How a flush or a close ended; ``pending`` is what was still undelivered at the deadline."""
+
+    delivered: int = 0
+    failed: int = 0
+    pending: int = 0
+    timed_out: bool = False
+
+
+class Sink(Protocol):
+    """Where events go. No method raises, and none waits longer than its ``timeout``."""
+
+    def emit(self, event: OutboundEvent) -> Accepted:
+        """Take one event; never blocks on I/O."""
+        ...
+
+    def flush(self, timeout: float) -> DeliveryReport:
+        """Deliver what is buffered, waiting at most ``timeout`` seconds."""
+        ...
+
+    def close(self, timeout: float) -> DeliveryReport:
+        """Flush within ``timeout``, then release every resource; later events are dropped."""
+        ...
