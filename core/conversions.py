@@ -193,7 +193,8 @@ def category_label(value: object, policy: PrivacyPolicy) -> str:
 
 def _category_text(value: object) -> str:
     if isinstance(value, enum.Enum):
-        value = value.value if _is_category(value.value) else value.name
+        inner = value._value_  # the attribute behind .value, without its descriptor's cost
+        value = inner if _is_category(inner) else value.name
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -248,15 +249,22 @@ def _bounded_items(
 
 
 def _tally(items: Iterable[object], max_items: int) -> list[tuple[object, int]]:
-    """Occurrences of each distinct item; keyed by type too, so ``1`` and ``True`` stay apart."""
+    """Occurrences of each distinct item, counted in C.
+
+    Strings are counted by value; anything else by identity, since ``1 == True`` and an Enum's
+    hash is computed in Python: equal non-strings are merged later, by their label.
+    """
     bounded = list(itertools.islice(items, max_items + 1))
     if len(bounded) > max_items:
         raise ConversionRejected("too many items for a distribution")
-    tally = Counter(zip(map(type, bounded), bounded, strict=True))
-    return [(item, count) for (_, item), count in tally.items()]
+    keys = [item if type(item) is str else id(item) for item in bounded]
+    first = dict(zip(keys, bounded, strict=True))
+    return [(first[key], count) for key, count in Counter(keys).items()]
 
 
 def _capped(counts: dict[str, int | float], max_categories: int) -> JSONObject:
+    if len(counts) <= 1:
+        return dict(counts)
     ranked = sorted(
         ((label, count) for label, count in counts.items() if label != OTHER_CATEGORY),
         key=lambda item: (-item[1], item[0]),
