@@ -56,6 +56,14 @@ SESSION_PROPERTIES: Final[tuple[PropertySpec, ...]] = (
     PropertySpec(
         "config_flags", "object", "Each setting's name, and whether it is on.", _C.BOOLEAN
     ),
+    PropertySpec(
+        "telemetry_events_dropped",
+        "integer",
+        "Events this library dropped in the session (full buffer, closed sink, filter errors).",
+    ),
+    PropertySpec(
+        "telemetry_events_failed", "integer", "Events whose delivery failed in the session."
+    ),
     PropertySpec(NO_PERSON_PROFILE, "boolean", "Always false: no person profile is made."),
     PropertySpec(PRIVACY_FILTER_KEY, "object", "What the privacy filter dropped and redacted."),
 )
@@ -93,12 +101,15 @@ def build_session_event(
     setup_success: bool | None = None,
     setup_attempts: int | None = None,
     config_errors: Sequence[object] = (),
+    events_dropped: int = 0,
+    events_failed: int = 0,
 ) -> Result[SessionEvent, PrivacyError]:
     """Build the session event; a property that cannot be computed is dropped and counted.
 
     ``setup_success`` and ``setup_attempts``, when given, override the statistics' own.
     Configuration errors are counted, and exceptions among them add their class names to the
-    setup error kinds; their messages are never read.
+    setup error kinds; their messages are never read. ``events_dropped`` and ``events_failed``
+    are the library's own delivery counts, which the client reports.
 
     >>> from codeweaver_telemetry.core import default_policy
     >>> event = build_session_event(SessionStatistics(total_requests=4, successful_requests=3),
@@ -116,6 +127,8 @@ def build_session_event(
         _put_repository(build, stats)
         _put_failover(build, stats)
         build.put("config_flags", lambda: _flags(build, stats.config_flags))
+        build.put("telemetry_events_dropped", lambda: as_json_number(events_dropped))
+        build.put("telemetry_events_failed", lambda: as_json_number(events_failed))
         return build.finish(_CONSTANT_NAMES).map(
             lambda done: SessionEvent(done.payload, done.report)
         )

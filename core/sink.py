@@ -7,6 +7,7 @@ but delivery.
 
 from __future__ import annotations
 
+import datetime
 import enum
 from dataclasses import dataclass
 from typing import Protocol
@@ -16,25 +17,31 @@ from .vocabulary import JSONObject
 
 @dataclass(frozen=True, slots=True)
 class OutboundEvent:
-    """One anonymized event, as PostHog's batch API takes it.
+    """One anonymized event on its way to a sink.
 
-    ``timestamp`` is ISO 8601 in UTC; ``uuid`` makes a retried batch count once.
+    ``captured_at`` is the capture time in seconds since the epoch. The uuid (which makes a
+    retried batch count once) and the timestamp's text are made by the sink, off the host's
+    path: see :meth:`to_json`.
     """
 
     event: str
     distinct_id: str
     properties: JSONObject
-    timestamp: str
-    uuid: str
+    captured_at: float
 
-    def to_json(self) -> JSONObject:
-        """The event as one item of a PostHog batch (and one line of the stdout sink)."""
+    def to_json(self, uuid: str) -> JSONObject:
+        """The event as one item of a PostHog batch (and one line of the stdout sink).
+
+        >>> OutboundEvent("e", "d", {}, 0.0).to_json("u")["timestamp"]
+        '1970-01-01T00:00:00+00:00'
+        """
+        timestamp = datetime.datetime.fromtimestamp(self.captured_at, datetime.UTC)
         return {
             "event": self.event,
             "distinct_id": self.distinct_id,
             "properties": self.properties,
-            "timestamp": self.timestamp,
-            "uuid": self.uuid,
+            "timestamp": timestamp.isoformat(),
+            "uuid": uuid,
         }
 
 
@@ -49,6 +56,9 @@ class Accepted(enum.Enum):
 
     DROPPED_CLOSED = "dropped_closed"
     """Left out because the sink was already closed."""
+
+    FAILED = "failed"
+    """The sink tried at once and failed (a closed stream, a full disk)."""
 
 
 @dataclass(frozen=True, slots=True)

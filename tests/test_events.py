@@ -227,6 +227,8 @@ def test_session_event_properties() -> None:
         "failover_time_ms": 250.0,
         "active_store": "backup",
         "config_flags": {"reranking": True, "sparse": False},
+        "telemetry_events_dropped": 0,
+        "telemetry_events_failed": 0,
         "$process_person_profile": False,
         "privacy_filter": {"dropped": 0, "redacted": 0},
     }

@@ -182,6 +182,8 @@ def session_floor() -> str:
             "failover_time_ms": 0.0,
             "active_store": "primary",
             "config_flags": {"reranking": True, "sparse": True, "telemetry_opt_in": False},
+            "telemetry_events_dropped": 0,
+            "telemetry_events_failed": 0,
             "$process_person_profile": False,
             "privacy_filter": {"dropped": 0, "redacted": 0},
         }

@@ -1,0 +1,358 @@
+"""The client a host talks to: sessions, capture, contexts, feature flags, shutdown.
+
+Every public method returns normally whatever its inputs, the network or the sink do: a
+failure is logged at debug level on the ``codeweaver_telemetry`` logger and counted, and the
+counts travel in the next session event. When telemetry is off, from any source, the client is
+inert: it creates no sink, reads no key file, starts no thread and imports no network code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import Final
+
+from returns.pipeline import is_successful
+
+from codeweaver_telemetry.core import (
+    PRIVACY_FILTER_KEY,
+    FindCodeResponseSummary,
+    IntentType,
+    JSONObject,
+    PrivacyPolicy,
+    SearchStrategy,
+    SessionStatistics,
+    TelemetryEvent,
+    serialize_for_telemetry,
+)
+from codeweaver_telemetry.core.search_event import SearchEvent, build_search_event
+from codeweaver_telemetry.core.session_event import SessionEvent, build_session_event
+from codeweaver_telemetry.core.settings import ConfigError, TelemetrySettings
+from codeweaver_telemetry.core.sink import Accepted, DeliveryReport, OutboundEvent, Sink
+
+from .context import current_tags, tags_applied
+from .flags import FlagSource, NoFlags
+from .identity import new_distinct_id
+
+logger = logging.getLogger("codeweaver_telemetry")
+
+SESSION_ID_PROPERTY: Final = "$session_id"
+
+
+class TelemetryClient:
+    """One process's telemetry: build it with :func:`get_telemetry_client`, or directly with
+    resolved settings, a policy and a sink (tests and hosts with their own wiring)."""
+
+    def __init__(
+        self,
+        settings: TelemetrySettings | None,
+        *,
+        policy: PrivacyPolicy | None = None,
+        sink: Sink | None = None,
+        flags: FlagSource | None = None,
+        config_error: ConfigError | None = None,
+    ) -> None:
+        self._settings = settings
+        self._enabled = bool(settings and settings.enabled and policy and sink)
+        self._policy = policy
+        # The search event's opt-in is a policy field: the opted-out variant is made once, here.
+        self._opted_out_policy = (
+            dataclasses.replace(policy, tools_over_privacy=False) if policy else None
+        )
+        self._sink = sink
+        self._flags: FlagSource = flags or NoFlags()
+        self.config_error = config_error
+        """Why telemetry is off because of the configuration, if it is."""
+        self._lock = threading.RLock()
+        self._session_id = ""
+        self._session_metadata: JSONObject = {}
+        self._session_started = 0.0
+        self._session_event_sent = False
+        self._budget_left = settings.shutdown_budget_seconds.value if settings else 0.0
+        self._closed = False
+        self.dropped = 0
+        """Events left out in this session: a full buffer, a closed sink, a filter failure."""
+        self.failed = 0
+        """Events whose delivery failed in this session."""
+
+    @property
+    def enabled(self) -> bool:
+        """Whether telemetry is on, as the configuration resolved it (shutdown leaves it)."""
+        return self._enabled
+
+    @property
+    def settings(self) -> TelemetrySettings | None:
+        """The resolved settings, or None when the configuration was invalid."""
+        return self._settings
+
+    # --- sessions --------------------------------------------------------------------------
+
+    def start_session(self, metadata: Mapping[str, object] | None = None) -> None:
+        """Start a session: a new random distinct id, and metadata for every event in it."""
+        if not self._enabled:
+            return
+        try:
+            filtered = self._context_properties(metadata or {})
+            with self._lock:
+                self._session_id = new_distinct_id()
+                self._session_metadata = filtered
+                self._session_started = time.monotonic()
+                self._session_event_sent = False
+                self.dropped = self.failed = 0
+        except Exception as error:  # noqa: BLE001 - telemetry never throws into its host
+            logger.debug("telemetry: start_session failed (%s)", type(error).__name__)
+
+    def end_session(self, *, version: str = "unknown") -> DeliveryReport:
+        """Capture the session event (unless one was captured) and flush, within the budget."""
+        if not self._enabled:
+            return DeliveryReport()
+        try:
+            if not self._session_event_sent and self._session_id:
+                self.capture_session_event(version=version)
+            return self._flush(None)
+        except Exception as error:  # noqa: BLE001 - telemetry never throws into its host
+            logger.debug("telemetry: end_session failed (%s)", type(error).__name__)
+            return DeliveryReport()
+
+    # --- capture ---------------------------------------------------------------------------
+
+    def capture(self, event: str, properties: Mapping[str, object] | None = None) -> None:
+        """Capture an event; the properties are filtered and guarded before this returns."""
+        if not self._enabled:
+            return
+        try:
+            filtered = self._filtered(properties or {})
+            if filtered is not None:
+                self._emit(event, filtered)
+        except Exception as error:  # noqa: BLE001 - telemetry never throws into its host
+            self._count_drop("capture", error)
+
+    def capture_from_event(self, event: TelemetryEvent) -> None:
+        """Capture an event object; the library's own events are already anonymized, any other
+        event's properties are filtered like a raw dict."""
+        if not self._enabled:
+            return
+        try:
+            name, properties = event.to_posthog_event()
+            if isinstance(event, SessionEvent | SearchEvent):
+                self._session_event_sent |= isinstance(event, SessionEvent)
+                self._emit(name, properties)
+            else:
+                self.capture(name, properties)
+        except Exception as error:  # noqa: BLE001 - a host's event may raise anything
+            self._count_drop("capture_from_event", error)
+
+    def capture_with_serialization(self, event_name: str, obj: object) -> None:
+        """Capture a model's ``serialize_for_telemetry()`` form as an event's properties."""
+        if not self._enabled or self._policy is None:
+            return
+        try:
+            result = serialize_for_telemetry(obj, self._policy)
+            if is_successful(result):
+                self._emit(event_name, result.unwrap())
+            else:
+                self._count_drop("capture_with_serialization", None, str(result.failure()))
+        except Exception as error:  # noqa: BLE001 - telemetry never throws into its host
+            self._count_drop("capture_with_serialization", error)
+
+    def capture_session_event(
+        self,
+        stats: SessionStatistics | None = None,
+        *,
+        version: str = "unknown",
+        setup_success: bool | None = None,
+        setup_attempts: int | None = None,
+        config_errors: Sequence[object] = (),
+        duration_seconds: float | None = None,
+    ) -> None:
+        """Build and capture the session event, with this client's delivery counts.
+
+        ``duration_seconds`` defaults to the time since :meth:`start_session`.
+        """
+        if not self._enabled or self._policy is None:
+            return
+        try:
+            elapsed = time.monotonic() - self._session_started if self._session_started else 0.0
+            result = build_session_event(
+                stats if stats is not None else SessionStatistics(),
+                version=version,
+                duration_seconds=elapsed if duration_seconds is None else duration_seconds,
+                policy=self._policy,
+                setup_success=setup_success,
+                setup_attempts=setup_attempts,
+                config_errors=config_errors,
+                events_dropped=self.dropped,
+                events_failed=self.failed,
+            )
+            if is_successful(result):
+                self.capture_from_event(result.unwrap())
+            else:
+                self._count_drop("capture_session_event", None, str(result.failure()))
+        except Exception as error:  # noqa: BLE001 - telemetry never throws into its host
+            self._count_drop("capture_session_event", error)
+
+    def capture_search_event(
+        self,
+        response: FindCodeResponseSummary,
+        *,
+        query: str,
+        intent_type: IntentType | None,
+        strategies: Iterable[SearchStrategy],
+        execution_time_ms: float,
+        tools_over_privacy: bool | None = None,
+        feature_flags: Mapping[str, object] | None = None,
+    ) -> None:
+        """Build and capture the search event.
+
+        The query statistics need the user's own opt-in (``tools_over_privacy`` in the
+        configuration): the host's ``tools_over_privacy`` argument can only turn them off,
+        never on for a user who did not opt in.
+        """
+        if not self._enabled or self._policy is None or self._opted_out_policy is None:
+            return
+        opted_in = tools_over_privacy is not False and self._policy.tools_over_privacy
+        try:
+            result = build_search_event(
+                response,
+                query=query,
+                intent_type=intent_type,
+                strategies=strategies,
+                execution_time_ms=execution_time_ms,
+                policy=self._policy if opted_in else self._opted_out_policy,
+                feature_flags=feature_flags,
+            )
+            if is_successful(result):
+                self.capture_from_event(result.unwrap())
+            else:
+                self._count_drop("capture_search_event", None, str(result.failure()))
+        except Exception as error:  # noqa: BLE001 - telemetry never throws into its host
+            self._count_drop("capture_search_event", error)
+
+    # --- contexts and flags ----------------------------------------------------------------
+
+    def context(self, **tags: object) -> contextlib.AbstractContextManager[None]:
+        """Tags for every event captured inside the block (nestable; see ``context.py``)."""
+        return tags_applied(tags)
+
+    def get_feature_flag(self, key: str, default: object = None) -> object:
+        """A flag's value: a local override, else the (cached) remote value, else ``default``.
+
+        Never waits longer than the flag budget; offline or disabled gives ``default``.
+        """
+        if not self._enabled or self._settings is None:
+            return default
+        overrides = self._settings.flag_overrides.value
+        if key in overrides:
+            return overrides[key]
+        try:
+            value = self._flags.value(key, self._session_id or "anonymous")
+        except Exception as error:  # noqa: BLE001 - telemetry never throws into its host
+            logger.debug("telemetry: flag lookup failed (%s)", type(error).__name__)
+            return default
+        return default if value is None else value
+
+    def get_all_feature_flags(self) -> dict[str, object]:
+        """Every known flag, local overrides winning; empty when disabled or offline."""
+        if not self._enabled or self._settings is None:
+            return {}
+        try:
+            remote = dict(self._flags.all(self._session_id or "anonymous"))
+        except Exception as error:  # noqa: BLE001 - telemetry never throws into its host
+            logger.debug("telemetry: flag lookup failed (%s)", type(error).__name__)
+            remote = {}
+        return {**remote, **self._settings.flag_overrides.value}
+
+    # --- shutdown --------------------------------------------------------------------------
+
+    def shutdown(self, timeout: float | None = None) -> DeliveryReport:
+        """Flush and close the sink. Waits at most what is left of the shutdown budget shared
+        with ``end_session`` and the exit hook, or ``timeout`` if the host grants one."""
+        if not self._enabled or self._sink is None:
+            return DeliveryReport()
+        with self._lock:
+            if self._closed:
+                return DeliveryReport()
+            self._closed = True
+        wait = self._take_budget(timeout)
+        started = time.monotonic()
+        try:
+            report = self._sink.close(wait)
+        except Exception as error:  # noqa: BLE001 - a sink must not raise; fail safe if it does
+            logger.debug("telemetry: closing the sink failed (%s)", type(error).__name__)
+            report = DeliveryReport()
+        self._spend(timeout, time.monotonic() - started)
+        self.failed += report.failed
+        return report
+
+    def __enter__(self) -> TelemetryClient:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        # Never suppresses the host's exception (returns None) and never raises its own.
+        self.end_session()
+
+    # --- internals -------------------------------------------------------------------------
+
+    def _filtered(self, properties: Mapping[str, object]) -> JSONObject | None:
+        if self._policy is None:
+            return None
+        result = serialize_for_telemetry(properties, self._policy)
+        if not is_successful(result):
+            self._count_drop("filter", None, str(result.failure()))
+            return None
+        return result.unwrap()
+
+    def _context_properties(self, properties: Mapping[str, object]) -> JSONObject:
+        """Session metadata or context tags, filtered, without their own filter report."""
+        filtered = self._filtered(properties) or {}
+        filtered.pop(PRIVACY_FILTER_KEY, None)
+        return filtered
+
+    def _emit(self, event: str, properties: JSONObject) -> None:
+        if self._sink is None:
+            return
+        if not self._session_id:
+            self.start_session()
+        tags = current_tags()
+        merged: JSONObject = {**self._session_metadata}
+        if tags:
+            merged.update(self._context_properties(tags))
+        merged.update(properties)
+        merged[SESSION_ID_PROPERTY] = self._session_id
+        outcome = self._sink.emit(OutboundEvent(event, self._session_id, merged, time.time()))
+        if outcome is Accepted.FAILED:
+            self.failed += 1
+        elif outcome is not Accepted.QUEUED:
+            self.dropped += 1
+
+    def _flush(self, timeout: float | None) -> DeliveryReport:
+        if self._sink is None or self._closed:
+            return DeliveryReport()
+        wait = self._take_budget(timeout)
+        started = time.monotonic()
+        report = self._sink.flush(wait)
+        self._spend(timeout, time.monotonic() - started)
+        return report
+
+    def _take_budget(self, timeout: float | None) -> float:
+        return max(0.0, timeout if timeout is not None else self._budget_left)
+
+    def _spend(self, timeout: float | None, elapsed: float) -> None:
+        if timeout is None:  # an explicit timeout is the host's own grant, not the budget's
+            with self._lock:
+                self._budget_left = max(0.0, self._budget_left - elapsed)
+
+    def _count_drop(self, where: str, error: BaseException | None, reason: str = "") -> None:
+        self.dropped += 1
+        detail = type(error).__name__ if error is not None else reason
+        logger.debug("telemetry: %s dropped an event (%s)", where, detail)

@@ -1,0 +1,305 @@
+"""The client facade on the null and stdout sinks: filtering, sessions, contexts, never throwing."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import io
+import json
+import threading
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pytest
+
+from codeweaver_telemetry.adapters import NullSink, StdoutSink, TelemetryClient
+from codeweaver_telemetry.core import (
+    CodeMatch,
+    FindCodeResponseSummary,
+    IntentType,
+    JSONObject,
+    MatchType,
+    PrivacyPolicy,
+    SearchStrategy,
+    SessionStatistics,
+)
+from codeweaver_telemetry.core.settings import RawSources, TelemetrySettings, resolve_settings
+from codeweaver_telemetry.core.sink import OutboundEvent
+
+LITERALS = frozenset({"alice", "acme-repo"})
+
+
+def settings(**arguments: object) -> TelemetrySettings:
+    return resolve_settings(RawSources(arguments=arguments, environment={})).unwrap()
+
+
+def client_with(sink: NullSink | StdoutSink, **arguments: object) -> TelemetryClient:
+    resolved = settings(**arguments)
+    policy = PrivacyPolicy(
+        hash_key=b"k" * 32,
+        sensitive_literals=LITERALS,
+        tools_over_privacy=resolved.tools_over_privacy.value,
+    )
+    return TelemetryClient(resolved, policy=policy, sink=sink)
+
+
+@pytest.fixture
+def sink() -> NullSink:
+    return NullSink(keep=True)
+
+
+@pytest.fixture
+def client(sink: NullSink) -> Iterator[TelemetryClient]:
+    client = client_with(sink)
+    client.start_session({"version": "0.5.0", "backend": "qdrant", "home": "/home/alice"})
+    yield client
+    client.shutdown()
+
+
+def only_event(sink: NullSink) -> OutboundEvent:
+    assert len(sink.events) == 1
+    return sink.events[0]
+
+
+def test_capture_filters_and_guards_properties_before_returning(
+    client: TelemetryClient, sink: NullSink
+) -> None:
+    properties: dict[str, object] = {"intent": "UNDERSTAND", "where": "/home/alice/x.py", "n": 3}
+    client.capture("codeweaver_search", properties)
+    properties["n"] = 99  # the caller may change its dict right after
+    event = only_event(sink)
+    assert event.event == "codeweaver_search"
+    assert event.properties == {
+        "version": "0.5.0",
+        "backend": "qdrant",
+        "home": "[REDACTED]",
+        "intent": "UNDERSTAND",
+        "where": "[REDACTED]",
+        "n": 3,
+        "privacy_filter": {"dropped": 0, "redacted": 1},
+        "$session_id": event.distinct_id,
+    }
+    assert properties == {"intent": "UNDERSTAND", "where": "/home/alice/x.py", "n": 99}
+
+
+def test_each_session_has_a_new_random_distinct_id(client: TelemetryClient, sink: NullSink) -> None:
+    client.capture("a")
+    client.start_session()
+    client.capture("b")
+    first, second = sink.events
+    assert first.distinct_id != second.distinct_id
+    assert len(first.distinct_id) == 36
+
+
+def test_context_tags_apply_inside_and_nest(client: TelemetryClient, sink: NullSink) -> None:
+    with client.context(tool="find_code"), client.context(tool="index", phase="warm"):
+        client.capture("inner")
+    client.capture("outer")
+    inner, outer = sink.events
+    assert inner.properties["tool"] == "index"
+    assert inner.properties["phase"] == "warm"
+    assert "tool" not in outer.properties
+
+
+def test_asyncio_tasks_inherit_tags_and_new_threads_do_not(
+    client: TelemetryClient, sink: NullSink
+) -> None:
+    async def in_task() -> None:
+        client.capture("task")
+
+    async def main() -> None:
+        with client.context(request="r1"):
+            await asyncio.create_task(in_task())
+
+    asyncio.run(main())
+    with client.context(request="r2"):
+        plain = threading.Thread(target=client.capture, args=("thread",))
+        plain.start()
+        plain.join()
+        context = contextvars.copy_context()
+        copied = threading.Thread(target=context.run, args=(client.capture, "copied"))
+        copied.start()
+        copied.join()
+    by_name = {event.event: event.properties for event in sink.events}
+    assert by_name["task"]["request"] == "r1"
+    assert "request" not in by_name["thread"]
+    assert by_name["copied"]["request"] == "r2"
+
+
+class Hostile(Mapping[str, object]):
+    def __getitem__(self, key: str) -> object:
+        raise RuntimeError("secret")
+
+    def __iter__(self) -> Iterator[str]:
+        raise RuntimeError("secret")
+
+    def __len__(self) -> int:
+        raise RuntimeError("secret")
+
+
+def test_nothing_the_host_passes_makes_capture_raise(
+    client: TelemetryClient, sink: NullSink
+) -> None:
+    client.capture("hostile", Hostile())
+    client.capture("bad", {"x": object(), (1, 2): "k"})
+    client.capture_with_serialization("not a model", 42)
+    client.capture_from_event(object())  # type: ignore[arg-type]
+    assert [event.event for event in sink.events] == ["bad"]
+    assert sink.events[0].properties["privacy_filter"] == {"dropped": 2, "redacted": 0}
+    assert client.dropped == 3
+
+
+class CustomEvent:
+    EVENT_NAME = "my_custom_event"
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def to_posthog_event(self) -> tuple[str, JSONObject]:
+        return self.EVENT_NAME, {"path": self.path, "my_metric": 10}
+
+
+def test_a_custom_event_is_filtered_like_a_raw_dict(
+    client: TelemetryClient, sink: NullSink
+) -> None:
+    client.capture_from_event(CustomEvent("/srv/acme-repo/main.py"))
+    properties = only_event(sink).properties
+    assert properties["path"] == "[REDACTED]"
+    assert properties["my_metric"] == 10
+
+
+def test_capture_with_serialization_applies_declarations(
+    client: TelemetryClient, sink: NullSink
+) -> None:
+    match = CodeMatch("/a/b.py", "def secret(): ...", (1, 2), 0.5, MatchType.SEMANTIC)
+    client.capture_with_serialization("match", match)
+    properties = only_event(sink).properties
+    assert "content" not in properties
+    assert isinstance(properties["file_path"], str)
+    assert len(properties["file_path"]) == 32
+
+
+def summary() -> FindCodeResponseSummary:
+    return FindCodeResponseSummary(
+        matches=(),
+        summary="",
+        query_intent=None,
+        total_matches=0,
+        total_results=0,
+        token_count=0,
+        execution_time_ms=1.0,
+    )
+
+
+@pytest.mark.parametrize(
+    ("user_opted_in", "argument", "has_query"),
+    [(False, None, False), (False, True, False), (True, None, True), (True, False, False)],
+)
+def test_query_statistics_need_the_users_own_opt_in(
+    user_opted_in: bool, argument: bool | None, has_query: bool
+) -> None:
+    sink = NullSink(keep=True)
+    client = client_with(sink, tools_over_privacy=user_opted_in)
+    client.capture_search_event(
+        summary(),
+        query="where is auth",
+        intent_type=IntentType.DEBUG,
+        strategies=[SearchStrategy.HYBRID],
+        execution_time_ms=3.0,
+        tools_over_privacy=argument,
+    )
+    properties = only_event(sink).properties
+    assert ("query_chars" in properties) is has_query
+    assert properties["intent"] == "debug"
+
+
+def test_end_session_sends_one_session_event_with_delivery_counts(
+    client: TelemetryClient, sink: NullSink
+) -> None:
+    client.capture("bad", Hostile())
+    client.end_session(version="0.5.0")
+    client.end_session(version="0.5.0")
+    sessions = [event for event in sink.events if event.event == "codeweaver_session"]
+    assert len(sessions) == 1
+    assert sessions[0].properties["telemetry_events_dropped"] == 1
+    assert sessions[0].properties["version"] == "0.5.0"
+
+
+def test_a_session_event_from_the_host_is_not_sent_twice(
+    client: TelemetryClient, sink: NullSink
+) -> None:
+    client.capture_session_event(SessionStatistics(total_requests=3), version="1.0")
+    client.end_session()
+    assert [event.event for event in sink.events] == ["codeweaver_session"]
+    assert sink.events[0].properties["requests_total"] == 3
+
+
+def test_the_context_manager_never_suppresses_the_hosts_exception(sink: NullSink) -> None:
+    client = client_with(sink)
+    with pytest.raises(KeyError), client:
+        client.capture("before")
+        raise KeyError("host")
+    assert [event.event for event in sink.events] == ["before", "codeweaver_session"]
+
+
+def test_flags_use_local_overrides_then_the_default() -> None:
+    client = client_with(NullSink(), flag_overrides={"new_reranker": "test"})
+    assert client.get_feature_flag("new_reranker") == "test"
+    assert client.get_feature_flag("unknown", default="control") == "control"
+    assert client.get_all_feature_flags() == {"new_reranker": "test"}
+
+
+def test_a_disabled_client_is_inert() -> None:
+    sink = NullSink(keep=True)
+    resolved = settings(disable_telemetry=True)
+    client = TelemetryClient(resolved, policy=PrivacyPolicy(hash_key=b"k" * 32), sink=sink)
+    client.start_session({"a": 1})
+    client.capture("x", {"a": 1})
+    client.capture_session_event(SessionStatistics())
+    assert client.get_feature_flag("f", default="d") == "d"
+    assert client.get_all_feature_flags() == {}
+    client.end_session()
+    client.shutdown()
+    assert not client.enabled
+    assert sink.received == 0
+
+
+def test_enabled_does_not_change_after_shutdown(client: TelemetryClient) -> None:
+    client.shutdown()
+    assert client.enabled
+    client.capture("after")  # a closed sink drops it, counted, silently
+    assert client.dropped == 1
+
+
+def test_the_stdout_sink_writes_exactly_the_posthog_batch_item() -> None:
+    stream = io.StringIO()
+    client = client_with(StdoutSink(stream=stream))
+    client.capture("codeweaver_search", {"intent": "DEBUG"})
+    (line,) = stream.getvalue().splitlines()
+    item = json.loads(line)
+    assert sorted(item) == ["distinct_id", "event", "properties", "timestamp", "uuid"]
+    assert item["event"] == "codeweaver_search"
+    assert item["properties"]["intent"] == "DEBUG"
+    assert item["properties"]["$session_id"] == item["distinct_id"]
+    assert item["timestamp"].endswith("+00:00")
+
+
+def test_the_stdout_sink_can_append_to_a_file(tmp_path: Path) -> None:
+    target = tmp_path / "events.jsonl"
+    sink = StdoutSink(str(target))
+    client = client_with(sink)
+    client.capture("one")
+    client.capture("two")
+    client.shutdown()
+    assert [json.loads(line)["event"] for line in target.read_text().splitlines()] == [
+        "one",
+        "two",
+    ]
+
+
+def test_a_broken_stream_is_counted_not_raised() -> None:
+    stream = io.StringIO()
+    stream.close()
+    client = client_with(StdoutSink(stream=stream))
+    client.capture("lost")
+    assert client.failed == 1
