@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib.metadata
 import logging
+import platform
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -44,6 +46,30 @@ logger = logging.getLogger("codeweaver_telemetry")
 SESSION_ID_PROPERTY: Final = "$session_id"
 
 
+def library_properties() -> JSONObject:
+    """What every event says about the library and the platform: coarse facts only.
+
+    The operating system's name and Python's minor version; never a host name, an OS build or
+    distribution version, a locale or an address. ``$geoip_disable`` asks PostHog not to look
+    the connection's address up; ``$process_person_profile`` keeps it from making a profile.
+    """
+    return {
+        "$lib": "codeweaver-telemetry",
+        "$lib_version": _version(),
+        "$os": platform.system() or "unknown",
+        "$python_version": ".".join(platform.python_version_tuple()[:2]),
+        "$geoip_disable": True,
+        "$process_person_profile": False,
+    }
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("codeweaver-telemetry")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
 class TelemetryClient:
     """One process's telemetry: build it with :func:`get_telemetry_client`, or directly with
     resolved settings, a policy and a sink (tests and hosts with their own wiring)."""
@@ -65,6 +91,7 @@ class TelemetryClient:
             dataclasses.replace(policy, tools_over_privacy=False) if policy else None
         )
         self._sink = sink
+        self._library = library_properties() if self._enabled else {}
         self._flags: FlagSource = flags or NoFlags()
         self.config_error = config_error
         """Why telemetry is off because of the configuration, if it is."""
@@ -324,7 +351,7 @@ class TelemetryClient:
         if not self._session_id:
             self.start_session()
         tags = current_tags()
-        merged: JSONObject = {**self._session_metadata}
+        merged: JSONObject = {**self._library, **self._session_metadata}
         if tags:
             merged.update(self._context_properties(tags))
         merged.update(properties)

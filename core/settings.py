@@ -236,7 +236,7 @@ KEYS: Final[Mapping[str, KeySpec]] = {
         _positive_seconds, 0.5, "seconds > 0", "Longest wait for feature flags."
     ),
     "max_buffered_events": KeySpec(
-        _positive_int, 10_000, "a whole number >= 1", "Events kept while the host is down."
+        _positive_int, 25_000, "a whole number >= 1", "Events kept while the host is down."
     ),
     "flag_overrides": KeySpec(
         _flag_overrides, {}, "name=value pairs, or a table", "Local feature-flag values."

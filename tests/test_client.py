@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from codeweaver_telemetry.adapters import NullSink, StdoutSink, TelemetryClient
+from codeweaver_telemetry.adapters.client import library_properties
 from codeweaver_telemetry.core import (
     CodeMatch,
     FindCodeResponseSummary,
@@ -70,6 +71,7 @@ def test_capture_filters_and_guards_properties_before_returning(
     event = only_event(sink)
     assert event.event == "codeweaver_search"
     assert event.properties == {
+        **library_properties(),
         "version": "0.5.0",
         "backend": "qdrant",
         "home": "[REDACTED]",
@@ -236,9 +238,14 @@ def test_a_session_event_from_the_host_is_not_sent_twice(
 
 def test_the_context_manager_never_suppresses_the_hosts_exception(sink: NullSink) -> None:
     client = client_with(sink)
-    with pytest.raises(KeyError), client:
-        client.capture("before")
-        raise KeyError("host")
+
+    def host_code() -> None:
+        with client:
+            client.capture("before")
+            raise KeyError("host")
+
+    with pytest.raises(KeyError, match="host"):
+        host_code()
     assert [event.event for event in sink.events] == ["before", "codeweaver_session"]
 
 
@@ -303,3 +310,18 @@ def test_a_broken_stream_is_counted_not_raised() -> None:
     client = client_with(StdoutSink(stream=stream))
     client.capture("lost")
     assert client.failed == 1
+
+
+def test_library_properties_are_coarse_platform_facts_only() -> None:
+    properties = library_properties()
+    assert set(properties) == {
+        "$lib",
+        "$lib_version",
+        "$os",
+        "$python_version",
+        "$geoip_disable",
+        "$process_person_profile",
+    }
+    assert properties["$geoip_disable"] is True
+    assert properties["$process_person_profile"] is False
+    assert str(properties["$python_version"]).count(".") == 1
