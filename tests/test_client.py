@@ -9,6 +9,7 @@ import json
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -143,7 +144,8 @@ def test_nothing_the_host_passes_makes_capture_raise(
     client: TelemetryClient, sink: NullSink
 ) -> None:
     client.capture("hostile", Hostile())
-    client.capture("bad", {"x": object(), (1, 2): "k"})
+    hostile_keys: dict[object, object] = {"x": object(), (1, 2): "k"}
+    client.capture("bad", hostile_keys)  # type: ignore[arg-type]
     client.capture_with_serialization("not a model", 42)
     client.capture_from_event(object())  # type: ignore[arg-type]
     assert [event.event for event in sink.events] == ["bad"]
@@ -152,7 +154,7 @@ def test_nothing_the_host_passes_makes_capture_raise(
 
 
 class CustomEvent:
-    EVENT_NAME = "my_custom_event"
+    EVENT_NAME: ClassVar[str] = "my_custom_event"
 
     def __init__(self, path: str) -> None:
         self.path = path

@@ -1,0 +1,202 @@
+"""The PostHog sink against a PostHog-compatible server on 127.0.0.1, through the real
+``posthog`` request functions: what arrives, what is retried, and how long anything waits."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from fake_posthog import FakePostHog, Mode
+
+from codeweaver_telemetry.adapters import TelemetryClient
+from codeweaver_telemetry.adapters.posthog_sink import Endpoint, PostHogSink
+from codeweaver_telemetry.core import PrivacyPolicy
+from codeweaver_telemetry.core.settings import RawSources, resolve_settings
+
+CANARY = "CANARYPOSTHOG7Q"
+
+
+@pytest.fixture(autouse=True)
+def _batch_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("POSTHOG_CAPTURE_MODE", raising=False)
+
+
+@pytest.fixture
+def server() -> Iterator[FakePostHog]:
+    with FakePostHog(lifetime_seconds=60) as fake:
+        yield fake
+
+
+def make_client(
+    server: FakePostHog,
+    *,
+    batch_size: int = 10,
+    interval: float = 60.0,
+    buffered: int = 25_000,
+    budget: float = 2.0,
+) -> tuple[TelemetryClient, PostHogSink]:
+    settings = resolve_settings(
+        RawSources(
+            arguments={
+                "posthog_api_key": "phc_test",
+                "posthog_host": server.host,
+                "sink": "posthog",
+                "shutdown_budget_seconds": budget,
+            },
+            environment={},
+        )
+    ).unwrap()
+    sink = PostHogSink(Endpoint("phc_test", server.host, batch_size, interval, buffered))
+    policy = PrivacyPolicy(hash_key=b"k" * 32, sensitive_literals=frozenset({CANARY}))
+    return TelemetryClient(settings, policy=policy, sink=sink), sink
+
+
+def test_events_arrive_once_each_with_no_canary_no_ip_and_no_profile(server: FakePostHog) -> None:
+    client, _ = make_client(server)
+    client.start_session({"version": "0.5.0"})
+    for index in range(25):
+        client.capture("codeweaver_search", {"n": index, "who": CANARY, "path": f"/home/{CANARY}"})
+    report = client.shutdown(timeout=10)
+    events = server.events()
+    assert report.delivered == 25
+    assert len(events) == 25
+    assert len(set(server.uuids())) == 25
+    assert sorted(event["properties"]["n"] for event in events) == list(range(25))  # type: ignore[index]
+    for event in events:
+        properties = event["properties"]
+        assert isinstance(properties, dict)
+        assert properties["$process_person_profile"] is False
+        assert properties["$geoip_disable"] is True
+        assert "$ip" not in properties
+        assert properties["$session_id"] == event["distinct_id"]
+    assert all(CANARY.encode() not in body for body in server.raw_bodies())
+    assert all(batch.gzip for batch in server.batches())
+
+
+def test_a_partial_batch_goes_out_after_the_interval(server: FakePostHog) -> None:
+    client, _ = make_client(server, batch_size=100, interval=0.3)
+    for _ in range(3):
+        client.capture("e")
+    assert server.wait_for_events(3, timeout=5)
+    client.shutdown()
+
+
+def test_a_full_batch_goes_out_at_once(server: FakePostHog) -> None:
+    client, _ = make_client(server, batch_size=5, interval=60)
+    for _ in range(5):
+        client.capture("e")
+    assert server.wait_for_events(5, timeout=5)
+    client.shutdown()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("failure", [Mode.ERROR_500, Mode.RATE_LIMITED])
+def test_5xx_and_429_are_retried_and_counted_once(server: FakePostHog, failure: Mode) -> None:
+    client, _ = make_client(server, batch_size=4)
+    server.mode = failure
+    for _ in range(4):
+        client.capture("e")
+    time.sleep(0.3)
+    server.mode = Mode.HEALTHY
+    report = client.shutdown(timeout=10)
+    assert report.delivered == 4
+    assert len(server.events()) == 4
+    assert len(set(server.uuids())) == 4
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("failure", [Mode.REFUSE, Mode.SILENT])
+def test_shutdown_keeps_its_budget_with_10000_queued_events(
+    server: FakePostHog, failure: Mode
+) -> None:
+    server.mode = failure
+    client, _ = make_client(server, budget=1.0)
+    for _ in range(10_000):
+        client.capture("e")
+    started = time.monotonic()
+    client.end_session()
+    report = client.shutdown()
+    elapsed = time.monotonic() - started
+    assert elapsed < 1.5  # the budget is shared by end_session and shutdown
+    assert report.pending > 0
+    assert all(
+        thread.daemon
+        for thread in threading.enumerate()
+        if thread.is_alive() and thread is not threading.main_thread()
+    )
+
+
+def test_an_outage_keeps_the_buffer_bounded_and_counts_drops(server: FakePostHog) -> None:
+    server.mode = Mode.SILENT
+    client, sink = make_client(server, buffered=100)
+    for _ in range(1_000):
+        client.capture("e")
+    assert sink.dropped >= 880  # one batch may be in flight
+    assert client.dropped == sink.dropped
+    client.shutdown(timeout=0.2)
+
+
+def test_events_after_close_are_dropped_not_raised(server: FakePostHog) -> None:
+    client, _ = make_client(server)
+    client.shutdown()
+    client.capture("late")
+    assert client.dropped == 1
+
+
+@pytest.mark.slow
+def test_eight_threads_of_captures_are_all_delivered(server: FakePostHog) -> None:
+    client, _ = make_client(server, batch_size=50)
+
+    def work(thread_index: int) -> None:
+        for index in range(1_000):
+            client.capture("e", {"t": thread_index, "i": index})
+
+    threads = [threading.Thread(target=work, args=(index,)) for index in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    report = client.shutdown(timeout=60)
+    assert report.delivered == 8_000
+    assert len(set(server.uuids())) == 8_000
+
+
+@pytest.mark.slow
+def test_a_forked_child_gets_a_working_client(server: FakePostHog) -> None:
+    client, _ = make_client(server)
+    client.capture("parent")
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: capture, flush, report the outcome through the pipe
+        try:
+            client.capture("child")
+            report = client.shutdown(timeout=5)
+            os.write(write_end, json.dumps({"delivered": report.delivered}).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    _, status = os.waitpid(pid, 0)
+    outcome = json.loads(os.read(read_end, 1024) or b"{}")
+    os.close(read_end)
+    client.shutdown(timeout=5)
+    assert status == 0
+    assert outcome == {"delivered": 1}
+    assert sorted(str(event["event"]) for event in server.events()) == ["child", "parent"]
+
+
+@pytest.mark.slow
+def test_retry_after_is_honoured_between_attempts(server: FakePostHog) -> None:
+    client, _ = make_client(server, batch_size=2)
+    server.mode = Mode.RATE_LIMITED
+    started = time.monotonic()
+    client.capture("a")
+    client.capture("b")
+    assert server.wait_for_requests(1, timeout=5)
+    server.mode = Mode.HEALTHY
+    assert server.wait_for_events(2, timeout=5)
+    assert time.monotonic() - started >= server.retry_after_seconds * 0.9
+    client.shutdown()
