@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from .client import TelemetryClient
 from .context import current_tags
+from .events import capture_search_event, capture_session_event
 from .local_sinks import NullSink, StdoutSink
 from .registry import build_client, get_telemetry_client, reset_telemetry_client
 
@@ -21,6 +22,8 @@ __all__ = [
     "StdoutSink",
     "TelemetryClient",
     "build_client",
+    "capture_search_event",
+    "capture_session_event",
     "current_tags",
     "get_telemetry_client",
     "reset_telemetry_client",

@@ -52,6 +52,17 @@ class Endpoint:
     max_buffered: int
 
 
+def endpoint_from_settings(settings: TelemetrySettings) -> Endpoint:
+    """Where and how to send, as the settings say (the settings chose PostHog: a key is set)."""
+    return Endpoint(
+        api_key=settings.posthog_api_key.value or "",
+        host=settings.posthog_host.value,
+        batch_size=settings.batch_size.value,
+        batch_interval=settings.batch_interval_seconds.value,
+        max_buffered=settings.max_buffered_events.value,
+    )
+
+
 class _RetryableError(Exception):
     def __init__(self, delay: float | None) -> None:
         super().__init__()
@@ -92,16 +103,8 @@ class PostHogSink:
 
     @classmethod
     def from_settings(cls, settings: TelemetrySettings) -> PostHogSink:
-        """The sink the settings describe (the key must be set: the settings chose PostHog)."""
-        return cls(
-            Endpoint(
-                api_key=settings.posthog_api_key.value or "",
-                host=settings.posthog_host.value,
-                batch_size=settings.batch_size.value,
-                batch_interval=settings.batch_interval_seconds.value,
-                max_buffered=settings.max_buffered_events.value,
-            )
-        )
+        """The sink the settings describe."""
+        return cls(endpoint_from_settings(settings))
 
     def _reset_state(self) -> None:
         self._condition = threading.Condition(threading.Lock())

@@ -18,6 +18,7 @@ from codeweaver_telemetry.core.sink import Sink
 
 from .client import TelemetryClient
 from .config import APP_NAME, load_config
+from .flags import FlagSource, NoFlags
 from .identity import installation_hash_key, sensitive_literals
 from .local_sinks import NullSink, StdoutSink
 
@@ -54,7 +55,9 @@ def build_client(
             tools_over_privacy=settings.tools_over_privacy.value,
             sensitive_literals=sensitive_literals(),
         )
-        return TelemetryClient(settings, policy=policy, sink=make_sink(settings))
+        return TelemetryClient(
+            settings, policy=policy, sink=make_sink(settings), flags=make_flags(settings)
+        )
     except Exception as error:  # noqa: BLE001 - telemetry never throws into its host
         logger.debug("telemetry: off, set-up failed (%s)", type(error).__name__)
         return TelemetryClient(None)
@@ -69,6 +72,17 @@ def make_sink(settings: TelemetrySettings) -> Sink:
 
         return PostHogSink.from_settings(settings)
     return NullSink()
+
+
+def make_flags(settings: TelemetrySettings) -> FlagSource:
+    """Remote flags when PostHog is the sink; none otherwise (local overrides still apply)."""
+    if settings.sink.value is not SinkName.POSTHOG:
+        return NoFlags()
+    from .posthog_flags import PostHogFlags  # noqa: PLC0415 - only when it is chosen
+    from .posthog_sink import endpoint_from_settings  # noqa: PLC0415 - only when it is chosen
+
+    budget = settings.flag_budget_seconds.value
+    return PostHogFlags(endpoint_from_settings(settings), budget=budget)
 
 
 def state_directory() -> Path:

@@ -1,0 +1,56 @@
+"""The seed's convenience functions: build an event and capture it on the process-wide client."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+from codeweaver_telemetry.core import (
+    FindCodeResponseSummary,
+    IntentType,
+    SearchStrategy,
+    SessionStatistics,
+)
+
+from .registry import get_telemetry_client
+
+
+def capture_session_event(
+    stats: SessionStatistics,
+    *,
+    version: str,
+    setup_success: bool,
+    setup_attempts: int,
+    config_errors: Sequence[object],
+    duration_seconds: float,
+) -> None:
+    """Capture the aggregated session event; see ``TelemetryClient.capture_session_event``."""
+    get_telemetry_client().capture_session_event(
+        stats,
+        version=version,
+        setup_success=setup_success,
+        setup_attempts=setup_attempts,
+        config_errors=config_errors,
+        duration_seconds=duration_seconds,
+    )
+
+
+def capture_search_event(
+    response: FindCodeResponseSummary,
+    *,
+    query: str,
+    intent_type: IntentType | None,
+    strategies: Iterable[SearchStrategy],
+    execution_time_ms: float,
+    tools_over_privacy: bool | None = None,
+    feature_flags: Mapping[str, object] | None = None,
+) -> None:
+    """Capture one search event; the query statistics also need the user's own opt-in."""
+    get_telemetry_client().capture_search_event(
+        response,
+        query=query,
+        intent_type=intent_type,
+        strategies=strategies,
+        execution_time_ms=execution_time_ms,
+        tools_over_privacy=tools_over_privacy,
+        feature_flags=feature_flags,
+    )
