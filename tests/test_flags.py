@@ -17,7 +17,7 @@ from codeweaver_telemetry.core.settings import RawSources, resolve_settings
 
 @pytest.fixture
 def server() -> Iterator[FakePostHog]:
-    flags = {"new_reranker": "test", "fast_path": True, "off": False}
+    flags: dict[str, bool | str] = {"new_reranker": "test", "fast_path": True, "off": False}
     with FakePostHog(flags=flags, lifetime_seconds=60) as fake:
         yield fake
 
