@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import importlib.metadata
 import logging
 import platform
 import threading
@@ -19,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Final
 
-from returns.pipeline import is_successful
+from returns.result import Success
 
 from codeweaver_telemetry.core import (
     PRIVACY_FILTER_KEY,
@@ -30,6 +29,7 @@ from codeweaver_telemetry.core import (
     SearchStrategy,
     SessionStatistics,
     TelemetryEvent,
+    __version__,
     serialize_for_telemetry,
 )
 from codeweaver_telemetry.core.search_event import SearchEvent, build_search_event
@@ -55,19 +55,12 @@ def library_properties() -> JSONObject:
     """
     return {
         "$lib": "codeweaver-telemetry",
-        "$lib_version": _version(),
+        "$lib_version": __version__,
         "$os": platform.system() or "unknown",
         "$python_version": ".".join(platform.python_version_tuple()[:2]),
         "$geoip_disable": True,
         "$process_person_profile": False,
     }
-
-
-def _version() -> str:
-    try:
-        return importlib.metadata.version("codeweaver-telemetry")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
 
 
 class TelemetryClient:
@@ -180,7 +173,7 @@ class TelemetryClient:
             return
         try:
             result = serialize_for_telemetry(obj, self._policy)
-            if is_successful(result):
+            if isinstance(result, Success):
                 self._emit(event_name, result.unwrap())
             else:
                 self._count_drop("capture_with_serialization", None, str(result.failure()))
@@ -216,7 +209,7 @@ class TelemetryClient:
                 events_dropped=self.dropped,
                 events_failed=self.failed,
             )
-            if is_successful(result):
+            if isinstance(result, Success):
                 self.capture_from_event(result.unwrap())
             else:
                 self._count_drop("capture_session_event", None, str(result.failure()))
@@ -253,7 +246,7 @@ class TelemetryClient:
                 policy=self._policy if opted_in else self._opted_out_policy,
                 feature_flags=feature_flags,
             )
-            if is_successful(result):
+            if isinstance(result, Success):
                 self.capture_from_event(result.unwrap())
             else:
                 self._count_drop("capture_search_event", None, str(result.failure()))
@@ -334,10 +327,10 @@ class TelemetryClient:
         if self._policy is None:
             return None
         result = serialize_for_telemetry(properties, self._policy)
-        if not is_successful(result):
+        payload = result.value_or(None)
+        if payload is None:
             self._count_drop("filter", None, str(result.failure()))
-            return None
-        return result.unwrap()
+        return payload
 
     def _context_properties(self, properties: Mapping[str, object]) -> JSONObject:
         """Session metadata or context tags, filtered, without their own filter report."""

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import platformdirs
-from returns.pipeline import is_successful
+from returns.result import Success
 
 from codeweaver_telemetry.core import PrivacyPolicy
 from codeweaver_telemetry.core.settings import SinkName, TelemetrySettings
@@ -42,7 +42,7 @@ def build_client(
     """A client configured from arguments, environment and file; inert when telemetry is off
     or the configuration is invalid (the reason is in ``client.config_error``). Never raises."""
     loaded = load_config(arguments, config_path=config_path)
-    if not is_successful(loaded.settings):
+    if not isinstance(loaded.settings, Success):
         error = loaded.settings.failure()
         logger.debug("telemetry: off, invalid configuration: %s", error)
         return TelemetryClient(None, config_error=error)

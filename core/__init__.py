@@ -26,6 +26,9 @@ from .vocabulary import (
     TelemetryKeys,
 )
 
+__version__ = "0.1.0"
+"""This release; pyproject.toml reads it from here."""
+
 if TYPE_CHECKING:
     from .domain import (
         CodeMatch,
@@ -101,6 +104,7 @@ __all__ = [
     "TelemetryEvent",
     "TelemetryKeys",
     "TelemetrySerializable",
+    "__version__",
     "build_search_event",
     "build_session_event",
     "convert",

@@ -111,3 +111,16 @@ def test_the_benchmark_script_runs(tmp_path: pathlib.Path) -> None:
     ).stdout
     assert "SearchEvent build + json" in output
     assert "import codeweaver_telemetry.core" in output
+
+
+@pytest.mark.slow
+def test_the_adapter_benchmark_script_runs() -> None:
+    output = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "benchmarks" / "bench_adapters.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    ).stdout
+    assert "capture() median" in output
+    assert "flag lookup, silent host, repeated" in output

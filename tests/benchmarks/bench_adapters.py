@@ -1,0 +1,264 @@
+"""Benchmarks of the adapters against the posthog client used directly, side by side.
+
+    python tests/benchmarks/bench_adapters.py            # the full run (a few minutes)
+    python tests/benchmarks/bench_adapters.py --quick    # a smoke run, for CI
+
+Both sides talk to the same PostHog-compatible server on 127.0.0.1, started here. The posthog
+client's scenarios run in child processes under a watchdog: its ``shutdown()`` and flag lookups
+have no time limit, and a stuck one is reported as "> N s" instead of hanging this script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from fake_posthog import FakePostHog, Mode
+
+from codeweaver_telemetry.adapters import TelemetryClient
+from codeweaver_telemetry.adapters.posthog_flags import PostHogFlags
+from codeweaver_telemetry.adapters.posthog_sink import Endpoint, PostHogSink
+from codeweaver_telemetry.core import PrivacyPolicy
+from codeweaver_telemetry.core.settings import RawSources, resolve_settings
+
+WATCHDOG = 15.0
+PROPERTIES = {"intent": "UNDERSTAND", "execution_time_ms": 125.5, "candidates": 50, "returned": 10}
+
+
+def our_client(host: str, *, budget: float = 2.0, flags_budget: float = 0.5) -> TelemetryClient:
+    arguments = {
+        "posthog_api_key": "phc_bench",
+        "posthog_host": host,
+        "sink": "posthog",
+        "shutdown_budget_seconds": budget,
+    }
+    settings = resolve_settings(RawSources(arguments=arguments, environment={})).unwrap()
+    endpoint = Endpoint("phc_bench", host, 10, 60.0, 25_000)
+    return TelemetryClient(
+        settings,
+        policy=PrivacyPolicy(hash_key=os.urandom(32)),
+        sink=PostHogSink(endpoint),
+        flags=PostHogFlags(endpoint, budget=flags_budget),
+    )
+
+
+def run_posthog(script: str, host: str, timeout: float = WATCHDOG) -> dict[str, object] | None:
+    """Run a posthog-client scenario in a child process; None when the watchdog fired."""
+    prelude = textwrap.dedent(f"""
+        import json, os, sys, time
+        os.environ.pop("POSTHOG_CAPTURE_MODE", None)
+        from posthog import Posthog
+        HOST = {host!r}
+        PROPERTIES = {PROPERTIES!r}
+    """)
+    try:
+        completed = subprocess.run(
+            [sys.executable, "-c", prelude + textwrap.dedent(script)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=True,
+        )
+    except subprocess.TimeoutExpired:
+        return None
+    result: dict[str, object] = json.loads(completed.stdout.strip().splitlines()[-1])
+    return result
+
+
+def percentiles(samples_ns: list[int]) -> tuple[float, float]:
+    ordered = sorted(samples_ns)
+    return statistics.median(ordered) / 1e3, ordered[int(len(ordered) * 0.99) - 1] / 1e3
+
+
+def capture_costs(count: int) -> list[str]:
+    with FakePostHog(lifetime_seconds=600) as server:
+        client = our_client(server.host)
+        client.start_session()
+        samples = []
+        for _ in range(count):
+            started = time.perf_counter_ns()
+            client.capture("bench", PROPERTIES)
+            samples.append(time.perf_counter_ns() - started)
+        client.shutdown(timeout=60)
+        ours = percentiles(samples)
+        theirs = run_posthog(
+            f"""
+            client = Posthog("phc_bench", host=HOST)
+            samples = []
+            for _ in range({count}):
+                started = time.perf_counter_ns()
+                client.capture("bench", distinct_id="d", properties=PROPERTIES)
+                samples.append(time.perf_counter_ns() - started)
+            client.shutdown()
+            print(json.dumps({{"samples": samples}}))
+        """,
+            server.host,
+            timeout=120,
+        )
+    assert theirs is not None
+    direct = percentiles(theirs["samples"])  # type: ignore[arg-type]
+    return [
+        f"capture() median | {ours[0]:.1f} µs | {direct[0]:.1f} µs | {ours[0] / direct[0]:.2f}x",
+        f"capture() p99 | {ours[1]:.1f} µs | {direct[1]:.1f} µs | {ours[1] / direct[1]:.2f}x",
+    ]
+
+
+def burst(count: int) -> list[str]:
+    with FakePostHog(lifetime_seconds=600) as server:
+        client = our_client(server.host)
+        for _ in range(count):
+            client.capture("burst", PROPERTIES)
+        report = client.shutdown(timeout=60)
+        ours = (len(server.events()), client.dropped)
+    with FakePostHog(lifetime_seconds=600) as server:
+        run_posthog(
+            f"""
+            client = Posthog("phc_bench", host=HOST)
+            for _ in range({count}):
+                client.capture("burst", distinct_id="d", properties=PROPERTIES)
+            client.shutdown()
+            print(json.dumps({{}}))
+        """,
+            server.host,
+            timeout=120,
+        )
+        theirs = len(server.events())
+    return [
+        f"{count:,}-event burst, delivered / dropped | {ours[0]:,} / {ours[1]:,} "
+        f"(report: {report.delivered:,}) | {theirs:,} / {count - theirs:,} | ",
+    ]
+
+
+def shutdown_times(queued: int) -> list[str]:
+    rows = []
+    for mode in (Mode.REFUSE, Mode.SILENT):
+        with FakePostHog(lifetime_seconds=600) as server:
+            server.mode = mode
+            client = our_client(server.host)
+            for _ in range(queued):
+                client.capture("queued", PROPERTIES)
+            started = time.monotonic()
+            client.end_session()
+            client.shutdown()
+            ours = time.monotonic() - started
+            theirs = run_posthog(
+                f"""
+                client = Posthog("phc_bench", host=HOST)
+                for _ in range({queued}):
+                    client.capture("queued", distinct_id="d", properties=PROPERTIES)
+                started = time.monotonic()
+                client.shutdown()
+                print(json.dumps({{"seconds": time.monotonic() - started}}))
+            """,
+                server.host,
+            )
+        direct = f"{theirs['seconds']:.2f} s" if theirs else f"> {WATCHDOG:.0f} s"
+        rows.append(
+            f"shutdown, {queued:,} queued, {mode.name.lower()} host | {ours:.2f} s | {direct} | "
+        )
+    return rows
+
+
+def flag_latency() -> list[str]:
+    with FakePostHog(flags={"new_reranker": "test"}, lifetime_seconds=600) as server:
+        server.mode = Mode.SILENT
+        client = our_client(server.host)
+        started = time.monotonic()
+        client.get_feature_flag("new_reranker")
+        first = time.monotonic() - started
+        started = time.monotonic()
+        client.get_feature_flag("new_reranker")
+        repeated = time.monotonic() - started
+        theirs = run_posthog(
+            """
+            import warnings
+            warnings.simplefilter("ignore")
+            client = Posthog("phc_bench", host=HOST)
+            times = []
+            for _ in range(2):
+                started = time.monotonic()
+                client.get_feature_flag("new_reranker", "d")
+                times.append(time.monotonic() - started)
+            print(json.dumps({"times": times}))
+        """,
+            server.host,
+            timeout=2 * WATCHDOG,
+        )
+    times = theirs["times"] if theirs else None
+    if isinstance(times, list):
+        direct = [f"{value:.2f} s" for value in times]
+    else:
+        direct = [f"> {WATCHDOG:.0f} s"] * 2
+    return [
+        f"flag lookup, silent host, first call | {first:.3f} s | {direct[0]} | ",
+        f"flag lookup, silent host, repeated | {repeated:.3f} s | {direct[1]} | ",
+    ]
+
+
+def import_costs(runs: int) -> list[str]:
+    ours_probe = (
+        "import os, time; os.environ['CODEWEAVER__TELEMETRY__POSTHOG_API_KEY'] = 'phc_b'; "
+        "os.environ['CODEWEAVER__TELEMETRY__POSTHOG_HOST'] = 'http://127.0.0.1:9'; "
+        "start = time.perf_counter(); "
+        "from codeweaver_telemetry.adapters import get_telemetry_client; "
+        "c = get_telemetry_client(); c.start_session(); print(time.perf_counter() - start)"
+    )
+    theirs_probe = (
+        "import time; start = time.perf_counter(); from posthog import Posthog; "
+        "c = Posthog('phc_b', host='http://127.0.0.1:9'); print(time.perf_counter() - start)"
+    )
+
+    def median_of(probe: str) -> float:
+        values = [
+            float(
+                subprocess.run(
+                    [sys.executable, "-c", probe],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    env={**os.environ, "HOME": "/tmp"},
+                ).stdout.split()[-1]
+            )
+            for _ in range(runs)
+        ]
+        return statistics.median(values)
+
+    ours, theirs = median_of(ours_probe), median_of(theirs_probe)
+    return [
+        f"host set-up: import + client + session | {ours * 1e3:.1f} ms | {theirs * 1e3:.1f} ms "
+        f"(import posthog + Posthog()) | {ours / theirs:.2f}x"
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a smoke run with small sizes")
+    quick = parser.parse_args().quick
+    sections: list[Callable[[], list[str]]] = [
+        lambda: capture_costs(300 if quick else 5_000),
+        lambda: burst(500 if quick else 20_000),
+        lambda: shutdown_times(200 if quick else 10_000),
+        flag_latency,
+        lambda: import_costs(3 if quick else 11),
+    ]
+    print(f"# codeweaver-telemetry adapter benchmarks ({'quick' if quick else 'full'})")
+    print(f"# Python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} cores")
+    print("what | codeweaver-telemetry | posthog client directly | ratio")
+    for section in sections:
+        for row in section():
+            print(row, flush=True)
+
+
+if __name__ == "__main__":
+    main()
