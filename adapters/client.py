@@ -127,7 +127,7 @@ class TelemetryClient:
         except Exception as error:  # noqa: BLE001 - telemetry never throws into its host
             logger.debug("telemetry: start_session failed (%s)", type(error).__name__)
 
-    def end_session(self, *, version: str = "unknown") -> DeliveryReport:
+    def end_session(self, *, version: str | None = None) -> DeliveryReport:
         """Capture the session event (unless one was captured) and flush, within the budget."""
         if not self._enabled:
             return DeliveryReport()
@@ -184,7 +184,7 @@ class TelemetryClient:
         self,
         stats: SessionStatistics | None = None,
         *,
-        version: str = "unknown",
+        version: str | None = None,
         setup_success: bool | None = None,
         setup_attempts: int | None = None,
         config_errors: Sequence[object] = (),
@@ -192,7 +192,8 @@ class TelemetryClient:
     ) -> None:
         """Build and capture the session event, with this client's delivery counts.
 
-        ``duration_seconds`` defaults to the time since :meth:`start_session`.
+        ``version`` defaults to the session metadata's ``version``, and ``duration_seconds``
+        to the time since :meth:`start_session`.
         """
         if not self._enabled or self._policy is None:
             return
@@ -200,7 +201,7 @@ class TelemetryClient:
             elapsed = time.monotonic() - self._session_started if self._session_started else 0.0
             result = build_session_event(
                 stats if stats is not None else SessionStatistics(),
-                version=version,
+                version=version or str(self._session_metadata.get("version", "unknown")),
                 duration_seconds=elapsed if duration_seconds is None else duration_seconds,
                 policy=self._policy,
                 setup_success=setup_success,

@@ -327,3 +327,10 @@ def test_library_properties_are_coarse_platform_facts_only() -> None:
     assert properties["$geoip_disable"] is True
     assert properties["$process_person_profile"] is False
     assert str(properties["$python_version"]).count(".") == 1
+
+
+def test_the_session_event_takes_its_version_from_the_session_metadata(
+    client: TelemetryClient, sink: NullSink
+) -> None:
+    client.end_session()
+    assert only_event(sink).properties["version"] == "0.5.0"

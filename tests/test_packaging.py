@@ -38,7 +38,16 @@ def test_importing_the_core_imports_no_network_or_optional_package(tmp_path: pat
             tmp_path,
         )
     )
-    forbidden = {"posthog", "requests", "urllib3", "pydantic", "hypothesis", "attrs", "socket"}
+    forbidden = {
+        "posthog",
+        "requests",
+        "urllib3",
+        "pydantic",
+        "hypothesis",
+        "attrs",
+        "socket",
+        "platformdirs",
+    }
     assert forbidden.isdisjoint(loaded)
     assert forbidden.isdisjoint(name.split(".")[0] for name in loaded)
 
@@ -124,3 +133,12 @@ def test_the_adapter_benchmark_script_runs() -> None:
     ).stdout
     assert "capture() median" in output
     assert "flag lookup, silent host, repeated" in output
+
+
+def test_the_readme_documents_every_setting() -> None:
+    from codeweaver_telemetry.core.settings import ENV_PREFIX, KEYS
+
+    readme = (ROOT / "README.md").read_text()
+    for key in KEYS:
+        assert f"`{ENV_PREFIX}{key.upper()}`" in readme
+        assert f"`{key}`" in readme
