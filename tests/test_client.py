@@ -6,6 +6,7 @@ import asyncio
 import contextvars
 import io
 import json
+import socket
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -334,3 +335,18 @@ def test_the_session_event_takes_its_version_from_the_session_metadata(
 ) -> None:
     client.end_session()
     assert only_event(sink).properties["version"] == "0.5.0"
+
+
+def test_the_stdout_sink_never_opens_a_socket(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a socket was opened")
+
+    monkeypatch.setattr(socket, "socket", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    stream = io.StringIO()
+    client = client_with(StdoutSink(stream=stream))
+    client.start_session({"v": 1})
+    client.capture("e")
+    client.end_session()
+    client.shutdown()
+    assert len(stream.getvalue().splitlines()) == 2

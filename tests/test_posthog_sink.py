@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fake_posthog import FakePostHog, Mode
@@ -16,6 +19,7 @@ from codeweaver_telemetry.adapters import TelemetryClient
 from codeweaver_telemetry.adapters.posthog_sink import Endpoint, PostHogSink
 from codeweaver_telemetry.core import PrivacyPolicy
 from codeweaver_telemetry.core.settings import RawSources, resolve_settings
+from codeweaver_telemetry.core.sink import OutboundEvent
 
 CANARY = "CANARYPOSTHOG7Q"
 
@@ -200,3 +204,52 @@ def test_retry_after_is_honoured_between_attempts(server: FakePostHog) -> None:
     assert server.wait_for_events(2, timeout=5)
     assert time.monotonic() - started >= server.retry_after_seconds * 0.9
     client.shutdown()
+
+
+def test_a_4xx_answer_is_not_retried(server: FakePostHog) -> None:
+    sink = PostHogSink(Endpoint("", server.host, 2, 60.0, 100))  # no key: 401
+    events = [OutboundEvent("e", "d", {}, time.time()) for _ in range(2)]
+    for event in events:
+        sink.emit(event)
+    report = sink.close(timeout=5)
+    assert report.failed == 2
+    assert report.delivered == 0
+    assert len(server.requests()) == 1
+
+
+@pytest.mark.slow
+def test_a_20000_event_burst_is_delivered_completely_when_time_is_granted(
+    server: FakePostHog,
+) -> None:
+    client, _ = make_client(server)
+    for index in range(20_000):
+        client.capture("burst", {"i": index})
+    report = client.shutdown(timeout=60)
+    assert (report.delivered, client.dropped) == (20_000, 0)
+    assert len(set(server.uuids())) == 20_000
+
+
+EXIT_PROGRAM = """
+from codeweaver_telemetry.adapters import get_telemetry_client
+client = get_telemetry_client()
+for _ in range(10_000):
+    client.capture("e", {"n": 1})
+client.end_session()
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("failure", [Mode.REFUSE, Mode.SILENT])
+def test_a_host_process_exits_within_the_budget_when_posthog_fails(
+    server: FakePostHog, failure: Mode, tmp_path: Path
+) -> None:
+    server.mode = failure
+    environment = {key: value for key, value in os.environ.items() if "CODEWEAVER" not in key}
+    environment.update(
+        HOME=str(tmp_path),
+        CODEWEAVER__TELEMETRY__POSTHOG_API_KEY="phc_test",
+        CODEWEAVER__TELEMETRY__POSTHOG_HOST=server.host,
+    )
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-c", EXIT_PROGRAM], env=environment, check=True, timeout=30)
+    assert time.monotonic() - started < 2.0 + 1.5  # the 2 s budget, plus interpreter start-up
