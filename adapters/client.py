@@ -30,6 +30,7 @@ from codeweaver_telemetry.core import (
     SessionStatistics,
     TelemetryEvent,
     __version__,
+    filter_for_telemetry,
     serialize_for_telemetry,
 )
 from codeweaver_telemetry.core.search_event import SearchEvent, build_search_event
@@ -327,11 +328,12 @@ class TelemetryClient:
     def _filtered(self, properties: Mapping[str, object]) -> JSONObject | None:
         if self._policy is None:
             return None
-        result = serialize_for_telemetry(properties, self._policy)
-        payload = result.value_or(None)
-        if payload is None:
+        result = filter_for_telemetry(properties, self._policy)
+        filtered = result.value_or(None)
+        if filtered is None:
             self._count_drop("filter", None, str(result.failure()))
-        return payload
+            return None
+        return filtered.payload
 
     def _context_properties(self, properties: Mapping[str, object]) -> JSONObject:
         """Session metadata or context tags, filtered, without their own filter report."""
