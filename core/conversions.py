@@ -174,6 +174,10 @@ def to_distribution(value: object, policy: PrivacyPolicy) -> JSONObject:
     return _capped(counts, policy.max_categories)
 
 
+MAX_MEMOIZED_LABELS: Final = 4096
+"""Labels remembered per policy; beyond this, labels are decided each time."""
+
+
 def category_label(value: object, policy: PrivacyPolicy) -> str:
     """The text of a category: an Enum member's value, ``true``/``false``, an int, a string.
 
@@ -181,14 +185,22 @@ def category_label(value: object, policy: PrivacyPolicy) -> str:
     is replaced by its keyed digest, so that a path or a sentence never becomes a key.
     """
     text = value if type(value) is str else _category_text(value)
+    memo = policy.label_memo
+    label = memo.get(text)
+    if label is not None:
+        return label
     if (
         len(text) > policy.max_category_length
         or " " in text
         or not text.isprintable()
         or find_leak(text, policy.literal_tokens) is not None
     ):
-        return to_hash(text, policy)
-    return text
+        label = to_hash(text, policy)
+    else:
+        label = text
+    if len(memo) < MAX_MEMOIZED_LABELS and len(text) <= policy.max_category_length:
+        memo[text] = label
+    return label
 
 
 def _category_text(value: object) -> str:

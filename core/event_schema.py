@@ -68,7 +68,7 @@ class PropertyBuilder:
         self.dropped = 0
         self.hashed = 0
         self.notes: list[DropNote] = []
-        self.vetted: list[str] = []
+        self.vetted: set[str] = set()
 
     def put(self, name: str, compute: Callable[[], JSONValue]) -> None:
         """Set ``name`` to ``compute()``, or drop it (counted, with a note) if that fails."""
@@ -85,7 +85,7 @@ class PropertyBuilder:
         digest = self.properties.get(name)
         if isinstance(digest, str):
             self.hashed += 1
-            self.vetted.append(digest)
+            self.vetted.add(digest)
 
     def drop(self, name: str, reason: str) -> None:
         """Count a property that was left out, and say why."""
@@ -97,13 +97,23 @@ class PropertyBuilder:
         if value is None:
             return None
         text = category_label(value, self.policy)
-        self.vetted.append(text)  # it passed the full guard, or it is a digest
+        self.vetted.add(text)  # it passed the full guard, or it is a digest
         return text
+
+    def checked_name(self, name: str) -> bool:
+        """Whether a property name made from host data may be used: only if the category
+        rules would send it as it is (then it is vetted); otherwise the property is dropped
+        and noted, since a name is never sent hashed or redacted."""
+        if category_label(name, self.policy) == name:
+            self.vetted.add(name)
+            return True
+        self.drop("[*]", "a property name made from host data looks sensitive")
+        return False
 
     def distribution(self, value: object) -> JSONObject:
         """``to_distribution`` of the value, its labels vetted like :meth:`label`'s."""
         counts = to_distribution(value, self.policy)
-        self.vetted.extend(counts)
+        self.vetted.update(counts)
         return counts
 
     def bounded(self, values: Iterable[_T], what: str) -> Iterator[_T]:
@@ -123,5 +133,5 @@ class PropertyBuilder:
         """
         self.properties[NO_PERSON_PROFILE] = False
         report = FilterReport(self.dropped, 0, self.hashed, tuple(self.notes))
-        self.vetted.extend(constant_names)
+        self.vetted.update(constant_names)
         return finish_payload(self.properties, self.policy, vetted=self.vetted, report=report)

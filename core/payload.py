@@ -7,7 +7,9 @@ without passing the same guard and the same bound.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Final
 
@@ -15,7 +17,7 @@ from returns.result import Failure, Result, Success
 
 from .leak_guard import guard_payload
 from .policy import PrivacyPolicy
-from .vocabulary import AnonymityConversion, JSONObject, PrivacyError
+from .vocabulary import AnonymityConversion, JSONObject, JSONValue, PrivacyError
 
 PRIVACY_FILTER_KEY: Final = "privacy_filter"
 """The reserved top-level key that reports what the filter did: ``{"dropped", "redacted"}``."""
@@ -72,18 +74,79 @@ def finish_payload(
     >>> finish_payload({"path": "/home/alice/x.py"}, default_policy()).unwrap().payload
     {'path': '[REDACTED]', 'privacy_filter': {'dropped': 0, 'redacted': 1}}
     """
-    guarded, redacted = guard_payload(properties, policy.literal_tokens, frozenset(vetted))
-    if not isinstance(guarded, dict):  # guard_payload keeps the shape it is given
-        return Failure(PrivacyError("", None, "the payload is not a JSON object"))
-    guarded[PRIVACY_FILTER_KEY] = {"dropped": report.dropped, "redacted": redacted}
-    size = payload_size(guarded)
-    if size is None:
-        return Failure(PrivacyError("", None, "the payload is not JSON"))
-    if size > policy.max_payload_bytes:
-        reason = f"the payload is {size} bytes, over the policy's {policy.max_payload_bytes}"
-        return Failure(PrivacyError("", None, reason))
+    vetted = vetted if isinstance(vetted, AbstractSet) else frozenset(vetted)
+    bound = vetted_size_bound(properties, vetted)
+    if bound is not None and bound + _REPORT_BOUND <= policy.max_payload_bytes:
+        # Every string is one the guard would pass, and the size cannot exceed the bound:
+        # the guard's walk and the exact measure would change nothing.
+        guarded: JSONObject = properties
+        redacted = 0
+        guarded[PRIVACY_FILTER_KEY] = {"dropped": report.dropped, "redacted": 0}
+    else:
+        checked, redacted = guard_payload(properties, policy.literal_tokens, frozenset(vetted))
+        if not isinstance(checked, dict):  # guard_payload keeps the shape it is given
+            return Failure(PrivacyError("", None, "the payload is not a JSON object"))
+        guarded = checked
+        guarded[PRIVACY_FILTER_KEY] = {"dropped": report.dropped, "redacted": redacted}
+        size = payload_size(guarded)
+        if size is None:
+            return Failure(PrivacyError("", None, "the payload is not JSON"))
+        if size > policy.max_payload_bytes:
+            reason = f"the payload is {size} bytes, over the policy's {policy.max_payload_bytes}"
+            return Failure(PrivacyError("", None, reason))
     final_report = FilterReport(report.dropped, redacted, report.hashed, report.notes)
     return Success(Filtered(guarded, final_report))
+
+
+_REPORT_BOUND: Final = 64
+"""Room for the filter report's own entry, added after the bound is taken."""
+
+
+def vetted_size_bound(value: JSONValue, vetted: AbstractSet[str]) -> int | None:
+    """An upper bound of the compact JSON size, if every string and key is vetted and every
+    leaf is a plain JSON scalar; None otherwise (then the guard and the exact size decide).
+
+    >>> vetted_size_bound({"a": ["b", 1, None]}, {"a", "b"})
+    51
+    >>> vetted_size_bound({"a": "unvetted"}, {"a"}) is None
+    True
+    """
+    kind = type(value)
+    if kind is dict:
+        total = 2
+        for key, item in value.items():  # type: ignore[union-attr]
+            if key not in vetted:  # vetted holds only strings
+                return None
+            inner = _leaf_bound(item, vetted)
+            if inner is None:
+                return None
+            total += 6 * len(key) + 4 + inner
+        return total
+    if kind is list:
+        total = 2
+        for item in value:  # type: ignore[union-attr]
+            inner = _leaf_bound(item, vetted)
+            if inner is None:
+                return None
+            total += inner + 1
+        return total
+    return _leaf_bound(value, vetted)
+
+
+def _leaf_bound(value: JSONValue, vetted: AbstractSet[str]) -> int | None:
+    # Scalars inline, containers by recursion: most of a payload is scalars.
+    kind = type(value)
+    if kind is str:
+        return 6 * len(value) + 2 if value in vetted else None  # type: ignore[arg-type]
+    if kind is int:
+        return 21 if -(2**63) <= value < 2**63 else None  # type: ignore[operator]
+    if kind is float:
+        return 25 if math.isfinite(value) else None  # type: ignore[arg-type]
+    if kind is bool or value is None:
+        return 5
+    if kind is dict or kind is list:
+        return vetted_size_bound(value, vetted)
+    return None
 
 
 def payload_size(payload: JSONObject) -> int | None:

@@ -69,6 +69,10 @@ class PrivacyPolicy:
     literal_tokens: tuple[str, ...] = field(init=False, repr=False, compare=False)
     """The sensitive literals that are matched: lower-cased, long enough, longest first."""
 
+    label_memo: dict[str, str] = field(init=False, repr=False, compare=False)
+    """Category labels already decided under this policy (see ``category_label``): the same
+    few labels recur in every event, and deciding one runs the leak guard. Bounded."""
+
     def __post_init__(self) -> None:
         if not MIN_KEY_BYTES <= len(self.hash_key) <= MAX_KEY_BYTES:
             raise ValueError(f"hash_key must be {MIN_KEY_BYTES} to {MAX_KEY_BYTES} bytes")
@@ -92,6 +96,7 @@ class PrivacyPolicy:
         object.__setattr__(
             self, "literal_tokens", tuple(sorted(tokens, key=lambda t: (-len(t), t)))
         )
+        object.__setattr__(self, "label_memo", {})
 
     def __repr__(self) -> str:
         # The dataclass repr would print the key and the literals; neither may reach a log.

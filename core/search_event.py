@@ -133,10 +133,10 @@ def _put_results(build: PropertyBuilder, response: FindCodeResponseSummary) -> N
 
 def _put_flags(build: PropertyBuilder, flags: Mapping[str, object] | None) -> None:
     for key, value in build.bounded(() if flags is None else flags.items(), "feature_flags"):
-        if isinstance(key, str):
-            build.put(FEATURE_PREFIX + key, functools.partial(_flag_value, build, value))
-        else:
+        if not isinstance(key, str):
             build.drop("feature_flags", f"a flag name is a {type(key).__name__}, not a str")
+        elif build.checked_name(FEATURE_PREFIX + key):
+            build.put(FEATURE_PREFIX + key, functools.partial(_flag_value, build, value))
 
 
 def _put_query(build: PropertyBuilder, query: str) -> None:
