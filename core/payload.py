@@ -88,7 +88,9 @@ def finish_payload(
             return Failure(PrivacyError("", None, "the payload is not a JSON object"))
         guarded = checked
         guarded[PRIVACY_FILTER_KEY] = {"dropped": report.dropped, "redacted": redacted}
-        size = payload_size(guarded)
+        bound = vetted_size_bound(guarded, None)
+        size = bound if bound is not None and bound <= policy.max_payload_bytes else None
+        size = size if size is not None else payload_size(guarded)
         if size is None:
             return Failure(PrivacyError("", None, "the payload is not JSON"))
         if size > policy.max_payload_bytes:
@@ -102,9 +104,10 @@ _REPORT_BOUND: Final = 64
 """Room for the filter report's own entry, added after the bound is taken."""
 
 
-def vetted_size_bound(value: JSONValue, vetted: AbstractSet[str]) -> int | None:
-    """An upper bound of the compact JSON size, if every string and key is vetted and every
-    leaf is a plain JSON scalar; None otherwise (then the guard and the exact size decide).
+def vetted_size_bound(value: JSONValue, vetted: AbstractSet[str] | None) -> int | None:
+    """An upper bound of the compact JSON size, if every string and key is vetted (any string
+    will do when ``vetted`` is None) and every leaf is a plain JSON scalar; None otherwise
+    (then the guard and the exact size decide).
 
     >>> vetted_size_bound({"a": ["b", 1, None]}, {"a", "b"})
     51
@@ -115,7 +118,7 @@ def vetted_size_bound(value: JSONValue, vetted: AbstractSet[str]) -> int | None:
     if kind is dict:
         total = 2
         for key, item in value.items():  # type: ignore[union-attr]
-            if key not in vetted:  # vetted holds only strings
+            if type(key) is not str or (vetted is not None and key not in vetted):
                 return None
             inner = _leaf_bound(item, vetted)
             if inner is None:
@@ -133,11 +136,13 @@ def vetted_size_bound(value: JSONValue, vetted: AbstractSet[str]) -> int | None:
     return _leaf_bound(value, vetted)
 
 
-def _leaf_bound(value: JSONValue, vetted: AbstractSet[str]) -> int | None:
+def _leaf_bound(value: JSONValue, vetted: AbstractSet[str] | None) -> int | None:
     # Scalars inline, containers by recursion: most of a payload is scalars.
     kind = type(value)
     if kind is str:
-        return 6 * len(value) + 2 if value in vetted else None  # type: ignore[arg-type]
+        if vetted is None or value in vetted:
+            return 6 * len(value) + 2  # type: ignore[arg-type]
+        return None
     if kind is int:
         return 21 if -(2**63) <= value < 2**63 else None  # type: ignore[operator]
     if kind is float:
