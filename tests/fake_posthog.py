@@ -8,6 +8,7 @@ modes (refused, silent, 500, 429, slow) can be switched at any time from the tes
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import gzip
 import json
@@ -16,7 +17,7 @@ import threading
 import time
 import uuid
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -66,6 +67,7 @@ class HandledRequest:
 
     method: str
     path: str
+    query: str  # e.g. "v=4" for the flags endpoint
     status: int | None  # None: never answered (SILENT, REFUSE race, or stopped)
 
 
@@ -140,9 +142,10 @@ class _Server(ThreadingHTTPServer):
         self.fake._track(sock)
         return sock, address
 
-    def shutdown_request(self, request: socket.socket) -> None:  # type: ignore[override]
+    def shutdown_request(self, request: socket.socket | tuple[bytes, socket.socket]) -> None:
         """Forget the connection, then close it."""
-        self.fake._untrack(request)
+        if isinstance(request, socket.socket):  # always, for TCP; the union is the base API
+            self.fake._untrack(request)
         super().shutdown_request(request)
 
 
@@ -161,7 +164,7 @@ class _Handler(BaseHTTPRequestHandler):
         """Serve a GET (only failure modes and 404s)."""
         self.server.fake._serve(self)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         """Stay quiet: pytest output should show test failures, not access logs."""
 
     def read_body(self) -> tuple[bytes, bool]:
@@ -194,10 +197,9 @@ class _Handler(BaseHTTPRequestHandler):
             *(f"{name}: {value}" for name, value in (extra or {}).items()),
         ]
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        try:
+        # OSError: the client gave up (timeout) before the answer; nothing to report.
+        with contextlib.suppress(OSError):
             self.connection.sendall(head + payload)
-        except OSError:
-            pass  # the client gave up (timeout) before the answer; nothing to report
 
 
 class FakePostHog:
@@ -269,10 +271,10 @@ class FakePostHog:
         with self._listener_lock:
             self._unlisten()
         for sock in connections:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)  # peer sees EOF now, not at thread exit
-            except OSError:
-                pass  # already closed by its handler
+            # The peer sees EOF now, not when the handler thread gets round to it;
+            # OSError: its handler already closed it.
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
         timer = self._timer
         if timer is not None and timer is not threading.current_thread():
             timer.cancel()
@@ -360,9 +362,17 @@ class FakePostHog:
 
     def wait_for_events(self, count: int, timeout: float) -> bool:
         """Wait until at least ``count`` events were received; False on timeout."""
+        return self._wait_until(lambda: sum(len(b.events) for b in self._batches) >= count, timeout)
+
+    def wait_for_requests(self, count: int, timeout: float) -> bool:
+        """Wait until at least ``count`` requests reached the server; False on timeout."""
+        return self._wait_until(lambda: len(self._requests) >= count, timeout)
+
+    def _wait_until(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        # Every state change notifies _cond, so this wakes on progress, not on a poll.
         deadline = time.monotonic() + timeout
         with self._cond:
-            while len([e for b in self._batches for e in b.events]) < count:
+            while not predicate():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
@@ -406,66 +416,49 @@ class FakePostHog:
 
     def _serve(self, handler: _Handler) -> None:
         handler.close_connection = True
-        method, path = handler.command, urlsplit(handler.path).path
         mode = self.mode
         if mode in (Mode.SILENT, Mode.REFUSE) or self._is_stopped():
             # REFUSE here is a race with the listener closing: drop it unanswered too.
-            self._log(method, path, None)
+            self._record(handler, None)
             if mode is Mode.SILENT:
                 self._hold_silently()
             return
         try:
             body, gzipped = handler.read_body()
         except _BadRequestError as exc:
-            self._answer(handler, method, path, exc.status, {"detail": exc.detail})
+            self._answer(handler, exc.status, {"detail": exc.detail})
             return
         with self._cond:
             self._raw_bodies.append(body)
         if mode is Mode.SLOW and not self._sleep_unless_stopped(self.slow_seconds):
-            self._log(method, path, None)
+            self._record(handler, None)
             return
         if mode is Mode.ERROR_500:
-            self._answer(handler, method, path, 500, {"detail": "fake internal error"})
+            self._answer(handler, 500, {"detail": "fake internal error"})
         elif mode is Mode.RATE_LIMITED:
             retry = {"Retry-After": str(self.retry_after_seconds)}
-            self._answer(handler, method, path, 429, {"detail": "rate limited"}, retry)
+            self._answer(handler, 429, {"detail": "rate limited"}, retry)
         else:
-            self._route(handler, method, path, body, gzipped)
+            try:
+                self._route(handler, body, gzipped)
+            except _BadRequestError as exc:
+                self._answer(handler, exc.status, {"detail": exc.detail})
 
-    def _route(self, handler: _Handler, method: str, path: str, body: bytes, gz: bool) -> None:
-        try:
-            if method == "POST" and path in FLAGS_PATHS:
-                document = _json_object(body)
-                keys = document.get("flag_keys_to_evaluate")
-                wanted = [str(k) for k in keys] if isinstance(keys, list) else None
-                answer = flags_v4_response(self.flags, self.payloads, wanted)
-                self._answer(handler, method, path, 200, answer)
-            elif method == "POST" and (path in V0_BATCH_PATHS or path == V1_CAPTURE_PATH):
-                batch = self._parse_batch(handler, path, body, gz)
-                self._answer(handler, method, path, 200, _capture_answer(path, batch), batch=batch)
-            else:
-                self._answer(handler, method, path, 404, {"detail": "not found"})
-        except _BadRequestError as exc:
-            self._answer(handler, method, path, exc.status, {"detail": exc.detail})
-
-    def _parse_batch(self, handler: _Handler, path: str, body: bytes, gz: bool) -> ReceivedBatch:
-        document = _json_object(body)
-        items = document.get("batch")
-        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-            raise _BadRequestError(400, "batch must be a list of objects")
-        headers = {name.lower(): value for name, value in handler.headers.items()}
-        # v0 carries the key in the body; v1 in a Bearer header.
-        bearer = headers.get("authorization", "").removeprefix("Bearer ").strip()
-        api_key = str(document.get("api_key") or bearer)
-        if not api_key:
-            raise _BadRequestError(401, "missing api key")
-        return ReceivedBatch(api_key, list(items), gz, path, headers)
+    def _route(self, handler: _Handler, body: bytes, gzipped: bool) -> None:
+        path = urlsplit(handler.path).path
+        if handler.command == "POST" and path in FLAGS_PATHS:
+            keys = _json_object(body).get("flag_keys_to_evaluate")
+            wanted = [str(key) for key in keys] if isinstance(keys, list) else None
+            self._answer(handler, 200, flags_v4_response(self.flags, self.payloads, wanted))
+        elif handler.command == "POST" and (path in V0_BATCH_PATHS or path == V1_CAPTURE_PATH):
+            batch = _parse_batch(handler, path, body, gzipped)
+            self._answer(handler, 200, _capture_answer(batch), batch=batch)
+        else:
+            self._answer(handler, 404, {"detail": "not found"})
 
     def _answer(
         self,
         handler: _Handler,
-        method: str,
-        path: str,
         status: int,
         body: object,
         extra: Mapping[str, str] | None = None,
@@ -473,16 +466,19 @@ class FakePostHog:
         batch: ReceivedBatch | None = None,
     ) -> None:
         # Record before answering, so a client that got its 200 always finds its events.
+        self._record(handler, status, batch)
+        handler.send_json(status, body, extra)
+
+    def _record(
+        self, handler: _Handler, status: int | None, batch: ReceivedBatch | None = None
+    ) -> None:
+        target = urlsplit(handler.path)
         with self._cond:
             if batch is not None:
                 self._batches.append(batch)
-            self._requests.append(HandledRequest(method, path, status))
-            self._cond.notify_all()
-        handler.send_json(status, body, extra)
-
-    def _log(self, method: str, path: str, status: int | None) -> None:
-        with self._cond:
-            self._requests.append(HandledRequest(method, path, status))
+            self._requests.append(
+                HandledRequest(handler.command, target.path, target.query, status)
+            )
             self._cond.notify_all()
 
     def _is_stopped(self) -> bool:
@@ -519,8 +515,22 @@ def _json_object(body: bytes) -> JsonObject:
     return document
 
 
-def _capture_answer(path: str, batch: ReceivedBatch) -> JsonObject:
-    if path == V1_CAPTURE_PATH:
+def _parse_batch(handler: _Handler, path: str, body: bytes, gzipped: bool) -> ReceivedBatch:
+    document = _json_object(body)
+    items = document.get("batch")
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise _BadRequestError(400, "batch must be a list of objects")
+    headers = {name.lower(): value for name, value in handler.headers.items()}
+    # v0 carries the key in the body; v1 in a Bearer header.
+    bearer = headers.get("authorization", "").removeprefix("Bearer ").strip()
+    api_key = str(document.get("api_key") or bearer)
+    if not api_key:
+        raise _BadRequestError(401, "missing api key")
+    return ReceivedBatch(api_key, list(items), gzipped, path, headers)
+
+
+def _capture_answer(batch: ReceivedBatch) -> JsonObject:
+    if batch.path == V1_CAPTURE_PATH:
         # v1 answers per event; "ok" is terminal success for the client.
         return {"results": {str(e.get("uuid")): {"result": "ok"} for e in batch.events}}
     return {"status": 1}
