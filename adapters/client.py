@@ -10,21 +10,24 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import platform
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Final
+from typing import Concatenate, Final, ParamSpec, TypeVar
 
-from returns.result import Success
+from returns.result import Result
 
 from codeweaver_telemetry.core import (
     PRIVACY_FILTER_KEY,
+    AnonymizedEvent,
     FindCodeResponseSummary,
     IntentType,
     JSONObject,
+    PrivacyError,
     PrivacyPolicy,
     SearchStrategy,
     SessionStatistics,
@@ -33,7 +36,7 @@ from codeweaver_telemetry.core import (
     filter_for_telemetry,
     serialize_for_telemetry,
 )
-from codeweaver_telemetry.core.search_event import SearchEvent, build_search_event
+from codeweaver_telemetry.core.search_event import build_search_event
 from codeweaver_telemetry.core.session_event import SessionEvent, build_session_event
 from codeweaver_telemetry.core.settings import ConfigError, TelemetrySettings
 from codeweaver_telemetry.core.sink import Accepted, DeliveryReport, OutboundEvent, Sink
@@ -62,6 +65,25 @@ def library_properties() -> JSONObject:
         "$geoip_disable": True,
         "$process_person_profile": False,
     }
+
+
+_T = TypeVar("_T")
+_P = ParamSpec("_P")
+
+
+def _never_raises(
+    method: Callable[Concatenate[TelemetryClient, _P], None],
+) -> Callable[Concatenate[TelemetryClient, _P], None]:
+    """Telemetry never throws into its host: a failure is counted and logged at debug level."""
+
+    @functools.wraps(method)
+    def guarded(self: TelemetryClient, /, *args: _P.args, **kwargs: _P.kwargs) -> None:
+        try:
+            method(self, *args, **kwargs)
+        except Exception as error:  # noqa: BLE001 - whatever the host handed over
+            self._count_drop(method.__name__, error)
+
+    return guarded
 
 
 class TelemetryClient:
@@ -142,45 +164,35 @@ class TelemetryClient:
 
     # --- capture ---------------------------------------------------------------------------
 
+    @_never_raises
     def capture(self, event: str, properties: Mapping[str, object] | None = None) -> None:
         """Capture an event; the properties are filtered and guarded before this returns."""
-        if not self._enabled:
-            return
-        try:
+        if self._enabled:
             filtered = self._filtered(properties or {})
             if filtered is not None:
                 self._emit(event, filtered)
-        except Exception as error:  # noqa: BLE001 - telemetry never throws into its host
-            self._count_drop("capture", error)
 
+    @_never_raises
     def capture_from_event(self, event: TelemetryEvent) -> None:
         """Capture an event object; the library's own events are already anonymized, any other
         event's properties are filtered like a raw dict."""
         if not self._enabled:
             return
-        try:
-            name, properties = event.to_posthog_event()
-            if isinstance(event, SessionEvent | SearchEvent):
-                self._session_event_sent |= isinstance(event, SessionEvent)
-                self._emit(name, properties)
-            else:
-                self.capture(name, properties)
-        except Exception as error:  # noqa: BLE001 - a host's event may raise anything
-            self._count_drop("capture_from_event", error)
+        name, properties = event.to_posthog_event()
+        if isinstance(event, AnonymizedEvent):
+            self._session_event_sent |= isinstance(event, SessionEvent)
+            self._emit(name, properties)
+        else:
+            self.capture(name, properties)
 
+    @_never_raises
     def capture_with_serialization(self, event_name: str, obj: object) -> None:
         """Capture a model's ``serialize_for_telemetry()`` form as an event's properties."""
-        if not self._enabled or self._policy is None:
-            return
-        try:
+        if self._enabled and self._policy is not None:
             result = serialize_for_telemetry(obj, self._policy)
-            if isinstance(result, Success):
-                self._emit(event_name, result.unwrap())
-            else:
-                self._count_drop("capture_with_serialization", None, str(result.failure()))
-        except Exception as error:  # noqa: BLE001 - telemetry never throws into its host
-            self._count_drop("capture_with_serialization", error)
+            self._send("capture_with_serialization", result, lambda p: self._emit(event_name, p))
 
+    @_never_raises
     def capture_session_event(
         self,
         stats: SessionStatistics | None = None,
@@ -198,26 +210,21 @@ class TelemetryClient:
         """
         if not self._enabled or self._policy is None:
             return
-        try:
-            elapsed = time.monotonic() - self._session_started if self._session_started else 0.0
-            result = build_session_event(
-                stats if stats is not None else SessionStatistics(),
-                version=version or str(self._session_metadata.get("version", "unknown")),
-                duration_seconds=elapsed if duration_seconds is None else duration_seconds,
-                policy=self._policy,
-                setup_success=setup_success,
-                setup_attempts=setup_attempts,
-                config_errors=config_errors,
-                events_dropped=self.dropped,
-                events_failed=self.failed,
-            )
-            if isinstance(result, Success):
-                self.capture_from_event(result.unwrap())
-            else:
-                self._count_drop("capture_session_event", None, str(result.failure()))
-        except Exception as error:  # noqa: BLE001 - telemetry never throws into its host
-            self._count_drop("capture_session_event", error)
+        elapsed = time.monotonic() - self._session_started if self._session_started else 0.0
+        result = build_session_event(
+            stats if stats is not None else SessionStatistics(),
+            version=version or str(self._session_metadata.get("version", "unknown")),
+            duration_seconds=elapsed if duration_seconds is None else duration_seconds,
+            policy=self._policy,
+            setup_success=setup_success,
+            setup_attempts=setup_attempts,
+            config_errors=config_errors,
+            events_dropped=self.dropped,
+            events_failed=self.failed,
+        )
+        self._send("capture_session_event", result, self.capture_from_event)
 
+    @_never_raises
     def capture_search_event(
         self,
         response: FindCodeResponseSummary,
@@ -238,22 +245,16 @@ class TelemetryClient:
         if not self._enabled or self._policy is None or self._opted_out_policy is None:
             return
         opted_in = tools_over_privacy is not False and self._policy.tools_over_privacy
-        try:
-            result = build_search_event(
-                response,
-                query=query,
-                intent_type=intent_type,
-                strategies=strategies,
-                execution_time_ms=execution_time_ms,
-                policy=self._policy if opted_in else self._opted_out_policy,
-                feature_flags=feature_flags,
-            )
-            if isinstance(result, Success):
-                self.capture_from_event(result.unwrap())
-            else:
-                self._count_drop("capture_search_event", None, str(result.failure()))
-        except Exception as error:  # noqa: BLE001 - telemetry never throws into its host
-            self._count_drop("capture_search_event", error)
+        result = build_search_event(
+            response,
+            query=query,
+            intent_type=intent_type,
+            strategies=strategies,
+            execution_time_ms=execution_time_ms,
+            policy=self._policy if opted_in else self._opted_out_policy,
+            feature_flags=feature_flags,
+        )
+        self._send("capture_search_event", result, self.capture_from_event)
 
     # --- contexts and flags ----------------------------------------------------------------
 
@@ -374,6 +375,15 @@ class TelemetryClient:
         if timeout is None:  # an explicit timeout is the host's own grant, not the budget's
             with self._lock:
                 self._budget_left = max(0.0, self._budget_left - elapsed)
+
+    def _send(
+        self, where: str, result: Result[_T, PrivacyError], send: Callable[[_T], None]
+    ) -> None:
+        built = result.value_or(None)
+        if built is None:
+            self._count_drop(where, None, str(result.failure()))
+        else:
+            send(built)
 
     def _count_drop(self, where: str, error: BaseException | None, reason: str = "") -> None:
         self.dropped += 1

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
         SearchStrategy,
         SessionStatistics,
     )
-    from .event_schema import PropertySpec, TelemetryEvent
+    from .event_schema import AnonymizedEvent, PropertySpec, TelemetryEvent
     from .search_event import SearchEvent, build_search_event
     from .session_event import SessionEvent, build_session_event
 
@@ -59,7 +59,7 @@ _LAZY_MODULES = {
         "SearchStrategy",
         "SessionStatistics",
     ),
-    ".event_schema": ("PropertySpec", "TelemetryEvent"),
+    ".event_schema": ("AnonymizedEvent", "PropertySpec", "TelemetryEvent"),
     ".search_event": ("SearchEvent", "build_search_event"),
     ".session_event": ("SessionEvent", "build_session_event"),
 }
@@ -79,6 +79,7 @@ __all__ = [
     "PRIVACY_FILTER_KEY",
     "REDACTED",
     "AnonymityConversion",
+    "AnonymizedEvent",
     "CodeMatch",
     "DropNote",
     "FilterReport",

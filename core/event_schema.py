@@ -39,6 +39,22 @@ class TelemetryEvent(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class AnonymizedEvent:
+    """An event the core built: anonymized properties and the report of how. Subclasses name
+    the event and declare its properties."""
+
+    EVENT_NAME: ClassVar[str]
+    PROPERTIES: ClassVar[tuple[PropertySpec, ...]]
+
+    properties: JSONObject
+    report: FilterReport
+
+    def to_posthog_event(self) -> tuple[str, JSONObject]:
+        """The event's name and a copy of its properties."""
+        return self.EVENT_NAME, dict(self.properties)
+
+
+@dataclass(frozen=True, slots=True)
 class PropertySpec:
     """One property an event may carry, for the data inventory.
 

@@ -18,11 +18,17 @@ from returns.result import Failure, Result
 
 from .conversions import as_json_number, describe_error, to_count, to_hash, to_text_count
 from .domain import FindCodeResponseSummary, IntentType, SearchStrategy
-from .event_schema import FEATURE_PREFIX, NO_PERSON_PROFILE, PropertyBuilder, PropertySpec
+from .event_schema import (
+    FEATURE_PREFIX,
+    NO_PERSON_PROFILE,
+    AnonymizedEvent,
+    PropertyBuilder,
+    PropertySpec,
+)
 from .leak_guard import REDACTED, find_leak
-from .payload import PRIVACY_FILTER_KEY, FilterReport
+from .payload import PRIVACY_FILTER_KEY
 from .policy import PrivacyPolicy
-from .vocabulary import AnonymityConversion, JSONObject, JSONValue, PrivacyError
+from .vocabulary import AnonymityConversion, JSONValue, PrivacyError
 
 _C = AnonymityConversion
 
@@ -64,18 +70,11 @@ _CONSTANT_NAMES: Final = frozenset(spec.name for spec in SEARCH_PROPERTIES if "<
 
 
 @dataclass(frozen=True, slots=True)
-class SearchEvent:
+class SearchEvent(AnonymizedEvent):
     """One search, anonymized; build it with :func:`build_search_event`."""
 
     EVENT_NAME: ClassVar[str] = "codeweaver_search"
     PROPERTIES: ClassVar[tuple[PropertySpec, ...]] = SEARCH_PROPERTIES
-
-    properties: JSONObject
-    report: FilterReport
-
-    def to_posthog_event(self) -> tuple[str, JSONObject]:
-        """The event's name and a copy of its properties."""
-        return self.EVENT_NAME, dict(self.properties)
 
 
 def build_search_event(

@@ -15,8 +15,8 @@ from returns.result import Failure, Result
 
 from .conversions import as_json_number, describe_error, to_aggregate, to_boolean, to_count
 from .domain import SessionStatistics
-from .event_schema import NO_PERSON_PROFILE, PropertyBuilder, PropertySpec
-from .payload import PRIVACY_FILTER_KEY, FilterReport
+from .event_schema import NO_PERSON_PROFILE, AnonymizedEvent, PropertyBuilder, PropertySpec
+from .payload import PRIVACY_FILTER_KEY
 from .policy import PrivacyPolicy
 from .vocabulary import AnonymityConversion, JSONObject, PrivacyError
 
@@ -78,18 +78,11 @@ _CONSTANT_NAMES: Final = frozenset(
 
 
 @dataclass(frozen=True, slots=True)
-class SessionEvent:
+class SessionEvent(AnonymizedEvent):
     """One session, aggregated and anonymized; build it with :func:`build_session_event`."""
 
     EVENT_NAME: ClassVar[str] = "codeweaver_session"
     PROPERTIES: ClassVar[tuple[PropertySpec, ...]] = SESSION_PROPERTIES
-
-    properties: JSONObject
-    report: FilterReport
-
-    def to_posthog_event(self) -> tuple[str, JSONObject]:
-        """The event's name and a copy of its properties."""
-        return self.EVENT_NAME, dict(self.properties)
 
 
 def build_session_event(
