@@ -29,6 +29,7 @@ from codeweaver_telemetry.core import (
     JSONObject,
     PrivacyError,
     PrivacyPolicy,
+    PropertySpec,
     SearchStrategy,
     SessionStatistics,
     TelemetryEvent,
@@ -48,6 +49,18 @@ from .identity import new_distinct_id
 logger = logging.getLogger("codeweaver_telemetry")
 
 SESSION_ID_PROPERTY: Final = "$session_id"
+
+
+LIBRARY_PROPERTIES: Final = (
+    PropertySpec("$lib", "string", "Always codeweaver-telemetry."),
+    PropertySpec("$lib_version", "string", "The library's version."),
+    PropertySpec("$os", "string", "The operating system's name only (Linux, Darwin, Windows)."),
+    PropertySpec("$python_version", "string", "Python's major.minor version only."),
+    PropertySpec("$geoip_disable", "boolean", "Always true: no location lookup."),
+    PropertySpec("$process_person_profile", "boolean", "Always false: no person profile."),
+    PropertySpec(SESSION_ID_PROPERTY, "string", "The session's random id (also distinct_id)."),
+)
+"""What every event carries besides its own properties, for the data inventory."""
 
 
 def library_properties() -> JSONObject:

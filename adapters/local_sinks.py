@@ -9,11 +9,23 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Protocol, TextIO
 
 from codeweaver_telemetry.core.sink import Accepted, DeliveryReport, OutboundEvent
 
 logger = logging.getLogger("codeweaver_telemetry")
+
+
+class TextStream(Protocol):
+    """Where the stdout sink writes: standard output, standard error, a file, a test buffer."""
+
+    def write(self, text: str, /) -> int:
+        """Write text."""
+        ...
+
+    def flush(self) -> None:
+        """Push it out."""
+        ...
 
 
 @dataclass
@@ -53,7 +65,7 @@ class StdoutSink:
     a socket. A failed write is counted and logged once at debug level, never raised.
     """
 
-    def __init__(self, target: str = "stdout", *, stream: TextIO | None = None) -> None:
+    def __init__(self, target: str = "stdout", *, stream: TextStream | None = None) -> None:
         self._target = target
         self._stream = stream
         self._owned: TextIO | None = None
@@ -99,7 +111,7 @@ class StdoutSink:
                 self._owned = None
         return DeliveryReport(delivered=self.written, failed=self.failed)
 
-    def _resolve(self) -> TextIO:
+    def _resolve(self) -> TextStream:
         if self._stream is not None:
             return self._stream
         if self._target == "stdout":

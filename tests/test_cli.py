@@ -1,0 +1,220 @@
+"""The command line: demo, status, manifest, check, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+from fake_posthog import FakePostHog
+
+from codeweaver_telemetry.adapters.cli import main, manifest_markdown
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("DO_NOT_TRACK", "POSTHOG_CAPTURE_MODE", "CODEWEAVER_POSTHOG_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    for name in list(__import__("os").environ):
+        if name.startswith("CODEWEAVER__TELEMETRY__"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.chdir(tmp_path)
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def demo_events(out: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def properties_of(event: dict[str, object]) -> dict[str, object]:
+    properties = event["properties"]
+    assert isinstance(properties, dict)
+    return properties
+
+
+def comparable(event: dict[str, object]) -> dict[str, object]:
+    properties = dict(properties_of(event))
+    properties.pop("$session_id")  # random per session, by design
+    return {"event": event["event"], "properties": properties}
+
+
+def test_demo_prints_one_event_per_line_and_a_summary(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "demo", "--searches", "5", "--seed", "3")
+    events = demo_events(out)
+    assert code == 0
+    assert [event["event"] for event in events] == ["codeweaver_search"] * 5 + [
+        "codeweaver_session"
+    ]
+    assert err.startswith("# 6 events, ")
+    assert "/home/dev" not in out
+    assert "def handler" not in out
+    assert not any(str(event["properties"]).count("query") for event in events[:5])
+
+
+def test_the_same_seed_gives_the_same_events(capsys: pytest.CaptureFixture[str]) -> None:
+    _, first, _ = run(capsys, "demo", "--seed", "11")
+    _, second, _ = run(capsys, "demo", "--seed", "11")
+    _, other, _ = run(capsys, "demo", "--seed", "12")
+    assert list(map(comparable, demo_events(first))) == list(map(comparable, demo_events(second)))
+    assert list(map(comparable, demo_events(first))) != list(map(comparable, demo_events(other)))
+
+
+def test_the_opt_in_adds_only_query_statistics(capsys: pytest.CaptureFixture[str]) -> None:
+    _, plain, _ = run(capsys, "demo", "--seed", "5")
+    _, opted, err = run(capsys, "demo", "--seed", "5", "--tools-over-privacy")
+    plain_keys = set(properties_of(demo_events(plain)[0]))
+    opted_keys = set(properties_of(demo_events(opted)[0]))
+    assert opted_keys - plain_keys == {"query_tokens", "query_chars", "query_hash", "query_text"}
+    assert "values hashed" in err
+    assert "/home/dev/acme" not in opted
+
+
+def test_the_stdout_demo_runs_whatever_the_opt_out(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DO_NOT_TRACK", "1")
+    code, out, _ = run(capsys, "demo", "--searches", "2")
+    assert code == 0
+    assert len(demo_events(out)) == 3
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "reason"),
+    [
+        ("DO_NOT_TRACK", "1", "DO_NOT_TRACK"),
+        ("CODEWEAVER__TELEMETRY__DISABLE_TELEMETRY", "yes", "DISABLE_TELEMETRY"),
+    ],
+)
+def test_the_posthog_demo_honours_every_opt_out(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    variable: str,
+    value: str,
+    reason: str,
+) -> None:
+    monkeypatch.setenv("CODEWEAVER__TELEMETRY__POSTHOG_API_KEY", "phc_test")
+    monkeypatch.setenv(variable, value)
+    code, out, err = run(capsys, "demo", "--sink", "posthog")
+    assert code == 2
+    assert out == ""
+    assert "telemetry is off" in err
+    assert reason in err
+
+
+def test_the_posthog_demo_sends_the_session_for_real(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with FakePostHog(lifetime_seconds=60) as server:
+        monkeypatch.setenv("CODEWEAVER__TELEMETRY__POSTHOG_API_KEY", "phc_test")
+        monkeypatch.setenv("CODEWEAVER__TELEMETRY__POSTHOG_HOST", server.host)
+        code, _, err = run(capsys, "demo", "--sink", "posthog", "--searches", "4")
+        assert code == 0
+        assert len(server.events()) == 5
+    assert "5 events delivered" in err
+
+
+def test_status_explains_an_opt_out_from_each_source(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _, out, _ = run(capsys, "status")
+    assert out.startswith("telemetry: on (decided by default)")
+    (tmp_path / "codeweaver.toml").write_text("[telemetry]\ndisable_telemetry = true\n")
+    _, out, _ = run(capsys, "status", "--json")
+    report = json.loads(out)
+    assert report["enabled"] is False
+    assert report["deciding"] == {"source": "file", "where": str(tmp_path / "codeweaver.toml")}
+    monkeypatch.setenv("DO_NOT_TRACK", "true")
+    (tmp_path / "codeweaver.toml").unlink()
+    _, out, _ = run(capsys, "status")
+    assert out.startswith("telemetry: off (decided by environment (DO_NOT_TRACK))")
+
+
+def test_status_masks_the_key_and_never_shows_the_hash_key(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CODEWEAVER__TELEMETRY__POSTHOG_API_KEY", "phc_secretvalue123")
+    _, out, _ = run(capsys, "status", "--json")
+    report = json.loads(out)
+    key = report["settings"]["posthog_api_key"]
+    assert key["value"] == "phc_…(masked)"
+    assert key["where"] == "CODEWEAVER__TELEMETRY__POSTHOG_API_KEY"
+    assert "secretvalue" not in out
+    assert report["hash_key_path"].endswith("telemetry-hash-key")
+
+
+def test_a_bad_configuration_is_one_line_and_exit_code_2(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CODEWEAVER__TELEMETRY__SINK", "kafka")
+    code, out, _ = run(capsys, "status")
+    assert code == 2
+    assert "sink: not a known sink; accepted: posthog, stdout, null" in out
+
+
+def test_bad_arguments_exit_with_code_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", "--searches", "0"])
+    assert exit_info.value.code == 2
+    assert "must be at least 1" in capsys.readouterr().err
+
+
+def test_the_readme_section_is_the_manifest() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert manifest_markdown() in readme
+
+
+def test_the_manifest_as_json_lists_every_property(capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = run(capsys, "manifest", "--json")
+    inventory = json.loads(out)
+    search = {row["name"]: row for row in inventory["events"]["codeweaver_search"]}
+    assert search["query_hash"]["opt_in_only"] is True
+    assert search["query_hash"]["conversion"] == "HASH"
+    assert {row["name"] for row in inventory["every_event"]} >= {"$lib", "$session_id"}
+
+
+@pytest.mark.slow
+def test_check_catches_a_leaky_model_and_passes_a_safe_one(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "user_models.py").write_text(
+        textwrap.dedent("""
+        from dataclasses import dataclass
+        from codeweaver_telemetry.core import AnonymityConversion, FilteredKey
+
+        @dataclass
+        class Leaky:
+            query: str
+            note: str
+
+            def _telemetry_keys(self):
+                return {FilteredKey("query"): AnonymityConversion.HASH}
+
+        @dataclass
+        class Safe:
+            query: str
+            hits: int
+
+            def _telemetry_keys(self):
+                return {FilteredKey("query"): AnonymityConversion.TEXT_COUNT}
+    """)
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    code, out, _ = run(capsys, "check", "user_models:Leaky", "--examples", "20")
+    assert code == 1
+    assert "'note'" in out
+    code, out, _ = run(capsys, "check", "user_models:Safe", "--examples", "20")
+    assert code == 0
+    code, _, err = run(capsys, "check", "user_models:Missing")
+    assert code == 2
+    assert "cannot load" in err
