@@ -206,6 +206,45 @@ def flag_latency() -> list[str]:
     ]
 
 
+def _rss_kib() -> int:
+    """Resident memory now, from /proc (Linux)."""
+    with open("/proc/self/statm") as statm:
+        pages = int(statm.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def memory_during_outage(count: int) -> list[str]:
+    with FakePostHog(lifetime_seconds=600) as server:
+        server.mode = Mode.REFUSE
+        client = our_client(server.host)
+        before = _rss_kib()
+        for index in range(count):
+            client.capture("outage", {**PROPERTIES, "n": index})
+        grown = _rss_kib() - before
+        dropped = client.dropped
+        client.shutdown(timeout=0.5)
+        theirs = run_posthog(
+            f"""
+            def rss():
+                with open("/proc/self/statm") as statm:
+                    return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+            client = Posthog("phc_bench", host=HOST)
+            before = rss()
+            for index in range({count}):
+                client.capture("outage", distinct_id="d", properties={{**PROPERTIES, "n": index}})
+            print(json.dumps({{"grown": rss() - before}}), flush=True)
+            os._exit(0)  # posthog's exit hook would retry the refused host without a limit
+        """,
+            server.host,
+            timeout=120,
+        )
+    direct = f"{int(theirs['grown']) / 1024:.1f} MiB" if theirs else "n/a"  # type: ignore[call-overload]
+    return [
+        f"memory growth, {count:,} events, host down (dropped) | {grown / 1024:.1f} MiB "
+        f"({dropped:,} dropped) | {direct} | "
+    ]
+
+
 def import_costs(runs: int) -> list[str]:
     ours_probe = (
         "import os, time; os.environ['CODEWEAVER__TELEMETRY__POSTHOG_API_KEY'] = 'phc_b'; "
@@ -250,6 +289,7 @@ def main() -> None:
         lambda: burst(500 if quick else 20_000),
         lambda: shutdown_times(200 if quick else 10_000),
         flag_latency,
+        lambda: memory_during_outage(2_000 if quick else 100_000),
         lambda: import_costs(3 if quick else 11),
     ]
     print(f"# codeweaver-telemetry adapter benchmarks ({'quick' if quick else 'full'})")
