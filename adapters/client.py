@@ -17,28 +17,20 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Concatenate, Final, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Concatenate, Final, ParamSpec, TypeVar
 
 from returns.result import Result
 
 from codeweaver_telemetry.core import (
     PRIVACY_FILTER_KEY,
-    AnonymizedEvent,
-    FindCodeResponseSummary,
-    IntentType,
     JSONObject,
     PrivacyError,
     PrivacyPolicy,
-    PropertySpec,
-    SearchStrategy,
-    SessionStatistics,
-    TelemetryEvent,
     __version__,
     filter_for_telemetry,
     serialize_for_telemetry,
 )
-from codeweaver_telemetry.core.search_event import build_search_event
-from codeweaver_telemetry.core.session_event import SessionEvent, build_session_event
+from codeweaver_telemetry.core.event_schema import AnonymizedEvent, PropertySpec, TelemetryEvent
 from codeweaver_telemetry.core.settings import ConfigError, TelemetrySettings
 from codeweaver_telemetry.core.sink import Accepted, DeliveryReport, OutboundEvent, Sink
 
@@ -46,9 +38,19 @@ from .context import current_tags, tags_applied
 from .flags import FlagSource, NoFlags
 from .identity import new_distinct_id
 
+if TYPE_CHECKING:
+    from codeweaver_telemetry.core import (
+        FindCodeResponseSummary,
+        IntentType,
+        SearchStrategy,
+        SessionStatistics,
+    )
+
 logger = logging.getLogger("codeweaver_telemetry")
 
 SESSION_ID_PROPERTY: Final = "$session_id"
+SESSION_EVENT_NAME: Final = "codeweaver_session"
+"""The session event's name (``SessionEvent.EVENT_NAME``), without loading its schema."""
 
 
 LIBRARY_PROPERTIES: Final = (
@@ -193,7 +195,7 @@ class TelemetryClient:
             return
         name, properties = event.to_posthog_event()
         if isinstance(event, AnonymizedEvent):
-            self._session_event_sent |= isinstance(event, SessionEvent)
+            self._session_event_sent |= name == SESSION_EVENT_NAME
             self._emit(name, properties)
         else:
             self.capture(name, properties)
@@ -224,6 +226,10 @@ class TelemetryClient:
         if not self._enabled or self._policy is None:
             return
         elapsed = time.monotonic() - self._session_started if self._session_started else 0.0
+        # The event schemas load on first use: a host pays for them when it sends one.
+        from codeweaver_telemetry.core import SessionStatistics  # noqa: PLC0415
+        from codeweaver_telemetry.core.session_event import build_session_event  # noqa: PLC0415
+
         result = build_session_event(
             stats if stats is not None else SessionStatistics(),
             version=version or str(self._session_metadata.get("version", "unknown")),
@@ -258,6 +264,8 @@ class TelemetryClient:
         if not self._enabled or self._policy is None or self._opted_out_policy is None:
             return
         opted_in = tools_over_privacy is not False and self._policy.tools_over_privacy
+        from codeweaver_telemetry.core.search_event import build_search_event  # noqa: PLC0415
+
         result = build_search_event(
             response,
             query=query,

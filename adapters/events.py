@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-
-from codeweaver_telemetry.core import (
-    FindCodeResponseSummary,
-    IntentType,
-    SearchStrategy,
-    SessionStatistics,
-)
+from typing import TYPE_CHECKING
 
 from .registry import get_telemetry_client
+
+if TYPE_CHECKING:  # the domain objects load when the host builds one, not with this module
+    from codeweaver_telemetry.core import (
+        FindCodeResponseSummary,
+        IntentType,
+        SearchStrategy,
+        SessionStatistics,
+    )
 
 
 def capture_session_event(

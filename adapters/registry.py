@@ -9,7 +9,6 @@ import threading
 from collections.abc import Mapping
 from pathlib import Path
 
-import platformdirs
 from returns.result import Success
 
 from codeweaver_telemetry.core import PrivacyPolicy
@@ -87,6 +86,8 @@ def make_flags(settings: TelemetrySettings) -> FlagSource:
 
 def state_directory() -> Path:
     """Where the installation's hash key lives (``~/.local/state/codeweaver`` on Linux)."""
+    import platformdirs  # noqa: PLC0415 - only once telemetry is on
+
     return Path(platformdirs.user_state_dir(APP_NAME, appauthor=False))
 
 

@@ -134,8 +134,14 @@ def test_status_explains_an_opt_out_from_each_source(
     report = json.loads(out)
     assert report["enabled"] is False
     assert report["deciding"] == {"source": "file", "where": str(tmp_path / "codeweaver.toml")}
-    monkeypatch.setenv("DO_NOT_TRACK", "true")
     (tmp_path / "codeweaver.toml").unlink()
+    monkeypatch.setenv("CODEWEAVER__TELEMETRY__DISABLE_TELEMETRY", "1")
+    _, out, _ = run(capsys, "status")
+    assert out.startswith(
+        "telemetry: off (decided by environment (CODEWEAVER__TELEMETRY__DISABLE_TELEMETRY))"
+    )
+    monkeypatch.delenv("CODEWEAVER__TELEMETRY__DISABLE_TELEMETRY")
+    monkeypatch.setenv("DO_NOT_TRACK", "true")
     _, out, _ = run(capsys, "status")
     assert out.startswith("telemetry: off (decided by environment (DO_NOT_TRACK))")
 

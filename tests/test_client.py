@@ -350,3 +350,10 @@ def test_the_stdout_sink_never_opens_a_socket(monkeypatch: pytest.MonkeyPatch) -
     client.end_session()
     client.shutdown()
     assert len(stream.getvalue().splitlines()) == 2
+
+
+def test_the_client_knows_the_session_event_by_its_schema_name() -> None:
+    from codeweaver_telemetry.adapters.client import SESSION_EVENT_NAME
+    from codeweaver_telemetry.core import SessionEvent
+
+    assert SessionEvent.EVENT_NAME == SESSION_EVENT_NAME
