@@ -206,43 +206,74 @@ def flag_latency() -> list[str]:
     ]
 
 
-def _rss_kib() -> int:
-    """Resident memory now, from /proc (Linux)."""
+_RSS = """
+def rss():
     with open("/proc/self/statm") as statm:
-        pages = int(statm.read().split()[1])
-    return pages * os.sysconf("SC_PAGE_SIZE") // 1024
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+"""
 
 
 def memory_during_outage(count: int) -> list[str]:
+    """Resident memory growth while ``count`` events meet a refused host, each side in a fresh
+    process (in this one, memory freed by earlier sections would be reused and hide growth)."""
     with FakePostHog(lifetime_seconds=600) as server:
         server.mode = Mode.REFUSE
-        client = our_client(server.host)
-        before = _rss_kib()
-        for index in range(count):
-            client.capture("outage", {**PROPERTIES, "n": index})
-        grown = _rss_kib() - before
-        dropped = client.dropped
-        client.shutdown(timeout=0.5)
+        ours = _run_child(
+            _RSS
+            + f"""
+import sys
+sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})
+from bench_adapters import our_client
+client = our_client(HOST)
+before = rss()
+for index in range({count}):
+    client.capture("outage", {{**PROPERTIES, "n": index}})
+print(json.dumps({{"grown": rss() - before, "dropped": client.dropped}}), flush=True)
+client.shutdown(timeout=0.2)
+""",
+            server.host,
+        )
         theirs = run_posthog(
-            f"""
-            def rss():
-                with open("/proc/self/statm") as statm:
-                    return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
-            client = Posthog("phc_bench", host=HOST)
-            before = rss()
-            for index in range({count}):
-                client.capture("outage", distinct_id="d", properties={{**PROPERTIES, "n": index}})
-            print(json.dumps({{"grown": rss() - before}}), flush=True)
-            os._exit(0)  # posthog's exit hook would retry the refused host without a limit
-        """,
+            _RSS
+            + f"""
+client = Posthog("phc_bench", host=HOST)
+before = rss()
+for index in range({count}):
+    client.capture("outage", distinct_id="d", properties={{**PROPERTIES, "n": index}})
+print(json.dumps({{"grown": rss() - before}}), flush=True)
+os._exit(0)  # posthog's exit hook would retry the refused host without a limit
+""",
             server.host,
             timeout=120,
         )
-    direct = f"{int(theirs['grown']) / 1024:.1f} MiB" if theirs else "n/a"  # type: ignore[call-overload]
-    return [
-        f"memory growth, {count:,} events, host down (dropped) | {grown / 1024:.1f} MiB "
-        f"({dropped:,} dropped) | {direct} | "
-    ]
+    mine = f"{_mib(ours, 'grown')} ({_number(ours, 'dropped'):,} dropped)" if ours else "n/a"
+    direct = _mib(theirs, "grown") if theirs else "n/a"
+    return [f"memory growth, {count:,} events, host down | {mine} | {direct} | "]
+
+
+def _number(result: dict[str, object], key: str) -> int:
+    value = result[key]
+    return value if isinstance(value, int) else 0
+
+
+def _mib(result: dict[str, object] | None, key: str) -> str:
+    return f"{_number(result, key) / 1024:.1f} MiB" if result else "n/a"
+
+
+def _run_child(script: str, host: str) -> dict[str, object] | None:
+    prelude = f"import json, os\nHOST = {host!r}\nPROPERTIES = {PROPERTIES!r}\n"
+    try:
+        completed = subprocess.run(
+            [sys.executable, "-c", prelude + script],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+    except subprocess.TimeoutExpired:
+        return None
+    result: dict[str, object] = json.loads(completed.stdout.strip().splitlines()[-1])
+    return result
 
 
 def import_costs(runs: int) -> list[str]:
