@@ -194,7 +194,7 @@ class TelemetryClient:
         if not self._enabled:
             return
         name, properties = event.to_posthog_event()
-        if isinstance(event, AnonymizedEvent):
+        if isinstance(event, AnonymizedEvent) and event.sealed:
             self._session_event_sent |= name == SESSION_EVENT_NAME
             self._emit(name, properties)
         else:

@@ -8,7 +8,7 @@ what is sent cannot drift from what the builders produce.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar, Final, Protocol, TypeVar, runtime_checkable
 
 from returns.result import Result
@@ -25,6 +25,7 @@ FEATURE_PREFIX: Final = "$feature/"
 """PostHog's prefix for the feature-flag values an event was produced under."""
 
 _T = TypeVar("_T")
+_E = TypeVar("_E", bound="AnonymizedEvent")
 
 
 @runtime_checkable
@@ -41,17 +42,36 @@ class TelemetryEvent(Protocol):
 @dataclass(frozen=True, slots=True)
 class AnonymizedEvent:
     """An event the core built: anonymized properties and the report of how. Subclasses name
-    the event and declare its properties."""
+    the event and declare its properties.
+
+    Only the core's builders seal an event; an unsealed one (made by calling the class
+    directly) is filtered like any other when captured.
+    """
 
     EVENT_NAME: ClassVar[str]
     PROPERTIES: ClassVar[tuple[PropertySpec, ...]]
 
     properties: JSONObject
     report: FilterReport
+    seal: object = field(default=None, repr=False, compare=False)
 
     def to_posthog_event(self) -> tuple[str, JSONObject]:
         """The event's name and a copy of its properties."""
         return self.EVENT_NAME, dict(self.properties)
+
+    @property
+    def sealed(self) -> bool:
+        """Whether one of the core's builders made this event (its filter has run)."""
+        return self.seal is _BUILDERS_SEAL
+
+
+_BUILDERS_SEAL: Final = object()
+"""Private to the core: what the builders put on the events they make."""
+
+
+def sealed_event(event_type: type[_E], filtered: Filtered) -> _E:
+    """An event of ``event_type`` from a finished payload, sealed as the core's own."""
+    return event_type(filtered.payload, filtered.report, _BUILDERS_SEAL)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from .event_schema import (
     AnonymizedEvent,
     PropertyBuilder,
     PropertySpec,
+    sealed_event,
 )
 from .leak_guard import REDACTED, find_leak
 from .payload import PRIVACY_FILTER_KEY
@@ -107,9 +108,7 @@ def build_search_event(
         _put_flags(build, feature_flags)
         if policy.tools_over_privacy:
             _put_query(build, query)
-        return build.finish(_CONSTANT_NAMES).map(
-            lambda done: SearchEvent(done.payload, done.report)
-        )
+        return build.finish(_CONSTANT_NAMES).map(lambda done: sealed_event(SearchEvent, done))
     except Exception as error:  # noqa: BLE001 - host objects may raise anything; fail closed
         return Failure(PrivacyError("", None, describe_error(error)))
 

@@ -15,7 +15,13 @@ from returns.result import Failure, Result
 
 from .conversions import as_json_number, describe_error, to_aggregate, to_boolean, to_count
 from .domain import SessionStatistics
-from .event_schema import NO_PERSON_PROFILE, AnonymizedEvent, PropertyBuilder, PropertySpec
+from .event_schema import (
+    NO_PERSON_PROFILE,
+    AnonymizedEvent,
+    PropertyBuilder,
+    PropertySpec,
+    sealed_event,
+)
 from .payload import PRIVACY_FILTER_KEY
 from .policy import PrivacyPolicy
 from .vocabulary import AnonymityConversion, JSONObject, PrivacyError
@@ -122,9 +128,7 @@ def build_session_event(
         build.put("config_flags", lambda: _flags(build, stats.config_flags))
         build.put("telemetry_events_dropped", lambda: as_json_number(events_dropped))
         build.put("telemetry_events_failed", lambda: as_json_number(events_failed))
-        return build.finish(_CONSTANT_NAMES).map(
-            lambda done: SessionEvent(done.payload, done.report)
-        )
+        return build.finish(_CONSTANT_NAMES).map(lambda done: sealed_event(SessionEvent, done))
     except Exception as error:  # noqa: BLE001 - host objects may raise anything; fail closed
         return Failure(PrivacyError("", None, describe_error(error)))
 

@@ -357,3 +357,14 @@ def test_the_client_knows_the_session_event_by_its_schema_name() -> None:
     from codeweaver_telemetry.core import SessionEvent
 
     assert SessionEvent.EVENT_NAME == SESSION_EVENT_NAME
+
+
+def test_an_event_not_made_by_the_builders_is_filtered(
+    client: TelemetryClient, sink: NullSink
+) -> None:
+    from codeweaver_telemetry.core import FilterReport, SearchEvent
+
+    forged = SearchEvent({"where": "/home/alice/secret.py"}, FilterReport())
+    assert not forged.sealed
+    client.capture_from_event(forged)
+    assert only_event(sink).properties["where"] == "[REDACTED]"
