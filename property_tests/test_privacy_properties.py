@@ -19,6 +19,7 @@ from codeweaver_telemetry.core import (
     CodeMatch,
     FindCodeResponseSummary,
     JSONObject,
+    MatchType,
     PrivacyError,
     PrivacyPolicy,
     SessionStatistics,
@@ -130,3 +131,68 @@ def test_event_builders_are_total_for_hostile_domain_objects(
         assert "CANARY" not in text
         if is_successful(result):
             assert_bounded_json(result.unwrap().properties, policy)
+
+
+canary_words = st.integers(0, 9999).map(lambda n: f"CANARY{n:04d}EV")
+
+
+@given(
+    secret=canary_words,
+    label_secret=canary_words.map(lambda canary: f"/srv/{canary}/x.py"),
+    opted_in=st.booleans(),
+    scores=st.lists(st.floats(0, 1), min_size=0, max_size=5),
+)
+def test_search_and_session_events_never_carry_free_text(
+    secret: str, label_secret: str, opted_in: bool, scores: list[float]
+) -> None:
+    # Free-text fields hold a bare canary that no guard rule knows (the builders alone must
+    # keep it out); label fields (sent as categories by design) hold one inside a path, which
+    # must come out hashed; the query holds one that the policy lists as a sensitive literal,
+    # which the opted-in query text must redact.
+    query_secret = secret.replace("EV", "QY")
+    policy = PrivacyPolicy(
+        hash_key=KEY, tools_over_privacy=opted_in, sensitive_literals=frozenset({query_secret})
+    )
+    matches = tuple(
+        CodeMatch(
+            f"/home/{secret}/a.py",
+            f"def {secret}(): ...",
+            (1, 2),
+            score,
+            MatchType.SEMANTIC,
+            (secret,),
+        )
+        for score in scores
+    )
+    summary = FindCodeResponseSummary(
+        matches=matches,
+        summary=secret,
+        query_intent=None,
+        total_matches=len(matches),
+        total_results=len(matches),
+        token_count=1,
+        execution_time_ms=1.0,
+        warnings=(secret,),
+        languages_found=(label_secret,),
+        metadata={secret: secret},
+    )
+    search = build_search_event(
+        summary,
+        query=f"where is {query_secret} used",
+        intent_type=None,
+        strategies=[label_secret],  # type: ignore[list-item]  # a host may pass any label
+        execution_time_ms=1.0,
+        policy=policy,
+        feature_flags={"flag": label_secret},
+    )
+    stats = SessionStatistics(
+        tool_latencies_ms={label_secret: (1.0,)},
+        languages={label_secret: 1},
+        active_store=label_secret,
+        setup_error_kinds=(label_secret,),
+        config_flags={label_secret: True},
+    )
+    session = build_session_event(stats, version=label_secret, duration_seconds=1.0, policy=policy)
+    text = json.dumps([search.unwrap().properties, session.unwrap().properties])
+    assert secret not in text
+    assert query_secret not in text
