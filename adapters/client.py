@@ -30,6 +30,7 @@ from codeweaver_telemetry.core import (
     filter_for_telemetry,
     serialize_for_telemetry,
 )
+from codeweaver_telemetry.core.conversions import category_label
 from codeweaver_telemetry.core.event_schema import AnonymizedEvent, PropertySpec, TelemetryEvent
 from codeweaver_telemetry.core.settings import ConfigError, TelemetrySettings
 from codeweaver_telemetry.core.sink import Accepted, DeliveryReport, OutboundEvent, Sink
@@ -364,7 +365,12 @@ class TelemetryClient:
         return filtered
 
     def _emit(self, event: str, properties: JSONObject) -> None:
-        if self._sink is None:
+        if self._sink is None or self._policy is None:
+            return
+        # An event's name is sent as it is: it must pass the rules of a category label
+        # (short, no spaces, nothing the leak guard flags), or the event is not sent at all.
+        if not isinstance(event, str) or category_label(event, self._policy) != event:
+            self._count_drop("capture", None, "the event name is not a plain label")
             return
         if not self._session_id:
             self.start_session()

@@ -368,3 +368,12 @@ def test_an_event_not_made_by_the_builders_is_filtered(
     assert not forged.sealed
     client.capture_from_event(forged)
     assert only_event(sink).properties["where"] == "[REDACTED]"
+
+
+@pytest.mark.parametrize("name", ["/home/alice/notes.md", "user alice searched", "x" * 65, 42])
+def test_an_event_whose_name_is_not_a_plain_label_is_not_sent(
+    client: TelemetryClient, sink: NullSink, name: object
+) -> None:
+    client.capture(name, {"n": 1})  # type: ignore[arg-type]
+    assert sink.events == []
+    assert client.dropped == 1
