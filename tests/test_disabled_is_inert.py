@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from host_process import host_environment, run_program
 
 PROBE = """
 import json, socket, sys, threading
@@ -53,27 +51,14 @@ def test_an_opted_out_process_imports_nothing_starts_nothing_writes_nothing(
 ) -> None:
     home = tmp_path / "home"
     home.mkdir()
-    environment = {
-        key: value for key, value in os.environ.items() if not key.startswith("CODEWEAVER")
-    }
-    environment.update(opt_out)
-    environment.update(
-        HOME=str(home),
-        XDG_STATE_HOME=str(home / "state"),
-        XDG_CONFIG_HOME=str(home / "config"),
+    environment = host_environment(
+        home,
         CODEWEAVER__TELEMETRY__POSTHOG_API_KEY="phc_test",
         CODEWEAVER__TELEMETRY__POSTHOG_HOST="http://127.0.0.1:9",
+        **opt_out,
     )
-    completed = subprocess.run(
-        [sys.executable, "-c", PROBE],
-        cwd=tmp_path,
-        env=environment,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    outcome = json.loads(completed.stdout)
+    output = run_program(PROBE, tmp_path, environment)
+    outcome = json.loads(output)
     assert outcome == {
         "enabled": False,
         "posthog": False,

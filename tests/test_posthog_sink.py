@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -14,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from fake_posthog import FakePostHog, Mode
+from host_process import host_environment, run_program
 
 from codeweaver_telemetry.adapters import TelemetryClient
 from codeweaver_telemetry.adapters.posthog_sink import Endpoint, PostHogSink
@@ -244,12 +243,11 @@ def test_a_host_process_exits_within_the_budget_when_posthog_fails(
     server: FakePostHog, failure: Mode, tmp_path: Path
 ) -> None:
     server.mode = failure
-    environment = {key: value for key, value in os.environ.items() if "CODEWEAVER" not in key}
-    environment.update(
-        HOME=str(tmp_path),
+    environment = host_environment(
+        tmp_path,
         CODEWEAVER__TELEMETRY__POSTHOG_API_KEY="phc_test",
         CODEWEAVER__TELEMETRY__POSTHOG_HOST=server.host,
     )
     started = time.monotonic()
-    subprocess.run([sys.executable, "-c", EXIT_PROGRAM], env=environment, check=True, timeout=30)
+    run_program(EXIT_PROGRAM, tmp_path, environment)
     assert time.monotonic() - started < 2.0 + 1.5  # the 2 s budget, plus interpreter start-up

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from fake_posthog import FakePostHog
+from host_process import host_environment, run_program
 
 HOST_PROGRAM = """
 import json, sys, time
@@ -34,21 +32,10 @@ print(json.dumps({"enabled": client.enabled, "imported_at_start": imported_at_st
 
 
 def run_host(tmp_path: Path, **variables: str) -> dict[str, object]:
-    environment = {key: value for key, value in os.environ.items() if "CODEWEAVER" not in key}
-    environment.pop("POSTHOG_CAPTURE_MODE", None)
-    environment.update(HOME=str(tmp_path), XDG_STATE_HOME=str(tmp_path / "state"), **variables)
-    completed = subprocess.run(
-        [sys.executable, "-c", HOST_PROGRAM],
-        cwd=tmp_path,
-        env=environment,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    last_line = completed.stdout.strip().splitlines()[-1]
+    stdout = run_program(HOST_PROGRAM, tmp_path, host_environment(tmp_path, **variables))
+    last_line = stdout.strip().splitlines()[-1]
     outcome: dict[str, object] = json.loads(last_line)
-    outcome["stdout"] = completed.stdout
+    outcome["stdout"] = stdout
     return outcome
 
 
