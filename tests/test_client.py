@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
+from domain_samples import empty_summary
 
 from codeweaver_telemetry.adapters import NullSink, StdoutSink, TelemetryClient
 from codeweaver_telemetry.adapters.client import library_properties
 from codeweaver_telemetry.core import (
     CodeMatch,
-    FindCodeResponseSummary,
     IntentType,
     JSONObject,
     MatchType,
@@ -184,18 +184,6 @@ def test_capture_with_serialization_applies_declarations(
     assert len(properties["file_path"]) == 32
 
 
-def summary() -> FindCodeResponseSummary:
-    return FindCodeResponseSummary(
-        matches=(),
-        summary="",
-        query_intent=None,
-        total_matches=0,
-        total_results=0,
-        token_count=0,
-        execution_time_ms=1.0,
-    )
-
-
 @pytest.mark.parametrize(
     ("user_opted_in", "argument", "has_query"),
     [(False, None, False), (False, True, False), (True, None, True), (True, False, False)],
@@ -206,7 +194,7 @@ def test_query_statistics_need_the_users_own_opt_in(
     sink = NullSink(keep=True)
     client = client_with(sink, tools_over_privacy=user_opted_in)
     client.capture_search_event(
-        summary(),
+        empty_summary(),
         query="where is auth",
         intent_type=IntentType.DEBUG,
         strategies=[SearchStrategy.HYBRID],

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 
+from domain_samples import empty_summary
+
 from codeweaver_telemetry.core import (
     CodeMatch,
     FindCodeResponseSummary,
@@ -147,15 +149,7 @@ def test_search_event_drops_what_it_cannot_compute_and_counts_it() -> None:
 
 
 def test_search_event_with_no_matches_reports_null_relevance() -> None:
-    empty = FindCodeResponseSummary(
-        matches=(),
-        summary="",
-        query_intent=None,
-        total_matches=0,
-        total_results=0,
-        token_count=0,
-        execution_time_ms=1.0,
-    )
+    empty = empty_summary()
     event = build_search_event(
         empty, query="q", intent_type=None, strategies=[], execution_time_ms=1.0, policy=POLICY
     ).unwrap()

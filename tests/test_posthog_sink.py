@@ -80,19 +80,18 @@ def test_events_arrive_once_each_with_no_canary_no_ip_and_no_profile(server: Fak
     assert all(batch.gzip for batch in server.batches())
 
 
-def test_a_partial_batch_goes_out_after_the_interval(server: FakePostHog) -> None:
-    client, _ = make_client(server, batch_size=100, interval=0.3)
-    for _ in range(3):
+@pytest.mark.parametrize(
+    ("batch_size", "interval", "events"),
+    [(100, 0.3, 3), (5, 60.0, 5)],
+    ids=["a partial batch after the interval", "a full batch at once"],
+)
+def test_a_batch_goes_out_when_full_or_after_the_interval(
+    server: FakePostHog, batch_size: int, interval: float, events: int
+) -> None:
+    client, _ = make_client(server, batch_size=batch_size, interval=interval)
+    for _ in range(events):
         client.capture("e")
-    assert server.wait_for_events(3, timeout=5)
-    client.shutdown()
-
-
-def test_a_full_batch_goes_out_at_once(server: FakePostHog) -> None:
-    client, _ = make_client(server, batch_size=5, interval=60)
-    for _ in range(5):
-        client.capture("e")
-    assert server.wait_for_events(5, timeout=5)
+    assert server.wait_for_events(events, timeout=5)
     client.shutdown()
 
 
