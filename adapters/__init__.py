@@ -11,11 +11,28 @@ The only code of the library that performs I/O. A host needs three names::
 
 from __future__ import annotations
 
-from .client import TelemetryClient
-from .context import current_tags
-from .events import capture_search_event, capture_session_event
-from .local_sinks import NullSink, StdoutSink
-from .registry import build_client, get_telemetry_client, reset_telemetry_client
+from typing import TYPE_CHECKING
+
+from codeweaver_telemetry.core.lazy_exports import lazy_exports
+
+if TYPE_CHECKING:
+    from .client import TelemetryClient
+    from .context import current_tags
+    from .events import capture_search_event, capture_session_event
+    from .local_sinks import NullSink, StdoutSink
+    from .registry import build_client, get_telemetry_client, reset_telemetry_client
+
+# A host that asks for get_telemetry_client loads the client and the configuration only.
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        ".client": ("TelemetryClient",),
+        ".context": ("current_tags",),
+        ".events": ("capture_search_event", "capture_session_event"),
+        ".local_sinks": ("NullSink", "StdoutSink"),
+        ".registry": ("build_client", "get_telemetry_client", "reset_telemetry_client"),
+    },
+)
 
 __all__ = [
     "NullSink",

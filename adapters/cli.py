@@ -29,11 +29,13 @@ from codeweaver_telemetry.core.settings import (
     resolve_settings,
 )
 
-from .client import LIBRARY_PROPERTIES, TelemetryClient
+from .client import TelemetryClient
 from .config import load_config
+from .directories import user_state_directory
 from .identity import KEY_FILE_NAME, sensitive_literals
+from .library import LIBRARY_PROPERTIES
 from .local_sinks import StdoutSink
-from .registry import build_client, state_directory
+from .registry import build_client
 from .simulation import session_statistics, simulated_searches
 
 _DIGEST = re.compile(r"[0-9a-f]{32}")
@@ -200,7 +202,8 @@ def _strings(value: object) -> list[str]:
 
 def _status(arguments: argparse.Namespace) -> int:
     loaded = load_config()
-    key_path = state_directory() / KEY_FILE_NAME
+    state_directory = user_state_directory()
+    key_path = os.path.join(state_directory, KEY_FILE_NAME) if state_directory else None
     do_not_track = os.environ.get("DO_NOT_TRACK")
     if not isinstance(loaded.settings, Success):
         error = str(loaded.settings.failure())
@@ -213,7 +216,8 @@ def _status(arguments: argparse.Namespace) -> int:
             print(f"error: {error}")
         return 2
     settings = loaded.settings.unwrap()
-    report = _status_report(settings, str(loaded.file_path or ""), str(key_path), do_not_track)
+    config_file = str(loaded.file_path or "")
+    report = _status_report(settings, config_file, str(key_path or ""), do_not_track)
     if arguments.json:
         print(json.dumps(report, indent=2))
         return 0
@@ -223,8 +227,11 @@ def _status(arguments: argparse.Namespace) -> int:
         print(f"  {key:<24} {entry['value']!s:<28} {entry['origin']}")
     print(f"configuration file: {report['config_file'] or 'none found'}")
     print(f"DO_NOT_TRACK: {do_not_track if do_not_track is not None else 'unset'}")
-    exists = "exists" if key_path.exists() else "not created yet"
-    print(f"hash key: {key_path} ({exists}; the key itself is never shown or sent)")
+    if key_path is None:
+        print("hash key: none stored (no home directory); each process uses its own")
+    else:
+        exists = "exists" if os.path.exists(key_path) else "not created yet"
+        print(f"hash key: {key_path} ({exists}; the key itself is never shown or sent)")
     return 0
 
 

@@ -8,83 +8,61 @@ inert: it creates no sink, reads no key file, starts no thread and imports no ne
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import functools
-import logging
-import platform
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from types import TracebackType
-from typing import TYPE_CHECKING, Concatenate, Final, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Concatenate, Final, ParamSpec, TypeAlias, TypeVar
 
-from returns.result import Result
-
-from codeweaver_telemetry.core import (
-    PRIVACY_FILTER_KEY,
-    JSONObject,
-    PrivacyError,
-    PrivacyPolicy,
-    __version__,
-    filter_for_telemetry,
-    serialize_for_telemetry,
-)
-from codeweaver_telemetry.core.conversions import category_label
-from codeweaver_telemetry.core.event_schema import AnonymizedEvent, PropertySpec, TelemetryEvent
-from codeweaver_telemetry.core.settings import ConfigError, TelemetrySettings
 from codeweaver_telemetry.core.sink import Accepted, DeliveryReport, OutboundEvent, Sink
 
 from .context import current_tags, tags_applied
 from .flags import FlagSource, NoFlags
-from .identity import new_distinct_id
+from .log import debug
 
 if TYPE_CHECKING:
+    import contextlib
+    from types import TracebackType
+
+    from returns.result import Result
+
     from codeweaver_telemetry.core import (
         FindCodeResponseSummary,
         IntentType,
         SearchStrategy,
         SessionStatistics,
     )
+    from codeweaver_telemetry.core.event_schema import TelemetryEvent
+    from codeweaver_telemetry.core.payload import Filtered
+    from codeweaver_telemetry.core.policy import PrivacyPolicy
+    from codeweaver_telemetry.core.settings import ConfigError, TelemetrySettings
+    from codeweaver_telemetry.core.vocabulary import JSONObject, PrivacyError
 
-logger = logging.getLogger("codeweaver_telemetry")
+    from .privacy import CapturePrivacy
+
 
 SESSION_ID_PROPERTY: Final = "$session_id"
 SESSION_EVENT_NAME: Final = "codeweaver_session"
 """The session event's name (``SessionEvent.EVENT_NAME``), without loading its schema."""
 
 
-LIBRARY_PROPERTIES: Final = (
-    PropertySpec("$lib", "string", "Always codeweaver-telemetry."),
-    PropertySpec("$lib_version", "string", "The library's version."),
-    PropertySpec("$os", "string", "The operating system's name only (Linux, Darwin, Windows)."),
-    PropertySpec("$python_version", "string", "Python's major.minor version only."),
-    PropertySpec("$geoip_disable", "boolean", "Always true: no location lookup."),
-    PropertySpec("$process_person_profile", "boolean", "Always false: no person profile."),
-    PropertySpec(SESSION_ID_PROPERTY, "string", "The session's random id (also distinct_id)."),
-)
-"""What every event carries besides its own properties, for the data inventory."""
-
-
-def library_properties() -> JSONObject:
-    """What every event says about the library and the platform: coarse facts only.
-
-    The operating system's name and Python's minor version; never a host name, an OS build or
-    distribution version, a locale or an address. ``$geoip_disable`` asks PostHog not to look
-    the connection's address up; ``$process_person_profile`` keeps it from making a profile.
-    """
-    return {
-        "$lib": "codeweaver-telemetry",
-        "$lib_version": __version__,
-        "$os": platform.system() or "unknown",
-        "$python_version": ".".join(platform.python_version_tuple()[:2]),
-        "$geoip_disable": True,
-        "$process_person_profile": False,
-    }
-
-
 _T = TypeVar("_T")
 _P = ParamSpec("_P")
+
+Deferred: TypeAlias = "_T | Callable[[], _T]"
+"""A value, or a function that makes it when it is first needed."""
+
+
+def new_session_id() -> str:
+    """A random id for one session (also its distinct id): derived from nothing on the
+    machine or about the user, so that sessions cannot be linked to a person."""
+    return str(uuid.uuid4())
+
+
+def made(source: Deferred[_T]) -> _T:
+    """The value itself, or what the function makes."""
+    return source() if callable(source) else source
 
 
 def _never_raises(
@@ -110,21 +88,23 @@ class TelemetryClient:
         self,
         settings: TelemetrySettings | None,
         *,
-        policy: PrivacyPolicy | None = None,
-        sink: Sink | None = None,
-        flags: FlagSource | None = None,
+        policy: Deferred[PrivacyPolicy] | None = None,
+        sink: Deferred[Sink] | None = None,
+        flags: Deferred[FlagSource] | None = None,
         config_error: ConfigError | None = None,
     ) -> None:
+        """``policy``, ``sink`` and ``flags`` may be given as functions that make them: the
+        policy and the sink are then made on the first capture (a host that never captures
+        reads no key file and starts no thread), the flags on the first lookup. If making
+        one fails, what needs it is dropped and counted, as any other failure."""
         self._settings = settings
         self._enabled = bool(settings and settings.enabled and policy and sink)
-        self._policy = policy
-        # The search event's opt-in is a policy field: the opted-out variant is made once, here.
-        self._opted_out_policy = (
-            dataclasses.replace(policy, tools_over_privacy=False) if policy else None
-        )
-        self._sink = sink
-        self._library = library_properties() if self._enabled else {}
-        self._flags: FlagSource = flags or NoFlags()
+        self._policy_source = policy
+        self._sink_source = sink
+        self._privacy: CapturePrivacy | None = None
+        self._sink: Sink | None = None
+        self._flags_source = flags
+        self._flags: FlagSource | None = None
         self.config_error = config_error
         """Why telemetry is off because of the configuration, if it is."""
         self._lock = threading.RLock()
@@ -156,15 +136,15 @@ class TelemetryClient:
         if not self._enabled:
             return
         try:
-            filtered = self._context_properties(metadata or {})
+            filtered = self._context_properties(metadata) if metadata else {}
             with self._lock:
-                self._session_id = new_distinct_id()
+                self._session_id = new_session_id()
                 self._session_metadata = filtered
                 self._session_started = time.monotonic()
                 self._session_event_sent = False
                 self.dropped = self.failed = 0
         except Exception as error:  # noqa: BLE001 - telemetry never throws into its host
-            logger.debug("telemetry: start_session failed (%s)", type(error).__name__)
+            debug("telemetry: start_session failed (%s)", type(error).__name__)
 
     def end_session(self, *, version: str | None = None) -> DeliveryReport:
         """Capture the session event (unless one was captured) and flush, within the budget."""
@@ -175,7 +155,7 @@ class TelemetryClient:
                 self.capture_session_event(version=version)
             return self._flush(None)
         except Exception as error:  # noqa: BLE001 - telemetry never throws into its host
-            logger.debug("telemetry: end_session failed (%s)", type(error).__name__)
+            debug("telemetry: end_session failed (%s)", type(error).__name__)
             return DeliveryReport()
 
     # --- capture ---------------------------------------------------------------------------
@@ -183,30 +163,36 @@ class TelemetryClient:
     @_never_raises
     def capture(self, event: str, properties: Mapping[str, object] | None = None) -> None:
         """Capture an event; the properties are filtered and guarded before this returns."""
-        if self._enabled:
-            filtered = self._filtered(properties or {})
+        privacy = self._ready()
+        if privacy is not None:
+            filtered = self._filtered(privacy, properties or {})
             if filtered is not None:
-                self._emit(event, filtered)
+                self._emit(privacy, event, filtered.payload)
 
     @_never_raises
     def capture_from_event(self, event: TelemetryEvent) -> None:
         """Capture an event object; the library's own events are already anonymized, any other
         event's properties are filtered like a raw dict."""
-        if not self._enabled:
+        privacy = self._ready()
+        if privacy is None:
             return
         name, properties = event.to_posthog_event()
-        if isinstance(event, AnonymizedEvent) and event.sealed:
+        if privacy.is_sealed(event):
             self._session_event_sent |= name == SESSION_EVENT_NAME
-            self._emit(name, properties)
+            self._emit(privacy, name, properties)
         else:
             self.capture(name, properties)
 
     @_never_raises
     def capture_with_serialization(self, event_name: str, obj: object) -> None:
         """Capture a model's ``serialize_for_telemetry()`` form as an event's properties."""
-        if self._enabled and self._policy is not None:
-            result = serialize_for_telemetry(obj, self._policy)
-            self._send("capture_with_serialization", result, lambda p: self._emit(event_name, p))
+        privacy = self._ready()
+        if privacy is not None:
+            self._send(
+                "capture_with_serialization",
+                privacy.serialized(obj),
+                lambda properties: self._emit(privacy, event_name, properties),
+            )
 
     @_never_raises
     def capture_session_event(
@@ -224,7 +210,8 @@ class TelemetryClient:
         ``version`` defaults to the session metadata's ``version``, and ``duration_seconds``
         to the time since :meth:`start_session`.
         """
-        if not self._enabled or self._policy is None:
+        privacy = self._ready()
+        if privacy is None:
             return
         elapsed = time.monotonic() - self._session_started if self._session_started else 0.0
         # The event schemas load on first use: a host pays for them when it sends one.
@@ -235,7 +222,7 @@ class TelemetryClient:
             stats if stats is not None else SessionStatistics(),
             version=version or str(self._session_metadata.get("version", "unknown")),
             duration_seconds=elapsed if duration_seconds is None else duration_seconds,
-            policy=self._policy,
+            policy=privacy.policy,
             setup_success=setup_success,
             setup_attempts=setup_attempts,
             config_errors=config_errors,
@@ -262,9 +249,10 @@ class TelemetryClient:
         configuration): the host's ``tools_over_privacy`` argument can only turn them off,
         never on for a user who did not opt in.
         """
-        if not self._enabled or self._policy is None or self._opted_out_policy is None:
+        privacy = self._ready()
+        if privacy is None:
             return
-        opted_in = tools_over_privacy is not False and self._policy.tools_over_privacy
+        opted_in = tools_over_privacy is not False and privacy.policy.tools_over_privacy
         from codeweaver_telemetry.core.search_event import build_search_event  # noqa: PLC0415
 
         result = build_search_event(
@@ -273,7 +261,7 @@ class TelemetryClient:
             intent_type=intent_type,
             strategies=strategies,
             execution_time_ms=execution_time_ms,
-            policy=self._policy if opted_in else self._opted_out_policy,
+            policy=privacy.policy if opted_in else privacy.opted_out,
             feature_flags=feature_flags,
         )
         self._send("capture_search_event", result, self.capture_from_event)
@@ -295,9 +283,9 @@ class TelemetryClient:
         if key in overrides:
             return overrides[key]
         try:
-            value = self._flags.value(key, self._session_id or "anonymous")
+            value = self._flag_source().value(key, self._session_id or "anonymous")
         except Exception as error:  # noqa: BLE001 - telemetry never throws into its host
-            logger.debug("telemetry: flag lookup failed (%s)", type(error).__name__)
+            debug("telemetry: flag lookup failed (%s)", type(error).__name__)
             return default
         return default if value is None else value
 
@@ -306,9 +294,9 @@ class TelemetryClient:
         if not self._enabled or self._settings is None:
             return {}
         try:
-            remote = dict(self._flags.all(self._session_id or "anonymous"))
+            remote = dict(self._flag_source().all(self._session_id or "anonymous"))
         except Exception as error:  # noqa: BLE001 - telemetry never throws into its host
-            logger.debug("telemetry: flag lookup failed (%s)", type(error).__name__)
+            debug("telemetry: flag lookup failed (%s)", type(error).__name__)
             remote = {}
         return {**remote, **self._settings.flag_overrides.value}
 
@@ -317,10 +305,11 @@ class TelemetryClient:
     def shutdown(self, timeout: float | None = None) -> DeliveryReport:
         """Flush and close the sink. Waits at most what is left of the shutdown budget shared
         with ``end_session`` and the exit hook, or ``timeout`` if the host grants one."""
-        if not self._enabled or self._sink is None:
+        if not self._enabled:
             return DeliveryReport()
         with self._lock:
-            if self._closed:
+            if self._closed or self._sink is None:  # a sink is made by the first capture
+                self._closed = True
                 return DeliveryReport()
             self._closed = True
         wait = self._take_budget(timeout)
@@ -328,7 +317,7 @@ class TelemetryClient:
         try:
             report = self._sink.close(wait)
         except Exception as error:  # noqa: BLE001 - a sink must not raise; fail safe if it does
-            logger.debug("telemetry: closing the sink failed (%s)", type(error).__name__)
+            debug("telemetry: closing the sink failed (%s)", type(error).__name__)
             report = DeliveryReport()
         self._spend(timeout, time.monotonic() - started)
         self.failed += report.failed
@@ -348,39 +337,81 @@ class TelemetryClient:
 
     # --- internals -------------------------------------------------------------------------
 
-    def _filtered(self, properties: Mapping[str, object]) -> JSONObject | None:
-        if self._policy is None:
+    def _ready(self) -> CapturePrivacy | None:
+        """What capturing needs (the privacy steps bound to the policy, and the sink), made on
+        the first capture; None when telemetry is off or they could not be made."""
+        privacy = self._privacy
+        if privacy is None and self._enabled:
+            with self._lock:
+                privacy = self._privacy or self._make_capture_parts()
+            if privacy is None:
+                why = "the client is shut down" if self._closed else "capturing could not be set up"
+                self._count_drop("capture", None, why)
+        return privacy
+
+    def _make_capture_parts(self) -> CapturePrivacy | None:
+        if self._closed:  # shut down before the first capture: nothing is made any more
             return None
-        result = filter_for_telemetry(properties, self._policy)
+        policy, sink = self._policy_source, self._sink_source
+        self._policy_source = self._sink_source = None
+        if policy is None or sink is None:  # already tried, and it failed
+            return None
+        try:
+            from .privacy import CapturePrivacy  # noqa: PLC0415 - on the first capture only
+
+            privacy = CapturePrivacy(made(policy))
+            self._sink = made(sink)
+        except Exception as error:  # noqa: BLE001 - telemetry never throws into its host
+            debug("telemetry: cannot set up capturing (%s)", type(error).__name__)
+            return None
+        self._privacy = privacy
+        return privacy
+
+    def _flag_source(self) -> FlagSource:
+        flags = self._flags
+        if flags is None:
+            with self._lock:
+                if self._flags is None:
+                    source, self._flags_source = self._flags_source, None
+                    self._flags = made(source) if source is not None else NoFlags()
+                flags = self._flags
+        return flags
+
+    def _filtered(
+        self, privacy: CapturePrivacy, properties: Mapping[str, object]
+    ) -> Filtered | None:
+        result = privacy.filtered(properties)
         filtered = result.value_or(None)
         if filtered is None:
             self._count_drop("filter", None, str(result.failure()))
-            return None
-        return filtered.payload
+        return filtered
 
     def _context_properties(self, properties: Mapping[str, object]) -> JSONObject:
         """Session metadata or context tags, filtered, without their own filter report."""
-        filtered = self._filtered(properties) or {}
-        filtered.pop(PRIVACY_FILTER_KEY, None)
-        return filtered
+        privacy = self._ready()
+        if privacy is None:
+            return {}
+        filtered = self._filtered(privacy, properties)
+        return {} if filtered is None else privacy.without_report(filtered)
 
-    def _emit(self, event: str, properties: JSONObject) -> None:
-        if self._sink is None or self._policy is None:
+    def _emit(self, privacy: CapturePrivacy, event: str, properties: JSONObject) -> None:
+        sink = self._sink
+        if sink is None:  # made together with the privacy steps: this only narrows the type
             return
         # An event's name is sent as it is: it must pass the rules of a category label
         # (short, no spaces, nothing the leak guard flags), or the event is not sent at all.
-        if not isinstance(event, str) or category_label(event, self._policy) != event:
+        if not privacy.is_plain_label(event):
             self._count_drop("capture", None, "the event name is not a plain label")
             return
         if not self._session_id:
             self.start_session()
         tags = current_tags()
-        merged: JSONObject = {**self._library, **self._session_metadata}
+        merged: JSONObject = {**privacy.library, **self._session_metadata}
         if tags:
             merged.update(self._context_properties(tags))
         merged.update(properties)
         merged[SESSION_ID_PROPERTY] = self._session_id
-        outcome = self._sink.emit(OutboundEvent(event, self._session_id, merged, time.time()))
+        outcome = sink.emit(OutboundEvent(event, self._session_id, merged, time.time()))
         if outcome is Accepted.FAILED:
             self.failed += 1
         elif outcome is not Accepted.QUEUED:
@@ -415,4 +446,4 @@ class TelemetryClient:
     def _count_drop(self, where: str, error: BaseException | None, reason: str = "") -> None:
         self.dropped += 1
         detail = type(error).__name__ if error is not None else reason
-        logger.debug("telemetry: %s dropped an event (%s)", where, detail)
+        debug("telemetry: %s dropped an event (%s)", where, detail)

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Final
+from typing import Final, NamedTuple
 
 from returns.result import Failure, Result
 
@@ -26,19 +23,21 @@ from codeweaver_telemetry.core.settings import (
     resolve_settings,
 )
 
+from .directories import user_config_directory
+
+# Paths are plain strings here (os.path, not pathlib): this module runs at the host's start-up.
+
 CONFIG_FILE_VARIABLE: Final = "CODEWEAVER_TELEMETRY_CONFIG"
 """Names a configuration file, looked up after an explicit path and before ``./codeweaver.toml``."""
 
 FILE_NAME: Final = "codeweaver.toml"
-APP_NAME: Final = "codeweaver"
 
 
-@dataclass(frozen=True, slots=True)
-class LoadedConfig:
+class LoadedConfig(NamedTuple):
     """The resolved settings, or why there are none, and which file was read (if any)."""
 
     settings: Result[TelemetrySettings, ConfigError]
-    file_path: Path | None
+    file_path: str | None
 
 
 def load_config(
@@ -46,11 +45,12 @@ def load_config(
     *,
     config_path: str | os.PathLike[str] | None = None,
     environment: Mapping[str, str] | None = None,
-    working_directory: Path | None = None,
+    working_directory: str | os.PathLike[str] | None = None,
 ) -> LoadedConfig:
     """Find and read the sources, then resolve them. Never raises."""
     environ = dict(os.environ if environment is None else environment)
-    found = find_config_file(config_path, environ, working_directory or Path.cwd())
+    cwd = _current_directory() if working_directory is None else os.fspath(working_directory)
+    found = find_config_file(config_path, environ, cwd)
     table: Mapping[str, object] | None = None
     if found is not None:
         read = read_telemetry_table(found)
@@ -61,40 +61,43 @@ def load_config(
         arguments=dict(arguments or {}),
         environment=environ,
         file_table=table,
-        file_path=str(found) if found else "",
+        file_path=found or "",
         posthog_installed=importlib.util.find_spec("posthog") is not None,
     )
     return LoadedConfig(resolve_settings(raw), found)
 
 
 def find_config_file(
-    explicit: str | os.PathLike[str] | None, environment: Mapping[str, str], cwd: Path
-) -> Path | None:
+    explicit: str | os.PathLike[str] | None, environment: Mapping[str, str], cwd: str | None
+) -> str | None:
     """The first of: the explicit path, the variable's file, ``./codeweaver.toml``, the user's
     configuration directory. An explicit or named file is returned even if it does not exist,
     so that reading it reports the problem instead of silently using another file."""
     if explicit is not None:
-        return Path(explicit)
+        return os.fspath(explicit)
     if environment.get(CONFIG_FILE_VARIABLE):
-        return Path(environment[CONFIG_FILE_VARIABLE])
-    for candidate in (cwd / FILE_NAME, user_config_directory() / FILE_NAME):
-        if candidate.is_file():
-            return candidate
+        return environment[CONFIG_FILE_VARIABLE]
+    for directory in (cwd, user_config_directory()):
+        if directory is not None and os.path.isfile(os.path.join(directory, FILE_NAME)):
+            return os.path.join(directory, FILE_NAME)
     return None
 
 
-def user_config_directory() -> Path:
-    """Where the user's configuration lives (``~/.config/codeweaver`` on Linux)."""
-    import platformdirs  # noqa: PLC0415 - only when there is no explicit or local file
-
-    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
-
-
-def read_telemetry_table(path: Path) -> Mapping[str, object] | ConfigError:
-    """The file's ``[telemetry]`` table (empty when the file has none), or what went wrong."""
-    origin = Origin(Source.FILE, str(path))
+def _current_directory() -> str | None:
     try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
+        return os.getcwd()
+    except OSError:  # the working directory was removed: there is no local file
+        return None
+
+
+def read_telemetry_table(path: str) -> Mapping[str, object] | ConfigError:
+    """The file's ``[telemetry]`` table (empty when the file has none), or what went wrong."""
+    import tomllib  # noqa: PLC0415 - only when there is a file to read
+
+    origin = Origin(Source.FILE, path)
+    try:
+        with open(path, encoding="utf-8") as file:
+            document = tomllib.loads(file.read())
     except OSError as error:
         return ConfigError(
             origin,

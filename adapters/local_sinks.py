@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
 import threading
 import uuid
@@ -13,7 +12,7 @@ from typing import Protocol, TextIO
 
 from codeweaver_telemetry.core.sink import Accepted, DeliveryReport, OutboundEvent
 
-logger = logging.getLogger("codeweaver_telemetry")
+from .log import debug
 
 
 class TextStream(Protocol):
@@ -88,9 +87,7 @@ class StdoutSink:
             except (OSError, ValueError) as error:  # a closed or broken stream, a full disk
                 self.failed += 1
                 if self.failed == 1:
-                    logger.debug(
-                        "telemetry: the stdout sink cannot write (%s)", type(error).__name__
-                    )
+                    debug("telemetry: the stdout sink cannot write (%s)", type(error).__name__)
                 return Accepted.FAILED
             self.written += 1
             return Accepted.QUEUED

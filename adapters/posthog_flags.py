@@ -8,15 +8,13 @@ nothing. Values are cached for ``ttl`` seconds.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Mapping
 from typing import Final
 
+from .log import debug
 from .posthog_sink import Endpoint
-
-logger = logging.getLogger("codeweaver_telemetry")
 
 FLAG_REQUEST_TIMEOUT: Final = 5.0
 """How long the background request itself may take (the caller waits only the budget)."""
@@ -101,7 +99,7 @@ class PostHogFlags:
                 self._values = values
                 self._fetched_at = time.monotonic()
         except Exception as error:  # noqa: BLE001 - offline: keep the stale values
-            logger.debug("telemetry: flag refresh failed (%s)", type(error).__name__)
+            debug("telemetry: flag refresh failed (%s)", type(error).__name__)
             with self._lock:
                 self._quiet_until = time.monotonic() + RETRY_AFTER_FAILURE
         finally:

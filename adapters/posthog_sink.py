@@ -18,7 +18,6 @@ sink's own daemon thread, so that:
 from __future__ import annotations
 
 import collections
-import logging
 import os
 import threading
 import time
@@ -31,7 +30,7 @@ from typing import Any, Final
 from codeweaver_telemetry.core.settings import TelemetrySettings
 from codeweaver_telemetry.core.sink import Accepted, DeliveryReport, OutboundEvent
 
-logger = logging.getLogger("codeweaver_telemetry")
+from .log import debug
 
 REQUEST_TIMEOUT: Final = 10.0
 """Longest wait for one request when no deadline is nearer."""
@@ -193,7 +192,7 @@ class PostHogSink:
                     return
                 self._deliver(batch)
         except Exception as error:  # noqa: BLE001 - the thread must end quietly, never crash loudly
-            logger.debug("telemetry: the delivery thread stopped (%s)", type(error).__name__)
+            debug("telemetry: the delivery thread stopped (%s)", type(error).__name__)
             with self._condition:
                 self.failed += len(self._buffer) + self._in_flight
                 self._buffer.clear()

@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 import atexit
-import logging
+import functools
 import os
 import threading
 from collections.abc import Mapping
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from returns.result import Success
 
-from codeweaver_telemetry.core import PrivacyPolicy
 from codeweaver_telemetry.core.settings import SinkName, TelemetrySettings
-from codeweaver_telemetry.core.sink import Sink
 
 from .client import TelemetryClient
-from .config import APP_NAME, load_config
+from .config import load_config
+from .directories import user_state_directory
 from .flags import FlagSource, NoFlags
-from .identity import installation_hash_key, sensitive_literals
-from .local_sinks import NullSink, StdoutSink
+from .log import debug
 
-logger = logging.getLogger("codeweaver_telemetry")
+if TYPE_CHECKING:
+    from codeweaver_telemetry.core.policy import PrivacyPolicy
+    from codeweaver_telemetry.core.sink import Sink
 
 
 class _Registry:
@@ -43,31 +43,35 @@ def build_client(
     loaded = load_config(arguments, config_path=config_path)
     if not isinstance(loaded.settings, Success):
         error = loaded.settings.failure()
-        logger.debug("telemetry: off, invalid configuration: %s", error)
+        debug("telemetry: off, invalid configuration: %s", error)
         return TelemetryClient(None, config_error=error)
     settings = loaded.settings.unwrap()
     if not settings.enabled:
         return TelemetryClient(settings)
     try:
-        policy = PrivacyPolicy(
-            hash_key=installation_hash_key(state_directory()),
-            tools_over_privacy=settings.tools_over_privacy.value,
-            sensitive_literals=sensitive_literals(),
-        )
         return TelemetryClient(
-            settings, policy=policy, sink=make_sink(settings), flags=make_flags(settings)
+            settings,
+            policy=functools.partial(installation_policy, settings),
+            sink=functools.partial(make_sink, settings),
+            flags=functools.partial(make_flags, settings),
         )
     except Exception as error:  # noqa: BLE001 - telemetry never throws into its host
-        logger.debug("telemetry: off, set-up failed (%s)", type(error).__name__)
+        debug("telemetry: off, set-up failed (%s)", type(error).__name__)
         return TelemetryClient(None)
+
+
+# The client calls these on first use (the first capture, the first flag lookup), which is
+# where their modules load: a host's start-up pays for none of them.
 
 
 def make_sink(settings: TelemetrySettings) -> Sink:
     """The sink the settings choose."""
+    from .local_sinks import NullSink, StdoutSink  # noqa: PLC0415 - see above
+
     if settings.sink.value is SinkName.STDOUT:
         return StdoutSink(settings.stdout_target.value)
     if settings.sink.value is SinkName.POSTHOG:
-        from .posthog_sink import PostHogSink  # noqa: PLC0415 - only when it is chosen
+        from .posthog_sink import PostHogSink  # noqa: PLC0415 - see above
 
         return PostHogSink.from_settings(settings)
     return NullSink()
@@ -77,18 +81,24 @@ def make_flags(settings: TelemetrySettings) -> FlagSource:
     """Remote flags when PostHog is the sink; none otherwise (local overrides still apply)."""
     if settings.sink.value is not SinkName.POSTHOG:
         return NoFlags()
-    from .posthog_flags import PostHogFlags  # noqa: PLC0415 - only when it is chosen
-    from .posthog_sink import endpoint_from_settings  # noqa: PLC0415 - only when it is chosen
+    from .posthog_flags import PostHogFlags  # noqa: PLC0415 - see above
+    from .posthog_sink import endpoint_from_settings  # noqa: PLC0415 - see above
 
     budget = settings.flag_budget_seconds.value
     return PostHogFlags(endpoint_from_settings(settings), budget=budget)
 
 
-def state_directory() -> Path:
-    """Where the installation's hash key lives (``~/.local/state/codeweaver`` on Linux)."""
-    import platformdirs  # noqa: PLC0415 - only once telemetry is on
+def installation_policy(settings: TelemetrySettings) -> PrivacyPolicy:
+    """This installation's policy: its hash key, the user's opt-in, this machine's names."""
+    from codeweaver_telemetry.core.policy import PrivacyPolicy  # noqa: PLC0415 - see above
 
-    return Path(platformdirs.user_state_dir(APP_NAME, appauthor=False))
+    from .identity import installation_hash_key, sensitive_literals  # noqa: PLC0415 - see above
+
+    return PrivacyPolicy(
+        hash_key=installation_hash_key(user_state_directory()),
+        tools_over_privacy=settings.tools_over_privacy.value,
+        sensitive_literals=sensitive_literals(),
+    )
 
 
 def get_telemetry_client() -> TelemetryClient:

@@ -7,29 +7,15 @@ function returns a ``returns`` Result instead of raising. The adapters
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
-from .conversions import convert
-from .leak_guard import REDACTED, LeakKind, find_leak, guard_payload
-from .mixin import TelemetrySerializable
-from .payload import PRIVACY_FILTER_KEY, DropNote, Filtered, FilterReport
-from .policy import PrivacyPolicy, default_policy
-from .serializer import filter_for_telemetry, serialize_for_telemetry
-from .vocabulary import (
-    AnonymityConversion,
-    FilteredKey,
-    JSONObject,
-    JSONScalar,
-    JSONValue,
-    PrivacyError,
-    TelemetryKeys,
-)
+from .lazy_exports import lazy_exports
 
 __version__ = "0.1.0"
 """This release; pyproject.toml reads it from here."""
 
 if TYPE_CHECKING:
+    from .conversions import convert
     from .domain import (
         CodeMatch,
         FindCodeResponseSummary,
@@ -42,12 +28,26 @@ if TYPE_CHECKING:
         SessionStatistics,
     )
     from .event_schema import AnonymizedEvent, PropertySpec, TelemetryEvent
+    from .leak_guard import REDACTED, LeakKind, find_leak, guard_payload
+    from .mixin import TelemetrySerializable
+    from .payload import PRIVACY_FILTER_KEY, DropNote, Filtered, FilterReport
+    from .policy import PrivacyPolicy, default_policy
     from .search_event import SearchEvent, build_search_event
+    from .serializer import filter_for_telemetry, serialize_for_telemetry
     from .session_event import SessionEvent, build_session_event
+    from .vocabulary import (
+        AnonymityConversion,
+        FilteredKey,
+        JSONObject,
+        JSONScalar,
+        JSONValue,
+        PrivacyError,
+        TelemetryKeys,
+    )
 
-# The domain objects and event schemas load on first use: a host that only serializes its own
-# models pays for neither at start-up.
+# Every other name loads from its module on first use (see lazy_exports).
 _LAZY_MODULES = {
+    ".conversions": ("convert",),
     ".domain": (
         "CodeMatch",
         "FindCodeResponseSummary",
@@ -60,20 +60,24 @@ _LAZY_MODULES = {
         "SessionStatistics",
     ),
     ".event_schema": ("AnonymizedEvent", "PropertySpec", "TelemetryEvent"),
+    ".leak_guard": ("REDACTED", "LeakKind", "find_leak", "guard_payload"),
+    ".mixin": ("TelemetrySerializable",),
+    ".payload": ("PRIVACY_FILTER_KEY", "DropNote", "Filtered", "FilterReport"),
+    ".policy": ("PrivacyPolicy", "default_policy"),
     ".search_event": ("SearchEvent", "build_search_event"),
+    ".serializer": ("filter_for_telemetry", "serialize_for_telemetry"),
     ".session_event": ("SessionEvent", "build_session_event"),
+    ".vocabulary": (
+        "AnonymityConversion",
+        "FilteredKey",
+        "JSONObject",
+        "JSONScalar",
+        "JSONValue",
+        "PrivacyError",
+        "TelemetryKeys",
+    ),
 }
-_LAZY = {name: module for module, names in _LAZY_MODULES.items() for name in names}
-
-
-def __getattr__(name: str) -> object:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY_MODULES)
 
 __all__ = [
     "PRIVACY_FILTER_KEY",

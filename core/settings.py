@@ -12,8 +12,7 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Final, Generic, TypeVar
+from typing import Final, Generic, NamedTuple, TypeVar
 
 from returns.result import Failure, Result, Success
 
@@ -29,6 +28,9 @@ _TRUE: Final = frozenset({"true", "1", "yes", "on"})
 _FALSE: Final = frozenset({"false", "0", "no", "off"})
 
 _T = TypeVar("_T")
+
+# The records here are NamedTuples, not frozen dataclasses: this module loads at the host's
+# start-up, and creating a NamedTuple class costs about a fifth of a frozen dataclass.
 
 
 class Source(enum.Enum):
@@ -48,8 +50,7 @@ class SinkName(enum.Enum):
     NULL = "null"
 
 
-@dataclass(frozen=True, slots=True)
-class Origin:
+class Origin(NamedTuple):
     """A setting's source and, for files and variables, which one (``where``)."""
 
     source: Source
@@ -59,16 +60,14 @@ class Origin:
         return f"{self.source.value} ({self.where})" if self.where else self.source.value
 
 
-@dataclass(frozen=True, slots=True)
-class Setting(Generic[_T]):
+class Setting(NamedTuple, Generic[_T]):
     """A resolved value and where it came from."""
 
     value: _T
     origin: Origin
 
 
-@dataclass(frozen=True, slots=True)
-class ConfigError:
+class ConfigError(NamedTuple):
     """One clear message about a bad value: source, key, problem, what is accepted."""
 
     origin: Origin
@@ -80,8 +79,7 @@ class ConfigError:
         return f"{self.origin}: {self.key}: {self.problem}; accepted: {self.accepted}"
 
 
-@dataclass(frozen=True, slots=True)
-class RawSources:
+class RawSources(NamedTuple):
     """Everything the adapters read, before any decision.
 
     ``file_table`` is the ``[telemetry]`` table of ``file_path``, or None when no file was found.
@@ -94,8 +92,7 @@ class RawSources:
     posthog_installed: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class TelemetrySettings:
+class TelemetrySettings(NamedTuple):
     """The resolved configuration; ``enabled`` and ``deciding`` say whether telemetry is on and
     which source decided it."""
 
@@ -120,8 +117,7 @@ class TelemetrySettings:
         return {key: getattr(self, key) for key in KEYS}
 
 
-@dataclass(frozen=True, slots=True)
-class KeySpec:
+class KeySpec(NamedTuple):
     """One configuration key: how to parse it, its default, what it means."""
 
     parse: Callable[[object], object]

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import datetime
 import enum
-from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
-from .vocabulary import JSONObject
+if TYPE_CHECKING:
+    from .vocabulary import JSONObject
+
+# The values here are NamedTuples: the client makes one per capture (cheaper than a frozen
+# dataclass), and this module loads at the host's start-up.
 
 
-@dataclass(frozen=True, slots=True)
-class OutboundEvent:
+class OutboundEvent(NamedTuple):
     """One anonymized event on its way to a sink.
 
     ``captured_at`` is the capture time in seconds since the epoch. The uuid (which makes a
@@ -61,8 +63,7 @@ class Accepted(enum.Enum):
     """The sink tried at once and failed (a closed stream, a full disk)."""
 
 
-@dataclass(frozen=True, slots=True)
-class DeliveryReport:
+class DeliveryReport(NamedTuple):
     """How a flush or a close ended; ``pending`` is what was still undelivered at the deadline."""
 
     delivered: int = 0

@@ -16,7 +16,7 @@ import pytest
 from domain_samples import empty_summary
 
 from codeweaver_telemetry.adapters import NullSink, StdoutSink, TelemetryClient
-from codeweaver_telemetry.adapters.client import library_properties
+from codeweaver_telemetry.adapters.library import library_properties
 from codeweaver_telemetry.core import (
     CodeMatch,
     IntentType,

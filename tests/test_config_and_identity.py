@@ -18,7 +18,6 @@ from codeweaver_telemetry.adapters.identity import (
     KEY_BYTES,
     KEY_FILE_NAME,
     installation_hash_key,
-    new_distinct_id,
     sensitive_literals,
 )
 from codeweaver_telemetry.core.settings import SinkName, Source
@@ -36,7 +35,7 @@ def test_a_local_file_is_read_and_remembered_as_the_source(tmp_path: Path) -> No
     )
     loaded = load_config(environment={}, working_directory=tmp_path)
     settings = loaded.settings.unwrap()
-    assert loaded.file_path == tmp_path / "codeweaver.toml"
+    assert loaded.file_path == str(tmp_path / "codeweaver.toml")
     assert settings.sink.value is SinkName.STDOUT
     assert settings.sink.origin.source is Source.FILE
     assert settings.tools_over_privacy.value is True
@@ -47,9 +46,9 @@ def test_lookup_order_is_explicit_variable_local_then_user(tmp_path: Path) -> No
     named = write(tmp_path / "named.toml", "")
     explicit = tmp_path / "explicit.toml"
     environment = {CONFIG_FILE_VARIABLE: str(named)}
-    assert find_config_file(explicit, environment, tmp_path) == explicit
-    assert find_config_file(None, environment, tmp_path) == named
-    assert find_config_file(None, {}, tmp_path) == local
+    assert find_config_file(explicit, environment, str(tmp_path)) == str(explicit)
+    assert find_config_file(None, environment, str(tmp_path)) == str(named)
+    assert find_config_file(None, {}, str(tmp_path)) == str(local)
 
 
 def test_the_user_config_directory_is_last(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -57,7 +56,7 @@ def test_the_user_config_directory_is_last(tmp_path: Path, monkeypatch: pytest.M
     user_file = write(tmp_path / "config" / "codeweaver" / "codeweaver.toml", "")
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert find_config_file(None, {}, empty) == user_file
+    assert find_config_file(None, {}, str(empty)) == str(user_file)
 
 
 @pytest.mark.parametrize(
@@ -112,7 +111,3 @@ def test_sensitive_literals_name_the_user_the_directories_and_the_repository(
     literals = sensitive_literals(inside)
     assert {"acme-repo", str(repository), "pkg", str(inside), str(Path.home())} <= literals
     assert "/" not in literals
-
-
-def test_distinct_ids_are_random() -> None:
-    assert new_distinct_id() != new_distinct_id()

@@ -31,9 +31,13 @@ def run_python(code: str, tmp_path: pathlib.Path) -> str:
 
 
 def test_importing_the_core_imports_no_network_or_optional_package(tmp_path: pathlib.Path) -> None:
+    # Every public name, so that each lazily loaded module is loaded too.
     loaded = json.loads(
         run_python(
-            "import json, sys; import codeweaver_telemetry.core; "
+            "import json, sys; from codeweaver_telemetry.core import *; "
+            "import codeweaver_telemetry.core as core; "
+            "assert all(getattr(core, name) is not None for name in core.__all__); "
+            "assert 'codeweaver_telemetry.core.search_event' in sys.modules; "
             "print(json.dumps(sorted(sys.modules)))",
             tmp_path,
         )

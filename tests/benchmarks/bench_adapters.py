@@ -17,6 +17,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fake_posthog import FakePostHog, Mode
+from host_process import host_environment, run_program
 
 from codeweaver_telemetry.adapters import TelemetryClient
 from codeweaver_telemetry.adapters.posthog_flags import PostHogFlags
@@ -276,39 +278,54 @@ def _run_child(script: str, host: str) -> dict[str, object] | None:
     return result
 
 
+_SET_UP = (
+    "from codeweaver_telemetry.adapters import get_telemetry_client; c = get_telemetry_client(); "
+)
+HOST_PROBES = {
+    "host set-up: import + client + start_session()": _SET_UP + "c.start_session()",
+    "  the same, start_session(metadata)": _SET_UP
+    + "c.start_session({'version': '0.5.0', 'backend': 'qdrant'})",
+    "  the same, start_session() + first capture()": _SET_UP
+    + "c.start_session(); c.capture('codeweaver_search', {'intent': 'UNDERSTAND'})",
+}
+POSTHOG_PROBE = "from posthog import Posthog; c = Posthog('phc_b', host='http://127.0.0.1:9')"
+
+
+def time_in_fresh_processes(statement: str, runs: int, home: Path) -> float:
+    """Median seconds that ``statement`` takes in a fresh interpreter, start-up excluded.
+
+    Bytecode is cached first (one discarded run with PYTHONDONTWRITEBYTECODE unset), as it is
+    after ``pip install``: otherwise this package, installed in editable mode, would be timed
+    compiling its sources while posthog loads from its cache.
+    """
+    probe = f"import time; start = time.perf_counter(); {statement}; "
+    probe += "print(time.perf_counter() - start)"
+    environment = host_environment(
+        home,
+        CODEWEAVER__TELEMETRY__POSTHOG_API_KEY="phc_b",
+        CODEWEAVER__TELEMETRY__POSTHOG_HOST="http://127.0.0.1:9",
+    )
+    environment.pop("PYTHONDONTWRITEBYTECODE", None)
+
+    def once() -> float:
+        return float(run_program(probe, home, environment).split()[-1])
+
+    once()
+    return statistics.median(once() for _ in range(runs))
+
+
 def import_costs(runs: int) -> list[str]:
-    ours_probe = (
-        "import os, time; os.environ['CODEWEAVER__TELEMETRY__POSTHOG_API_KEY'] = 'phc_b'; "
-        "os.environ['CODEWEAVER__TELEMETRY__POSTHOG_HOST'] = 'http://127.0.0.1:9'; "
-        "start = time.perf_counter(); "
-        "from codeweaver_telemetry.adapters import get_telemetry_client; "
-        "c = get_telemetry_client(); c.start_session(); print(time.perf_counter() - start)"
-    )
-    theirs_probe = (
-        "import time; start = time.perf_counter(); from posthog import Posthog; "
-        "c = Posthog('phc_b', host='http://127.0.0.1:9'); print(time.perf_counter() - start)"
-    )
-
-    def median_of(probe: str) -> float:
-        values = [
-            float(
-                subprocess.run(
-                    [sys.executable, "-c", probe],
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                    env={**os.environ, "HOME": "/tmp"},
-                ).stdout.split()[-1]
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="codeweaver-bench-") as directory:
+        home = Path(directory)
+        theirs = time_in_fresh_processes(POSTHOG_PROBE, runs, home)
+        for what, statement in HOST_PROBES.items():
+            ours = time_in_fresh_processes(statement, runs, home)
+            rows.append(
+                f"{what} | {ours * 1e3:.1f} ms | {theirs * 1e3:.1f} ms "
+                f"(import posthog + Posthog()) | {ours / theirs:.2f}x"
             )
-            for _ in range(runs)
-        ]
-        return statistics.median(values)
-
-    ours, theirs = median_of(ours_probe), median_of(theirs_probe)
-    return [
-        f"host set-up: import + client + session | {ours * 1e3:.1f} ms | {theirs * 1e3:.1f} ms "
-        f"(import posthog + Posthog()) | {ours / theirs:.2f}x"
-    ]
+    return rows
 
 
 def main() -> None:

@@ -1,0 +1,59 @@
+"""The core's privacy steps, bound to one policy: what every capture goes through.
+
+The client loads this module on its first capture, not at start-up: a host that creates the
+client early (a command line, a server starting) does not pay for the privacy core until it
+sends something, and one that never sends never pays for it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+from returns.result import Result
+
+from codeweaver_telemetry.core.conversions import category_label
+from codeweaver_telemetry.core.event_schema import AnonymizedEvent, TelemetryEvent
+from codeweaver_telemetry.core.payload import PRIVACY_FILTER_KEY, Filtered
+from codeweaver_telemetry.core.policy import PrivacyPolicy
+from codeweaver_telemetry.core.serializer import filter_for_telemetry, serialize_for_telemetry
+from codeweaver_telemetry.core.vocabulary import JSONObject, PrivacyError
+
+from .library import library_properties
+
+
+class CapturePrivacy:
+    """The policy (and its opted-out twin), the library's properties, and the core's filter."""
+
+    __slots__ = ("library", "opted_out", "policy")
+
+    def __init__(self, policy: PrivacyPolicy) -> None:
+        self.policy = policy
+        # The search event's opt-in is a policy field: the opted-out variant is made once.
+        self.opted_out = dataclasses.replace(policy, tools_over_privacy=False)
+        self.library = library_properties()
+
+    def filtered(self, properties: Mapping[str, object]) -> Result[Filtered, PrivacyError]:
+        """A host's properties, normalized and guarded (with the filter's report)."""
+        return filter_for_telemetry(properties, self.policy)
+
+    def serialized(self, obj: object) -> Result[JSONObject, PrivacyError]:
+        """A model's ``serialize_for_telemetry`` form."""
+        return serialize_for_telemetry(obj, self.policy)
+
+    def is_plain_label(self, name: object) -> bool:
+        """Whether ``name`` may be sent as it is: it passes the rules of a category label
+        (short, no spaces, nothing the leak guard flags), so no sensitive text is in it."""
+        return isinstance(name, str) and category_label(name, self.policy) == name
+
+    @staticmethod
+    def without_report(filtered: Filtered) -> JSONObject:
+        """Filtered tags or metadata, which travel inside events, without their own report."""
+        payload = filtered.payload
+        payload.pop(PRIVACY_FILTER_KEY, None)
+        return payload
+
+    @staticmethod
+    def is_sealed(event: TelemetryEvent) -> bool:
+        """Whether one of the core's builders made the event (its filter has already run)."""
+        return isinstance(event, AnonymizedEvent) and event.sealed

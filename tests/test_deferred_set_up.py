@@ -1,0 +1,143 @@
+"""What a client given factories makes, and when: nothing at start-up, all at the first capture."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from host_process import host_environment, run_program
+
+from codeweaver_telemetry.adapters import NullSink, TelemetryClient
+from codeweaver_telemetry.adapters.flags import FlagSource, NoFlags
+from codeweaver_telemetry.core import PrivacyPolicy
+from codeweaver_telemetry.core.settings import RawSources, TelemetrySettings, resolve_settings
+
+SETTINGS: TelemetrySettings = resolve_settings(RawSources(arguments={}, environment={})).unwrap()
+
+
+class Factories:
+    """Counts how often each part is made; the policy factory can be told to fail."""
+
+    def __init__(self, *, policy_fails: bool = False) -> None:
+        self.made: list[str] = []
+        self.sink = NullSink(keep=True)
+        self.policy_fails = policy_fails
+
+    def policy(self) -> PrivacyPolicy:
+        self.made.append("policy")
+        if self.policy_fails:
+            raise OSError("the key file cannot be read")
+        return PrivacyPolicy(hash_key=b"k" * 32)
+
+    def make_sink(self) -> NullSink:
+        self.made.append("sink")
+        return self.sink
+
+    def flags(self) -> FlagSource:
+        self.made.append("flags")
+        return NoFlags()
+
+    def client(self) -> TelemetryClient:
+        return TelemetryClient(SETTINGS, policy=self.policy, sink=self.make_sink, flags=self.flags)
+
+
+def test_nothing_is_made_until_the_first_capture_then_everything_once() -> None:
+    parts = Factories()
+    client = parts.client()
+    client.start_session()
+    assert client.enabled
+    assert parts.made == []
+    client.capture("first", {"n": 1})
+    client.capture("second", {"n": 2})
+    assert parts.made == ["policy", "sink"]
+    assert [event.event for event in parts.sink.events] == ["first", "second"]
+
+
+def test_session_metadata_makes_the_parts_since_it_must_be_filtered_at_once() -> None:
+    parts = Factories()
+    client = parts.client()
+    client.start_session({"version": "0.5.0"})
+    assert parts.made == ["policy", "sink"]
+    client.capture("e")
+    assert parts.sink.events[0].properties["version"] == "0.5.0"
+
+
+def test_flags_are_made_on_the_first_lookup_only() -> None:
+    parts = Factories()
+    client = parts.client()
+    client.capture("e")
+    assert "flags" not in parts.made
+    assert client.get_feature_flag("f", default="d") == "d"
+    assert client.get_all_feature_flags() == {}
+    assert parts.made.count("flags") == 1
+
+
+def test_a_client_shut_down_before_capturing_makes_nothing_and_counts_later_captures() -> None:
+    parts = Factories()
+    client = parts.client()
+    client.start_session()
+    report = client.shutdown()
+    assert (report.delivered, report.pending) == (0, 0)
+    client.capture("late")
+    assert parts.made == []
+    assert client.dropped == 1
+    assert client.enabled  # it reflects the configuration, not the shutdown
+
+
+def test_a_policy_that_cannot_be_made_drops_and_counts_every_capture() -> None:
+    parts = Factories(policy_fails=True)
+    client = parts.client()
+    client.start_session()
+    client.capture("a")
+    client.capture("b")
+    assert parts.made == ["policy"]  # tried once, not once per capture
+    assert client.dropped == 2
+    assert parts.sink.events == []
+    assert client.shutdown().delivered == 0
+
+
+STARTUP_PROBE = """
+import json, os, sys, threading
+from codeweaver_telemetry.adapters import get_telemetry_client
+
+def state():
+    return {
+        "threads": sorted(t.name for t in threading.enumerate()),
+        "core_loaded": "codeweaver_telemetry.core.serializer" in sys.modules,
+        "posthog": "posthog" in sys.modules,
+        "key_file": os.path.exists(KEY_FILE),
+    }
+
+client = get_telemetry_client()
+client.start_session()
+after_start = state()
+client.capture("codeweaver_search", {"intent": "UNDERSTAND"})
+after_capture = state()
+print(json.dumps({"enabled": client.enabled, "start": after_start, "capture": after_capture}))
+"""
+
+
+@pytest.mark.slow
+def test_start_up_loads_no_core_starts_no_thread_and_reads_no_key(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    key_file = home / "state" / "codeweaver" / "telemetry-hash-key"  # see host_environment
+    environment = host_environment(
+        home,
+        CODEWEAVER__TELEMETRY__POSTHOG_API_KEY="phc_test",
+        CODEWEAVER__TELEMETRY__POSTHOG_HOST="http://127.0.0.1:9",
+        CODEWEAVER__TELEMETRY__SHUTDOWN_BUDGET_SECONDS="0.2",
+    )
+    program = STARTUP_PROBE.replace("KEY_FILE", repr(str(key_file)))
+    outcome = json.loads(run_program(program, tmp_path, environment))
+    assert outcome["enabled"] is True
+    assert outcome["start"] == {
+        "threads": ["MainThread"],
+        "core_loaded": False,
+        "posthog": False,
+        "key_file": False,
+    }
+    assert outcome["capture"]["core_loaded"] is True
+    assert outcome["capture"]["key_file"] is True
+    assert "codeweaver-telemetry-delivery" in outcome["capture"]["threads"]
