@@ -7,7 +7,6 @@ import sys
 import threading
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Protocol, TextIO
 
 from codeweaver_telemetry.core.sink import Accepted, DeliveryReport, OutboundEvent
@@ -116,5 +115,5 @@ class StdoutSink:
         if self._target == "stderr":
             return sys.stderr
         if self._owned is None:
-            self._owned = Path(self._target).open("a", encoding="utf-8")  # noqa: SIM115
+            self._owned = open(self._target, "a", encoding="utf-8")  # noqa: SIM115
         return self._owned
