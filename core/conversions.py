@@ -13,9 +13,9 @@ import enum
 import itertools
 import math
 import numbers
-from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence, Sized
-from typing import Final
+import operator
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence, Sized
+from typing import Any, Final
 
 from returns.result import Failure, Result, Success
 
@@ -132,13 +132,19 @@ def to_aggregate(value: object, policy: PrivacyPolicy) -> int | float:
     >>> to_aggregate([1, 2.5], default_policy()), to_aggregate({"a": 2, "b": 3}, default_policy())
     (3.5, 5)
     """
-    if _is_number(value):
+    values: Iterable[object]
+    if type(value) is dict:  # the common cases first, without the ABC checks below
+        values = value.values()
+    elif type(value) is list or type(value) is tuple:
+        values = value
+    elif _is_number(value):
         return as_json_number(value)
-    if isinstance(value, str | bytes | bytearray) or not isinstance(value, Iterable):
+    elif isinstance(value, str | bytes | bytearray) or not isinstance(value, Iterable):
         raise ConversionRejected(
             f"a {type(value).__name__} is not a number or a collection of numbers"
         )
-    values: Iterable[object] = value.values() if isinstance(value, Mapping) else value
+    else:
+        values = value.values() if isinstance(value, Mapping) else value
     total: int | float = 0
     for index, item in enumerate(values):
         if index >= policy.max_scan_items:
@@ -160,9 +166,11 @@ def to_distribution(value: object, policy: PrivacyPolicy) -> JSONObject:
     """
     if value is None:
         return {}
-    raw_counts: Sequence[tuple[object, object]]
-    if isinstance(value, Mapping):
-        raw_counts = _bounded_items(value.items(), policy.max_scan_items)
+    raw_counts: Collection[Sequence[object]]
+    if type(value) is list or type(value) is tuple:  # the common case, without the ABC checks
+        raw_counts = _tally(value, policy.max_scan_items)
+    elif isinstance(value, Mapping):
+        raw_counts = _bounded_items(value, policy.max_scan_items)
     elif _is_category(value):
         raw_counts = [(value, 1)]
     else:
@@ -170,7 +178,9 @@ def to_distribution(value: object, policy: PrivacyPolicy) -> JSONObject:
     counts: dict[str, int | float] = {}
     for raw_category, raw_count in raw_counts:
         label = category_label(raw_category, policy)
-        counts[label] = counts.get(label, 0) + as_json_number(raw_count)
+        count = as_json_number(raw_count)
+        merged = counts.get(label)  # equal labels (1 and "1", an Enum and its value) add up
+        counts[label] = count if merged is None else as_json_number(merged + count)
     return _capped(counts, policy.max_categories)
 
 
@@ -184,7 +194,12 @@ def category_label(value: object, policy: PrivacyPolicy) -> str:
     A label that is long, has white space or control characters, or that the leak guard flags
     is replaced by its keyed digest, so that a path or a sentence never becomes a key.
     """
-    text = value if type(value) is str else _category_text(value)
+    if type(value) is str:
+        text = value
+    elif isinstance(value, enum.Enum) and type(value._value_) is str:
+        text = value._value_  # most Enums: the value is the text (``_value_``: no descriptor)
+    else:
+        text = _category_text(value)
     memo = policy.label_memo
     label = memo.get(text)
     if label is not None:
@@ -204,13 +219,15 @@ def category_label(value: object, policy: PrivacyPolicy) -> str:
 
 
 def _category_text(value: object) -> str:
+    """The text of a category value, always a plain ``str`` (never a subclass, whose methods
+    could lie to the leak guard or to the label memo)."""
     if isinstance(value, enum.Enum):
         inner = value._value_  # the attribute behind .value, without its descriptor's cost
         value = inner if _is_category(inner) else value.name
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
-        return str(value)
+        return "".join([str(value)])  # an int subclass's own text form, as a plain str
     if isinstance(value, str):
         return "".join([value])  # a str subclass: its text, not its __str__
     raise ConversionRejected(f"a {type(value).__name__} is not a category")
@@ -249,42 +266,56 @@ def _items(value: object) -> Iterable[object]:
     return value
 
 
-def _bounded_items(
-    pairs: Iterable[tuple[object, object]], max_items: int
-) -> list[tuple[object, object]]:
+def _bounded_items(mapping: Mapping[object, object], max_items: int) -> list[tuple[object, object]]:
+    if type(mapping) is dict:  # its length is its number of items, and reading them is free
+        if len(mapping) > max_items:
+            raise ConversionRejected("too many items for a distribution")
+        return list(mapping.items())
     bounded = []
-    for index, pair in enumerate(pairs):
+    for index, pair in enumerate(mapping.items()):
         if index >= max_items:
             raise ConversionRejected("too many items for a distribution")
         bounded.append(pair)
     return bounded
 
 
-def _tally(items: Iterable[object], max_items: int) -> list[tuple[object, int]]:
-    """Occurrences of each distinct item, counted in C.
+def _tally(items: Iterable[object], max_items: int) -> Collection[list[object]]:
+    """Each distinct item (its first occurrence) and how often it occurs.
 
     Strings are counted by value; anything else by identity, since ``1 == True`` and an Enum's
     hash is computed in Python: equal non-strings are merged later, by their label.
     """
-    bounded = list(itertools.islice(items, max_items + 1))
+    if type(items) is list or type(items) is tuple:
+        bounded: Sequence[object] = items
+    else:
+        bounded = list(itertools.islice(items, max_items + 1))
     if len(bounded) > max_items:
         raise ConversionRejected("too many items for a distribution")
-    keys = [item if type(item) is str else id(item) for item in bounded]
-    first = dict(zip(keys, bounded, strict=True))
-    return [(first[key], count) for key, count in Counter(keys).items()]
+    tallies: dict[object, list[Any]] = {}  # key -> [first occurrence, count]: one lookup each
+    for item in bounded:
+        key = item if type(item) is str else id(item)
+        tally = tallies.get(key)
+        if tally is None:
+            tallies[key] = [item, 1]
+        else:
+            tally[1] += 1
+    return tallies.values()
+
+
+_COUNT: Final = operator.itemgetter(1)
 
 
 def _capped(counts: dict[str, int | float], max_categories: int) -> JSONObject:
     if len(counts) <= 1:
         return dict(counts)
-    ranked = sorted(
-        ((label, count) for label, count in counts.items() if label != OTHER_CATEGORY),
-        key=lambda item: (-item[1], item[0]),
-    )
+    # Most frequent first, then by label: two stable sorts in C, rather than a key in Python.
+    ranked = sorted(sorted(counts.items()), key=_COUNT, reverse=True)
+    if len(ranked) <= max_categories and OTHER_CATEGORY not in counts:
+        return dict(ranked)
+    ranked = [item for item in ranked if item[0] != OTHER_CATEGORY]
     kept: JSONObject = dict(ranked[:max_categories])
-    if OTHER_CATEGORY in counts or len(ranked) > max_categories:
-        beyond = sum(count for _, count in ranked[max_categories:])
-        kept[OTHER_CATEGORY] = as_json_number(beyond + counts.get(OTHER_CATEGORY, 0))
+    beyond = sum(count for _, count in ranked[max_categories:])
+    kept[OTHER_CATEGORY] = as_json_number(beyond + counts.get(OTHER_CATEGORY, 0))
     return kept
 
 

@@ -7,14 +7,25 @@ what is sent cannot drift from what the builders produce.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import ClassVar, Final, Protocol, TypeVar, runtime_checkable
+from typing import ClassVar, Final, Protocol, TypeAlias, TypeVar, runtime_checkable
 
-from returns.result import Result
+from returns.result import Failure, Result, Success
 
 from .conversions import ConversionRejected, category_label, describe_error, to_distribution
-from .payload import DropNote, Filtered, FilterReport, finish_payload
+from .hashing import DIGEST_HEX_LENGTH
+from .leak_guard import REDACTED, find_leak
+from .payload import (
+    DropNote,
+    Filtered,
+    FilterReport,
+    entries_bound,
+    longest_entry,
+    text_bound,
+    vouched_payload,
+)
 from .policy import PrivacyPolicy
 from .vocabulary import AnonymityConversion, JSONObject, JSONValue, PrivacyError
 
@@ -25,6 +36,7 @@ FEATURE_PREFIX: Final = "$feature/"
 """PostHog's prefix for the feature-flag values an event was produced under."""
 
 _T = TypeVar("_T")
+_S = TypeVar("_S")
 _E = TypeVar("_E", bound="AnonymizedEvent")
 
 
@@ -89,25 +101,68 @@ class PropertySpec:
     opt_in: bool = False
 
 
+PropertyTable: TypeAlias = tuple[tuple[str, Callable[[_S, "PropertyBuilder"], JSONValue]], ...]
+"""Properties computed alike from one source: each name, and how its value is computed from
+the source and the builder (whose ``label`` and ``distribution`` vet what they return)."""
+
+
+def schema_room(names: Iterable[str]) -> int:
+    """Room, in an event's JSON text, for the braces and an entry with a scalar value under
+    each of an event schema's ``names`` (see :class:`PropertyBuilder`)."""
+    return 2 + entries_bound(frozenset(names))
+
+
 class PropertyBuilder:
     """Collects an event's properties; a property that cannot be computed is dropped and noted.
 
     Each property is computed by a function, so that a value which raises (a hostile
     ``__len__``, a NaN, an out-of-range number) costs that property only, never the event.
+    That isolation is the builder's default; a *direct* builder (``isolating=False``) lets the
+    error escape instead, and :func:`build_event` then builds the event again, isolating: the
+    direct way skips a guard and a closure per property, which is most of an event's cost when
+    nothing raises, as with almost every input. Both ways give the same properties and notes.
+
+    The builder vouches for what it makes, so that no walk over the payload is needed:
+
+    - every string is one of the schema's names, or one the builder made: a label or a
+      property name that passed the category rules (the leak guard among them), a keyed
+      digest, or text that :meth:`put_text` ran through the leak guard;
+    - every number comes from ``as_json_number``, a count or a length: finite, within 64 bits;
+    - for each string it makes, the builder adds to ``room`` what that string can take in
+      the JSON text with a scalar beside it: ``label_room`` for a label, digest or checked
+      name, none of which is longer than the policy's category length or a digest; what the
+      schema nests under a label, it adds with :meth:`reserve`. The schema's room
+      (:func:`schema_room`) plus ``room`` bounds the payload's size.
     """
 
-    __slots__ = ("dropped", "hashed", "notes", "policy", "properties", "vetted")
+    __slots__ = (
+        "dropped",
+        "hashed",
+        "isolating",
+        "label_room",
+        "notes",
+        "policy",
+        "properties",
+        "redacted",
+        "room",
+    )
 
-    def __init__(self, policy: PrivacyPolicy) -> None:
+    def __init__(self, policy: PrivacyPolicy, *, isolating: bool = True) -> None:
         self.policy = policy
+        self.isolating = isolating
         self.properties: JSONObject = {}
         self.dropped = 0
         self.hashed = 0
+        self.redacted = 0
         self.notes: list[DropNote] = []
-        self.vetted: set[str] = set()
+        self.room = 0
+        self.label_room = longest_entry(max(policy.max_category_length, DIGEST_HEX_LENGTH))
 
     def put(self, name: str, compute: Callable[[], JSONValue]) -> None:
         """Set ``name`` to ``compute()``, or drop it (counted, with a note) if that fails."""
+        if not self.isolating:
+            self.properties[name] = compute()
+            return
         try:
             self.properties[name] = compute()
         except ConversionRejected as rejected:
@@ -115,13 +170,38 @@ class PropertyBuilder:
         except Exception as error:  # noqa: BLE001 - host objects may raise anything; fail closed
             self.drop(name, describe_error(error))
 
+    def put_all(self, table: PropertyTable[_S], source: _S) -> None:
+        """:meth:`put` each property of ``table``, computed from ``source``."""
+        if self.isolating:
+            for name, compute in table:
+                self.put(name, functools.partial(compute, source, self))
+        else:
+            properties = self.properties
+            for name, compute in table:
+                properties[name] = compute(source, self)
+
     def put_digest(self, name: str, compute: Callable[[], str]) -> None:
         """Set ``name`` to a keyed digest, which the leak guard must not take for a secret."""
         self.put(name, compute)
         digest = self.properties.get(name)
         if isinstance(digest, str):
             self.hashed += 1
-            self.vetted.add(digest)
+            self.room += self.label_room
+
+    def put_text(self, name: str, compute: Callable[[], str]) -> None:
+        """Set ``name`` to text that is not a label, after the leak guard: replaced by the
+        marker (and counted) if it flags the text."""
+        self.put(name, lambda: self.guarded(compute()))
+
+    def guarded(self, text: str) -> str:
+        """``text``, or the marker if the leak guard flags it (counted as redacted)."""
+        if type(text) is not str:
+            raise ConversionRejected(f"a {type(text).__name__} is not a str")
+        if find_leak(text, self.policy.literal_tokens) is not None:
+            self.redacted += 1
+            text = REDACTED
+        self.room += text_bound(text)
+        return text
 
     def drop(self, name: str, reason: str) -> None:
         """Count a property that was left out, and say why."""
@@ -132,28 +212,41 @@ class PropertyBuilder:
         """A category's text (free text hashed, see ``category_label``); None stays None."""
         if value is None:
             return None
-        text = category_label(value, self.policy)
-        self.vetted.add(text)  # it passed the full guard, or it is a digest
-        return text
+        self.room += self.label_room
+        return category_label(value, self.policy)
+
+    def key_label(self, value: object) -> str:
+        """A category's text to use as a key: like :meth:`label`'s, and ``None`` for None."""
+        self.room += self.label_room
+        return category_label("None" if value is None else value, self.policy)
 
     def checked_name(self, name: str) -> bool:
         """Whether a property name made from host data may be used: only if the category
-        rules would send it as it is (then it is vetted); otherwise the property is dropped
-        and noted, since a name is never sent hashed or redacted."""
-        if category_label(name, self.policy) == name:
-            self.vetted.add(name)
+        rules would send it as it is; otherwise the property is dropped and noted, since a
+        name is never sent hashed or redacted."""
+        if type(name) is str and category_label(name, self.policy) == name:
+            self.room += self.label_room
             return True
         self.drop("[*]", "a property name made from host data looks sensitive")
         return False
 
     def distribution(self, value: object) -> JSONObject:
-        """``to_distribution`` of the value, its labels vetted like :meth:`label`'s."""
+        """``to_distribution`` of the value, its labels counted like :meth:`label`'s."""
         counts = to_distribution(value, self.policy)
-        self.vetted.update(counts)
+        self.room += len(counts) * self.label_room
         return counts
 
-    def bounded(self, values: Iterable[_T], what: str) -> Iterator[_T]:
+    def reserve(self, room: int) -> None:
+        """Add room for what the schema nests under a label (its own names, and scalars)."""
+        self.room += room
+
+    def bounded(self, values: Iterable[_T], what: str) -> Iterable[_T]:
         """At most the policy's number of categories from ``values``; the excess is counted."""
+        if type(values) in _SIZED and len(values) <= self.policy.max_categories:  # type: ignore[arg-type]
+            return values  # the common case, without a generator
+        return self._bounded(values, what)
+
+    def _bounded(self, values: Iterable[_T], what: str) -> Iterator[_T]:
         for index, value in enumerate(values):
             if index >= self.policy.max_categories:
                 self.drop(what, "more items than the policy's category cap")
@@ -161,13 +254,71 @@ class PropertyBuilder:
             yield value
 
     def finish(self, constant_names: Iterable[str]) -> Result[Filtered, PrivacyError]:
-        """The guarded, size-checked payload, marked to create no person profile.
+        """The size-checked payload, marked to create no person profile.
 
-        ``constant_names`` are the event schema's own property and sub-property names: code,
-        not data, so the guard need not check them (a user named ``version`` must not cost
-        the session event its version).
+        ``constant_names`` are the event schema's own property names: code, not data, which
+        the guard need not check (a user named ``version`` must not cost the session event
+        its version).
         """
+        finished = self.finished(schema_room(constant_names))
+        return Failure(finished) if isinstance(finished, PrivacyError) else Success(finished)
+
+    def finished(self, schema_room: int) -> Filtered | PrivacyError:
+        """:meth:`finish` without the ``Result``, with the room of the schema's names."""
         self.properties[NO_PERSON_PROFILE] = False
-        report = FilterReport(self.dropped, 0, self.hashed, tuple(self.notes))
-        self.vetted.update(constant_names)
-        return finish_payload(self.properties, self.policy, vetted=self.vetted, report=report)
+        if self.dropped or self.hashed or self.redacted:
+            report = FilterReport(self.dropped, self.redacted, self.hashed, tuple(self.notes))
+        else:
+            report = _CLEAN_REPORT
+        return vouched_payload(self.properties, self.policy, report, schema_room + self.room)
+
+
+_SIZED: Final = frozenset({list, tuple, type({}.items())})
+"""Collections whose length is their number of items, read at no cost."""
+
+_CLEAN_REPORT: Final = FilterReport()
+"""The report of a payload from which nothing was dropped, hashed or redacted (immutable)."""
+
+
+def build_event(
+    event_type: type[_E],
+    put_properties: Callable[[PropertyBuilder], None],
+    policy: PrivacyPolicy,
+    schema_room: int,
+    *,
+    direct: bool = True,
+) -> Result[_E, PrivacyError]:
+    """Build and seal an event whose properties ``put_properties`` puts, or say why not.
+
+    ``schema_room`` is :func:`schema_room` of the schema's names. With ``direct`` (the inputs
+    can be read twice alike), the event is built first without isolating each property, and
+    only if a value raises is it built again, isolating them: a hostile value still costs
+    only its own property, and the same notes say why.
+    """
+    if direct:
+        try:
+            return _sealed(event_type, _built(put_properties, policy, schema_room, isolating=False))
+        except Exception:  # noqa: BLE001 - a value raised: build again, isolating each property
+            pass
+    try:
+        return _sealed(event_type, _built(put_properties, policy, schema_room, isolating=True))
+    except Exception as error:  # noqa: BLE001 - host objects may raise anything; fail closed
+        return Failure(PrivacyError("", None, describe_error(error)))
+
+
+def _built(
+    put_properties: Callable[[PropertyBuilder], None],
+    policy: PrivacyPolicy,
+    schema_room: int,
+    *,
+    isolating: bool,
+) -> Filtered | PrivacyError:
+    build = PropertyBuilder(policy, isolating=isolating)
+    put_properties(build)
+    return build.finished(schema_room)
+
+
+def _sealed(event_type: type[_E], finished: Filtered | PrivacyError) -> Result[_E, PrivacyError]:
+    if isinstance(finished, PrivacyError):
+        return Failure(finished)
+    return Success(sealed_event(event_type, finished))

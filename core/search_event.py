@@ -14,9 +14,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Final
 
-from returns.result import Failure, Result
+from returns.result import Result
 
-from .conversions import as_json_number, describe_error, to_count, to_hash, to_text_count
+from .conversions import as_json_number, to_count, to_hash, to_text_count
 from .domain import FindCodeResponseSummary, IntentType, SearchStrategy
 from .event_schema import (
     FEATURE_PREFIX,
@@ -24,7 +24,9 @@ from .event_schema import (
     AnonymizedEvent,
     PropertyBuilder,
     PropertySpec,
-    sealed_event,
+    PropertyTable,
+    build_event,
+    schema_room,
 )
 from .leak_guard import REDACTED, find_leak
 from .payload import PRIVACY_FILTER_KEY
@@ -67,7 +69,7 @@ SEARCH_PROPERTIES: Final[tuple[PropertySpec, ...]] = (
 )
 
 
-_CONSTANT_NAMES: Final = frozenset(spec.name for spec in SEARCH_PROPERTIES if "<" not in spec.name)
+_SCHEMA_ROOM: Final = schema_room(spec.name for spec in SEARCH_PROPERTIES if "<" not in spec.name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,42 +101,54 @@ def build_search_event(
     >>> "query_text" in event.properties
     False
     """
-    try:
-        build = PropertyBuilder(policy)
+
+    def put_properties(build: PropertyBuilder) -> None:
         build.put("intent", lambda: build.label(intent_type))
         build.put("strategies", lambda: _labels(build, strategies))
         build.put("execution_time_ms", lambda: as_json_number(execution_time_ms))
-        _put_results(build, response)
+        build.put_all(_RESULT_COUNTS, response)
+        build.properties.update(_score_statistics(_finite_scores(build, response)))
+        build.put_all(_RESULT_QUALITY, response)
         _put_flags(build, feature_flags)
         if policy.tools_over_privacy:
             _put_query(build, query)
-        return build.finish(_CONSTANT_NAMES).map(lambda done: sealed_event(SearchEvent, done))
-    except Exception as error:  # noqa: BLE001 - host objects may raise anything; fail closed
-        return Failure(PrivacyError("", None, describe_error(error)))
+
+    # A one-shot iterator of strategies could not be read again if the direct way failed.
+    direct = type(strategies) is list or type(strategies) is tuple
+    return build_event(SearchEvent, put_properties, policy, _SCHEMA_ROOM, direct=direct)
 
 
-def _put_results(build: PropertyBuilder, response: FindCodeResponseSummary) -> None:
-    build.put("result_candidates", lambda: as_json_number(response.total_matches))
-    build.put("result_returned", lambda: to_count(response.matches, build.policy))
-    build.put("result_total", lambda: as_json_number(response.total_results))
-    build.put("result_tokens", lambda: as_json_number(response.token_count))
-    scores = _finite_scores(build, response)
-    build.properties.update(_score_statistics(scores))
-    build.put("match_types", lambda: build.distribution([m.match_type for m in response.matches]))
-    build.put("response_status", lambda: build.label(response.status))
-    build.put("search_mode", lambda: build.label(response.search_mode))
-    build.put("index_state", lambda: build.label(response.indexing_state))
-    build.put("index_coverage", lambda: as_json_number(response.index_coverage))
-    build.put("languages_found", lambda: build.distribution(response.languages_found))
-    build.put("warning_count", lambda: to_count(response.warnings, build.policy))
+_RESULT_COUNTS: Final[PropertyTable[FindCodeResponseSummary]] = (
+    ("result_candidates", lambda response, build: as_json_number(response.total_matches)),
+    ("result_returned", lambda response, build: to_count(response.matches, build.policy)),
+    ("result_total", lambda response, build: as_json_number(response.total_results)),
+    ("result_tokens", lambda response, build: as_json_number(response.token_count)),
+)
+"""How many results the search considered and returned."""
+
+_RESULT_QUALITY: Final[PropertyTable[FindCodeResponseSummary]] = (
+    (
+        "match_types",
+        lambda response, build: build.distribution([m.match_type for m in response.matches]),
+    ),
+    ("response_status", lambda response, build: build.label(response.status)),
+    ("search_mode", lambda response, build: build.label(response.search_mode)),
+    ("index_state", lambda response, build: build.label(response.indexing_state)),
+    ("index_coverage", lambda response, build: as_json_number(response.index_coverage)),
+    ("languages_found", lambda response, build: build.distribution(response.languages_found)),
+    ("warning_count", lambda response, build: to_count(response.warnings, build.policy)),
+)
+"""What the results were, and the state of the index they came from."""
 
 
 def _put_flags(build: PropertyBuilder, flags: Mapping[str, object] | None) -> None:
     for key, value in build.bounded(() if flags is None else flags.items(), "feature_flags"):
         if not isinstance(key, str):
             build.drop("feature_flags", f"a flag name is a {type(key).__name__}, not a str")
-        elif build.checked_name(FEATURE_PREFIX + key):
-            build.put(FEATURE_PREFIX + key, functools.partial(_flag_value, build, value))
+            continue
+        name = "".join((FEATURE_PREFIX, key))  # an exact str, whatever a str subclass overrides
+        if build.checked_name(name):
+            build.put(name, functools.partial(_flag_value, build, value))
 
 
 def _put_query(build: PropertyBuilder, query: str) -> None:
@@ -144,7 +158,7 @@ def _put_query(build: PropertyBuilder, query: str) -> None:
     build.put("query_tokens", lambda: len(query.split()))
     build.put("query_chars", lambda: to_text_count(query, build.policy))
     build.put_digest("query_hash", lambda: to_hash(query, build.policy))
-    build.put(
+    build.put_text(
         "query_text", lambda: redacted_text(query, build.policy)[: build.policy.max_query_chars]
     )
 
@@ -187,7 +201,12 @@ def _score_statistics(scores: list[float]) -> dict[str, float | None]:
         )
     ordered = sorted(scores)
     middle = len(ordered) // 2
-    median = ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+    # Two huge scores can sum to infinity: as_json_number refuses that rather than send it.
+    median = (
+        ordered[middle]
+        if len(ordered) % 2
+        else as_json_number((ordered[middle - 1] + ordered[middle]) / 2)
+    )
     return {
         "relevance_min": ordered[0],
         "relevance_max": ordered[-1],

@@ -11,18 +11,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Final
 
-from returns.result import Failure, Result
+from returns.result import Result
 
-from .conversions import as_json_number, describe_error, to_aggregate, to_boolean, to_count
+from .conversions import as_json_number, to_aggregate, to_boolean, to_count
 from .domain import SessionStatistics
 from .event_schema import (
     NO_PERSON_PROFILE,
     AnonymizedEvent,
     PropertyBuilder,
     PropertySpec,
-    sealed_event,
+    PropertyTable,
+    build_event,
+    schema_room,
 )
-from .payload import PRIVACY_FILTER_KEY
+from .payload import PRIVACY_FILTER_KEY, entries_bound
 from .policy import PrivacyPolicy
 from .vocabulary import AnonymityConversion, JSONObject, PrivacyError
 
@@ -78,9 +80,10 @@ SESSION_PROPERTIES: Final[tuple[PropertySpec, ...]] = (
 LATENCY_STATISTICS: Final = ("count", "mean", "p50", "p95", "max")
 """The statistics of each tool's latency samples, in ``tool_latency_ms``."""
 
-_CONSTANT_NAMES: Final = frozenset(
-    (*(spec.name for spec in SESSION_PROPERTIES), *LATENCY_STATISTICS)
-)
+_SCHEMA_ROOM: Final = schema_room(spec.name for spec in SESSION_PROPERTIES)
+
+_LATENCY_ROOM: Final = 2 + entries_bound(LATENCY_STATISTICS)
+"""Room for one tool's latency statistics (the label's own room is the label's)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,20 +120,16 @@ def build_session_event(
     >>> event.properties["request_success_rate"]
     0.75
     """
-    try:
-        build = PropertyBuilder(policy)
+
+    def put_properties(build: PropertyBuilder) -> None:
         build.put("version", lambda: build.label(version))
         build.put("duration_seconds", lambda: as_json_number(duration_seconds))
         _put_setup(build, stats, setup_success, setup_attempts, config_errors)
-        _put_requests(build, stats)
-        _put_repository(build, stats)
-        _put_failover(build, stats)
-        build.put("config_flags", lambda: _flags(build, stats.config_flags))
+        build.put_all(_STATISTICS, stats)
         build.put("telemetry_events_dropped", lambda: as_json_number(events_dropped))
         build.put("telemetry_events_failed", lambda: as_json_number(events_failed))
-        return build.finish(_CONSTANT_NAMES).map(lambda done: sealed_event(SessionEvent, done))
-    except Exception as error:  # noqa: BLE001 - host objects may raise anything; fail closed
-        return Failure(PrivacyError("", None, describe_error(error)))
+
+    return build_event(SessionEvent, put_properties, policy, _SCHEMA_ROOM)
 
 
 def _put_setup(
@@ -148,32 +147,35 @@ def _put_setup(
     build.put("config_error_count", lambda: to_count(config_errors, build.policy))
 
 
-def _put_requests(build: PropertyBuilder, stats: SessionStatistics) -> None:
-    build.put("requests_total", lambda: as_json_number(stats.total_requests))
-    build.put("requests_successful", lambda: as_json_number(stats.successful_requests))
-    build.put("requests_failed", lambda: as_json_number(stats.failed_requests))
-    build.put(
-        "request_success_rate", lambda: _rate(stats.successful_requests, stats.total_requests)
-    )
-    build.put("tool_latency_ms", lambda: _latencies(build, stats.tool_latencies_ms))
-    build.put("tokens_embedding", lambda: as_json_number(stats.embedding_tokens))
-    build.put("tokens_delivered", lambda: as_json_number(stats.tokens_delivered))
-    build.put("tokens_saved", lambda: as_json_number(stats.tokens_saved))
-    build.put("estimated_savings_usd", lambda: as_json_number(stats.estimated_savings_usd))
-
-
-def _put_repository(build: PropertyBuilder, stats: SessionStatistics) -> None:
-    build.put("languages", lambda: build.distribution(stats.languages))
-    build.put("file_categories", lambda: build.distribution(stats.file_categories))
-    build.put("operations", lambda: build.distribution(stats.operations))
-    build.put("files_total", lambda: to_aggregate(stats.languages, build.policy))
-
-
-def _put_failover(build: PropertyBuilder, stats: SessionStatistics) -> None:
-    build.put("failover_occurred", lambda: to_boolean(stats.failover_occurred, build.policy))
-    build.put("failover_count", lambda: as_json_number(stats.failover_count))
-    build.put("failover_time_ms", lambda: as_json_number(stats.failover_time_ms))
-    build.put("active_store", lambda: build.label(stats.active_store))
+_STATISTICS: Final[PropertyTable[SessionStatistics]] = (
+    # Requests and their performance
+    ("requests_total", lambda stats, build: as_json_number(stats.total_requests)),
+    ("requests_successful", lambda stats, build: as_json_number(stats.successful_requests)),
+    ("requests_failed", lambda stats, build: as_json_number(stats.failed_requests)),
+    (
+        "request_success_rate",
+        lambda stats, build: _rate(stats.successful_requests, stats.total_requests),
+    ),
+    ("tool_latency_ms", lambda stats, build: _latencies(build, stats.tool_latencies_ms)),
+    # Token economics
+    ("tokens_embedding", lambda stats, build: as_json_number(stats.embedding_tokens)),
+    ("tokens_delivered", lambda stats, build: as_json_number(stats.tokens_delivered)),
+    ("tokens_saved", lambda stats, build: as_json_number(stats.tokens_saved)),
+    ("estimated_savings_usd", lambda stats, build: as_json_number(stats.estimated_savings_usd)),
+    # Repository characteristics
+    ("languages", lambda stats, build: build.distribution(stats.languages)),
+    ("file_categories", lambda stats, build: build.distribution(stats.file_categories)),
+    ("operations", lambda stats, build: build.distribution(stats.operations)),
+    ("files_total", lambda stats, build: to_aggregate(stats.languages, build.policy)),
+    # Failover
+    ("failover_occurred", lambda stats, build: to_boolean(stats.failover_occurred, build.policy)),
+    ("failover_count", lambda stats, build: as_json_number(stats.failover_count)),
+    ("failover_time_ms", lambda stats, build: as_json_number(stats.failover_time_ms)),
+    ("active_store", lambda stats, build: build.label(stats.active_store)),
+    # Settings, as True/False
+    ("config_flags", lambda stats, build: _flags(build, stats.config_flags)),
+)
+"""What the session's statistics say, in the schema's order."""
 
 
 def _error_kinds(stats: SessionStatistics, config_errors: Sequence[object]) -> list[object]:
@@ -191,7 +193,7 @@ def _rate(part: object, whole: object) -> float | None:
 
 def _flags(build: PropertyBuilder, flags: Mapping[str, object]) -> JSONObject:
     return {
-        str(build.label(name)): to_boolean(value, build.policy)
+        build.key_label(name): to_boolean(value, build.policy)
         for name, value in build.bounded(flags.items(), "config_flags")
     }
 
@@ -199,10 +201,11 @@ def _flags(build: PropertyBuilder, flags: Mapping[str, object]) -> JSONObject:
 def _latencies(build: PropertyBuilder, samples: Mapping[str, Sequence[float]]) -> JSONObject:
     summary: JSONObject = {}
     for tool, values in build.bounded(samples.items(), "tool_latency_ms"):
-        ordered = sorted(as_json_number(value) for value in values[: build.policy.max_scan_items])
+        ordered = sorted(map(as_json_number, values[: build.policy.max_scan_items]))
         if not ordered:
             continue
-        summary[str(build.label(tool))] = {
+        build.reserve(_LATENCY_ROOM)
+        summary[build.key_label(tool)] = {
             "count": len(ordered),
             "mean": as_json_number(math.fsum(ordered) / len(ordered)),
             "p50": _nearest_rank(ordered, 0.50),
