@@ -85,11 +85,16 @@ def to_count(value: object, policy: PrivacyPolicy) -> int:
     >>> [to_count(v, default_policy()) for v in (None, "text", {"a": 1, "b": 2}, 7)]
     [0, 1, 2, 1]
     """
+    if type(value) in _PLAIN_COLLECTIONS:  # the common case, without the ABC checks
+        return len(value)  # type: ignore[arg-type]
     if value is None:
         return 0
     if isinstance(value, str | bytes | bytearray) or not isinstance(value, Sized):
         return 1
     return len(value)
+
+
+_PLAIN_COLLECTIONS: Final = frozenset({list, tuple, dict, set, frozenset})
 
 
 def to_text_count(value: object, policy: PrivacyPolicy) -> int:

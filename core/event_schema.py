@@ -19,12 +19,11 @@ from .hashing import DIGEST_HEX_LENGTH
 from .leak_guard import REDACTED, find_leak
 from .payload import (
     DropNote,
-    Filtered,
     FilterReport,
     entries_bound,
     longest_entry,
     text_bound,
-    vouched_payload,
+    vouch_for_payload,
 )
 from .policy import PrivacyPolicy
 from .vocabulary import AnonymityConversion, JSONObject, JSONValue, PrivacyError
@@ -79,11 +78,6 @@ class AnonymizedEvent:
 
 _BUILDERS_SEAL: Final = object()
 """Private to the core: what the builders put on the events they make."""
-
-
-def sealed_event(event_type: type[_E], filtered: Filtered) -> _E:
-    """An event of ``event_type`` from a finished payload, sealed as the core's own."""
-    return event_type(filtered.payload, filtered.report, _BUILDERS_SEAL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,24 +247,20 @@ class PropertyBuilder:
                 return
             yield value
 
-    def finish(self, constant_names: Iterable[str]) -> Result[Filtered, PrivacyError]:
-        """The size-checked payload, marked to create no person profile.
+    def finished(self, schema_room: int) -> tuple[JSONObject, FilterReport] | PrivacyError:
+        """The size-checked payload, marked to create no person profile, and its report.
 
-        ``constant_names`` are the event schema's own property names: code, not data, which
-        the guard need not check (a user named ``version`` must not cost the session event
-        its version).
+        ``schema_room`` is :func:`schema_room` of the schema's own names: code, not data,
+        which the guard need not check (a user named ``version`` must not cost the session
+        event its version).
         """
-        finished = self.finished(schema_room(constant_names))
-        return Failure(finished) if isinstance(finished, PrivacyError) else Success(finished)
-
-    def finished(self, schema_room: int) -> Filtered | PrivacyError:
-        """:meth:`finish` without the ``Result``, with the room of the schema's names."""
         self.properties[NO_PERSON_PROFILE] = False
         if self.dropped or self.hashed or self.redacted:
             report = FilterReport(self.dropped, self.redacted, self.hashed, tuple(self.notes))
         else:
             report = _CLEAN_REPORT
-        return vouched_payload(self.properties, self.policy, report, schema_room + self.room)
+        error = vouch_for_payload(self.properties, self.policy, report, schema_room + self.room)
+        return (self.properties, report) if error is None else error
 
 
 _SIZED: Final = frozenset({list, tuple, type({}.items())})
@@ -312,13 +302,16 @@ def _built(
     schema_room: int,
     *,
     isolating: bool,
-) -> Filtered | PrivacyError:
+) -> tuple[JSONObject, FilterReport] | PrivacyError:
     build = PropertyBuilder(policy, isolating=isolating)
     put_properties(build)
     return build.finished(schema_room)
 
 
-def _sealed(event_type: type[_E], finished: Filtered | PrivacyError) -> Result[_E, PrivacyError]:
+def _sealed(
+    event_type: type[_E], finished: tuple[JSONObject, FilterReport] | PrivacyError
+) -> Result[_E, PrivacyError]:
     if isinstance(finished, PrivacyError):
         return Failure(finished)
-    return Success(sealed_event(event_type, finished))
+    properties, report = finished
+    return Success(event_type(properties, report, _BUILDERS_SEAL))

@@ -92,21 +92,22 @@ def finish_payload(
     return Success(Filtered(checked, _with_redacted(report, redacted)))
 
 
-def vouched_payload(
+def vouch_for_payload(
     properties: JSONObject, policy: PrivacyPolicy, report: FilterReport, bound: int
-) -> Filtered | PrivacyError:
-    """:func:`finish_payload` for a payload whose maker vouches for it: it made every string
-    in it a vetted one (so the guard would change nothing: it is not run) and every number a
-    plain finite one, and ``bound`` is room it counted, as it made them, for all of them: an
-    upper bound of the compact JSON size. The report's counts are the maker's own.
+) -> PrivacyError | None:
+    """Add the filter report's entry to a payload whose maker vouches for it, and say why it
+    cannot be sent (None: it can). The maker made every string in it a vetted one (so the
+    guard would change nothing: it is not run) and every number a plain finite one, and
+    ``bound`` is room it counted, as it made them, for all of them: an upper bound of the
+    compact JSON size. The report's counts are the maker's own.
 
     >>> from codeweaver_telemetry.core.policy import default_policy
-    >>> vouched_payload({"n": 1}, default_policy(), FilterReport(), 30).payload
-    {'n': 1, 'privacy_filter': {'dropped': 0, 'redacted': 0}}
+    >>> payload = {"n": 1}
+    >>> vouch_for_payload(payload, default_policy(), FilterReport(), 30) is None, payload
+    (True, {'n': 1, 'privacy_filter': {'dropped': 0, 'redacted': 0}})
     """
     properties[PRIVACY_FILTER_KEY] = {"dropped": report.dropped, "redacted": report.redacted}
-    error = _size_error(properties, policy, bound + _REPORT_BOUND)
-    return Filtered(properties, report) if error is None else error
+    return _size_error(properties, policy, bound + _REPORT_BOUND)
 
 
 def _with_redacted(report: FilterReport, redacted: int) -> FilterReport:
