@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -37,3 +38,23 @@ def run_program(program: str, cwd: Path, environment: dict[str, str]) -> str:
         timeout=60,
     )
     return completed.stdout
+
+
+def seconds_in_fresh_processes(statement: str, runs: int, home: Path, **variables: str) -> float:
+    """Median seconds that ``statement`` takes in a fresh interpreter, start-up excluded, in
+    ``host_environment(home, **variables)`` and with ``home`` as the working directory.
+
+    Bytecode is cached first (one discarded run with PYTHONDONTWRITEBYTECODE unset), as it is
+    after ``pip install``: otherwise this package, installed in editable mode, would be timed
+    compiling its sources while its dependencies load from their caches.
+    """
+    probe = f"import time; start = time.perf_counter(); {statement}; "
+    probe += "print(time.perf_counter() - start)"
+    environment = host_environment(home, **variables)
+    environment.pop("PYTHONDONTWRITEBYTECODE", None)
+
+    def once() -> float:
+        return float(run_program(probe, home, environment).split()[-1])
+
+    once()
+    return statistics.median(once() for _ in range(runs))

@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fake_posthog import FakePostHog, Mode
-from host_process import host_environment, run_program
+from host_process import seconds_in_fresh_processes
 
 from codeweaver_telemetry.adapters import TelemetryClient
 from codeweaver_telemetry.adapters.posthog_flags import PostHogFlags
@@ -291,36 +291,17 @@ HOST_PROBES = {
 POSTHOG_PROBE = "from posthog import Posthog; c = Posthog('phc_b', host='http://127.0.0.1:9')"
 
 
-def time_in_fresh_processes(statement: str, runs: int, home: Path) -> float:
-    """Median seconds that ``statement`` takes in a fresh interpreter, start-up excluded.
-
-    Bytecode is cached first (one discarded run with PYTHONDONTWRITEBYTECODE unset), as it is
-    after ``pip install``: otherwise this package, installed in editable mode, would be timed
-    compiling its sources while posthog loads from its cache.
-    """
-    probe = f"import time; start = time.perf_counter(); {statement}; "
-    probe += "print(time.perf_counter() - start)"
-    environment = host_environment(
-        home,
-        CODEWEAVER__TELEMETRY__POSTHOG_API_KEY="phc_b",
-        CODEWEAVER__TELEMETRY__POSTHOG_HOST="http://127.0.0.1:9",
-    )
-    environment.pop("PYTHONDONTWRITEBYTECODE", None)
-
-    def once() -> float:
-        return float(run_program(probe, home, environment).split()[-1])
-
-    once()
-    return statistics.median(once() for _ in range(runs))
-
-
 def import_costs(runs: int) -> list[str]:
     rows = []
+    settings = {
+        "CODEWEAVER__TELEMETRY__POSTHOG_API_KEY": "phc_b",
+        "CODEWEAVER__TELEMETRY__POSTHOG_HOST": "http://127.0.0.1:9",
+    }
     with tempfile.TemporaryDirectory(prefix="codeweaver-bench-") as directory:
         home = Path(directory)
-        theirs = time_in_fresh_processes(POSTHOG_PROBE, runs, home)
+        theirs = seconds_in_fresh_processes(POSTHOG_PROBE, runs, home, **settings)
         for what, statement in HOST_PROBES.items():
-            ours = time_in_fresh_processes(statement, runs, home)
+            ours = seconds_in_fresh_processes(statement, runs, home, **settings)
             rows.append(
                 f"{what} | {ours * 1e3:.1f} ms | {theirs * 1e3:.1f} ms "
                 f"(import posthog + Posthog()) | {ours / theirs:.2f}x"

@@ -14,11 +14,16 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
+import tempfile
 import timeit
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from host_process import seconds_in_fresh_processes
 
 from codeweaver_telemetry.core import (
     CodeMatch,
@@ -204,23 +209,6 @@ GUARD_PAYLOAD: dict[str, Any] = {
 }
 
 
-def import_seconds(module: str, runs: int) -> float:
-    """Median time to import ``module`` in a fresh interpreter (start-up itself excluded)."""
-    probe = (
-        "import time; start = time.perf_counter(); "
-        f"import {module}; print(time.perf_counter() - start)"
-    )
-    samples = [
-        float(
-            subprocess.run(
-                [sys.executable, "-c", probe], capture_output=True, text=True, check=True
-            ).stdout
-        )
-        for _ in range(runs)
-    ]
-    return statistics.median(samples)
-
-
 def versus_floor(seconds: float, floor_seconds: float) -> str:
     """A ratio to the hand-written floor, with the floor's own figure."""
     return f"{seconds / floor_seconds:.2f}x the dict-literal floor ({floor_seconds * 1e6:.1f} µs)"
@@ -268,25 +256,36 @@ def main() -> None:
     rows.append(("HASH of a 33-character path", f"{hash_s * 1e6:.2f} µs", ""))
     generic_s = time(lambda: serialize_for_telemetry(response, POLICY))
     rows.append(("serialize_for_telemetry(summary, 10 matches)", f"{generic_s * 1e6:.1f} µs", ""))
-    core_import = import_seconds("codeweaver_telemetry.core", imports)
-    returns_import = import_seconds("returns.result", imports)
-    events_import = import_seconds(
-        "codeweaver_telemetry.core.search_event, codeweaver_telemetry.core.session_event", imports
-    )
-    rows.append(
-        (
-            "import codeweaver_telemetry.core",
-            f"{core_import * 1e3:.1f} ms",
-            f"returns.result alone: {returns_import * 1e3:.1f} ms",
+    with tempfile.TemporaryDirectory(prefix="codeweaver-bench-") as directory:
+
+        def import_ms(statement: str) -> str:
+            return f"{seconds_in_fresh_processes(statement, imports, Path(directory)) * 1e3:.1f} ms"
+
+        returns_import = import_ms("import returns.result")
+        rows.append(
+            (
+                "import codeweaver_telemetry.core",
+                import_ms("import codeweaver_telemetry.core"),
+                "its names load on first use",
+            )
         )
-    )
-    rows.append(
-        (
-            "import core + both event schemas",
-            f"{events_import * 1e3:.1f} ms",
-            "what a host pays once it builds an event",
+        rows.append(
+            (
+                "  + serialize_for_telemetry",
+                import_ms("from codeweaver_telemetry.core import serialize_for_telemetry"),
+                f"what a host pays to serialize its models (returns.result: {returns_import})",
+            )
         )
-    )
+        rows.append(
+            (
+                "  + both event schemas",
+                import_ms(
+                    "import codeweaver_telemetry.core.search_event, "
+                    "codeweaver_telemetry.core.session_event"
+                ),
+                "what a host pays once it builds an event",
+            )
+        )
 
     print(f"# codeweaver-telemetry core benchmarks ({'quick' if arguments.quick else 'full'})")
     print(f"# Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cores")
