@@ -12,7 +12,7 @@ import functools
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import ClassVar, Final
+from typing import ClassVar, Final, NamedTuple
 
 from returns.result import Result
 
@@ -102,11 +102,10 @@ def build_search_event(
     False
     """
 
+    search = _Search(response, intent_type, strategies, execution_time_ms)
+
     def put_properties(build: PropertyBuilder) -> None:
-        build.put("intent", lambda: build.label(intent_type))
-        build.put("strategies", lambda: _labels(build, strategies))
-        build.put("execution_time_ms", lambda: as_json_number(execution_time_ms))
-        build.put_all(_RESULT_COUNTS, response)
+        build.put_all(_REQUEST_AND_COUNTS, search)
         build.properties.update(_score_statistics(_finite_scores(build, response)))
         build.put_all(_RESULT_QUALITY, response)
         _put_flags(build, feature_flags)
@@ -118,13 +117,25 @@ def build_search_event(
     return build_event(SearchEvent, put_properties, policy, _SCHEMA_ROOM, direct=direct)
 
 
-_RESULT_COUNTS: Final[PropertyTable[FindCodeResponseSummary]] = (
-    ("result_candidates", lambda response, build: as_json_number(response.total_matches)),
-    ("result_returned", lambda response, build: to_count(response.matches, build.policy)),
-    ("result_total", lambda response, build: as_json_number(response.total_results)),
-    ("result_tokens", lambda response, build: as_json_number(response.token_count)),
+class _Search(NamedTuple):
+    """What a search event is built from, besides the query and the flags."""
+
+    response: FindCodeResponseSummary
+    intent_type: IntentType | None
+    strategies: Iterable[SearchStrategy]
+    execution_time_ms: float
+
+
+_REQUEST_AND_COUNTS: Final[PropertyTable[_Search]] = (
+    ("intent", lambda search, build: build.label(search.intent_type)),
+    ("strategies", lambda search, build: _labels(build, search.strategies)),
+    ("execution_time_ms", lambda search, build: as_json_number(search.execution_time_ms)),
+    ("result_candidates", lambda search, build: as_json_number(search.response.total_matches)),
+    ("result_returned", lambda search, build: to_count(search.response.matches, build.policy)),
+    ("result_total", lambda search, build: as_json_number(search.response.total_results)),
+    ("result_tokens", lambda search, build: as_json_number(search.response.token_count)),
 )
-"""How many results the search considered and returned."""
+"""What the search was asked to do, how long it took, and how many results it had."""
 
 _RESULT_QUALITY: Final[PropertyTable[FindCodeResponseSummary]] = (
     (
