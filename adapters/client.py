@@ -4,6 +4,9 @@ Every public method returns normally whatever its inputs, the network or the sin
 failure is logged at debug level on the ``codeweaver_telemetry`` logger and counted, and the
 counts travel in the next session event. When telemetry is off, from any source, the client is
 inert: it creates no sink, reads no key file, starts no thread and imports no network code.
+When it is on, creating it costs the configuration only: the privacy core, the policy (the hash
+key, this machine's names) and the sink are made by the first capture, the flags by the first
+lookup, so that a host's start-up does not pay for them.
 """
 
 from __future__ import annotations
