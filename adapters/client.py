@@ -12,16 +12,18 @@ lookup, so that a host's start-up does not pay for them.
 from __future__ import annotations
 
 import functools
+import math
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Concatenate, Final, ParamSpec, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Concatenate, Final, Generic, ParamSpec, TypeAlias, TypeVar
 
 from codeweaver_telemetry.core.sink import Accepted, DeliveryReport, OutboundEvent, Sink
 
 from .context import current_tags, tags_applied
 from .flags import FlagSource, NoFlags
+from .forks import start_afresh_in_children
 from .log import debug
 
 if TYPE_CHECKING:
@@ -42,10 +44,9 @@ if TYPE_CHECKING:
     from codeweaver_telemetry.core.settings import ConfigError, TelemetrySettings
     from codeweaver_telemetry.core.vocabulary import JSONObject, PrivacyError
 
-    from .privacy import CapturePrivacy
+    from .capture_steps import CaptureSteps
 
 
-SESSION_ID_PROPERTY: Final = "$session_id"
 SESSION_EVENT_NAME: Final = "codeweaver_session"
 """The session event's name (``SessionEvent.EVENT_NAME``), without loading its schema."""
 
@@ -53,8 +54,18 @@ SESSION_EVENT_NAME: Final = "codeweaver_session"
 _T = TypeVar("_T")
 _P = ParamSpec("_P")
 
-Deferred: TypeAlias = "_T | Callable[[], _T]"
-"""A value, or a function that makes it when it is first needed."""
+
+class OnFirstUse(Generic[_T]):
+    """A part the client makes, by calling ``make``, when it first needs it."""
+
+    __slots__ = ("make",)
+
+    def __init__(self, make: Callable[[], _T]) -> None:
+        self.make = make
+
+
+Deferred: TypeAlias = "_T | OnFirstUse[_T]"
+"""A part itself, or how to make it when it is first needed."""
 
 
 def new_session_id() -> str:
@@ -64,8 +75,8 @@ def new_session_id() -> str:
 
 
 def made(source: Deferred[_T]) -> _T:
-    """The value itself, or what the function makes."""
-    return source() if callable(source) else source
+    """The part itself, or what its maker makes."""
+    return source.make() if isinstance(source, OnFirstUse) else source
 
 
 def _never_raises(
@@ -96,31 +107,45 @@ class TelemetryClient:
         flags: Deferred[FlagSource] | None = None,
         config_error: ConfigError | None = None,
     ) -> None:
-        """``policy``, ``sink`` and ``flags`` may be given as functions that make them: the
-        policy and the sink are then made on the first capture (a host that never captures
-        reads no key file and starts no thread), the flags on the first lookup. If making
-        one fails, what needs it is dropped and counted, as any other failure."""
+        """``policy``, ``sink`` and ``flags`` may be given as :class:`OnFirstUse` makers:
+        the policy and the sink are then made on the first capture (a host that never
+        captures reads no key file and starts no thread), the flags on the first lookup;
+        after ``shutdown()`` nothing is made any more. If the policy or the sink cannot be
+        made, every capture is dropped and counted; if the flags cannot, lookups give their
+        defaults."""
         self._settings = settings
         self._enabled = bool(settings and settings.enabled and policy and sink)
         self._policy_source = policy
         self._sink_source = sink
-        self._privacy: CapturePrivacy | None = None
+        self._steps: CaptureSteps | None = None
         self._sink: Sink | None = None
         self._flags_source = flags
         self._flags: FlagSource | None = None
         self.config_error = config_error
         """Why telemetry is off because of the configuration, if it is."""
-        self._lock = threading.RLock()
+        self.after_fork_in_child()
         self._session_id = ""
         self._session_metadata: JSONObject = {}
         self._session_started = 0.0
         self._session_event_sent = False
         self._budget_left = settings.shutdown_budget_seconds.value if settings else 0.0
         self._closed = False
+        self._failed_at_emit = 0
         self.dropped = 0
-        """Events left out in this session: a full buffer, a closed sink, a filter failure."""
+        """Events left out since the last session event: a full buffer, a closed sink, a
+        filter failure. The session event reports them, and they count afresh after it."""
         self.failed = 0
-        """Events whose delivery failed in this session."""
+        """Events whose delivery failed since the last session event."""
+        start_afresh_in_children(self)
+
+    def after_fork_in_child(self) -> None:
+        """New locks (also how the client starts): a parent's thread may have held one at
+        the fork, and it does not exist in the child."""
+        # ``_lock`` guards the client's state and is only ever held briefly; ``_making`` is
+        # held while parts are made (importing, reading the key file), which may be slow, so
+        # that shutdown and the other threads' captures never wait for it.
+        self._lock = threading.RLock()
+        self._making = threading.Lock()
 
     @property
     def enabled(self) -> bool:
@@ -145,7 +170,6 @@ class TelemetryClient:
                 self._session_metadata = filtered
                 self._session_started = time.monotonic()
                 self._session_event_sent = False
-                self.dropped = self.failed = 0
         except Exception as error:  # noqa: BLE001 - telemetry never throws into its host
             debug("telemetry: start_session failed (%s)", type(error).__name__)
 
@@ -166,35 +190,35 @@ class TelemetryClient:
     @_never_raises
     def capture(self, event: str, properties: Mapping[str, object] | None = None) -> None:
         """Capture an event; the properties are filtered and guarded before this returns."""
-        privacy = self._ready()
-        if privacy is not None:
-            filtered = self._filtered(privacy, properties or {})
+        steps = self._capture_steps()
+        if steps is not None:
+            filtered = self._filtered(steps, properties or {})
             if filtered is not None:
-                self._emit(privacy, event, filtered.payload)
+                self._emit(steps, event, filtered.payload)
 
     @_never_raises
     def capture_from_event(self, event: TelemetryEvent) -> None:
         """Capture an event object; the library's own events are already anonymized, any other
         event's properties are filtered like a raw dict."""
-        privacy = self._ready()
-        if privacy is None:
+        steps = self._capture_steps()
+        if steps is None:
             return
         name, properties = event.to_posthog_event()
-        if privacy.is_sealed(event):
+        if steps.is_sealed(event):
             self._session_event_sent |= name == SESSION_EVENT_NAME
-            self._emit(privacy, name, properties)
+            self._emit(steps, name, properties)
         else:
             self.capture(name, properties)
 
     @_never_raises
     def capture_with_serialization(self, event_name: str, obj: object) -> None:
         """Capture a model's ``serialize_for_telemetry()`` form as an event's properties."""
-        privacy = self._ready()
-        if privacy is not None:
+        steps = self._capture_steps()
+        if steps is not None:
             self._send(
                 "capture_with_serialization",
-                privacy.serialized(obj),
-                lambda properties: self._emit(privacy, event_name, properties),
+                steps.serialized(obj),
+                lambda properties: self._emit(steps, event_name, properties),
             )
 
     @_never_raises
@@ -213,10 +237,11 @@ class TelemetryClient:
         ``version`` defaults to the session metadata's ``version``, and ``duration_seconds``
         to the time since :meth:`start_session`.
         """
-        privacy = self._ready()
-        if privacy is None:
+        steps = self._capture_steps()
+        if steps is None:
             return
         elapsed = time.monotonic() - self._session_started if self._session_started else 0.0
+        dropped, failed = self.dropped, self.failed
         # The event schemas load on first use: a host pays for them when it sends one.
         from codeweaver_telemetry.core import SessionStatistics  # noqa: PLC0415
         from codeweaver_telemetry.core.session_event import build_session_event  # noqa: PLC0415
@@ -225,14 +250,18 @@ class TelemetryClient:
             stats if stats is not None else SessionStatistics(),
             version=version or str(self._session_metadata.get("version", "unknown")),
             duration_seconds=elapsed if duration_seconds is None else duration_seconds,
-            policy=privacy.policy,
+            policy=steps.policy,
             setup_success=setup_success,
             setup_attempts=setup_attempts,
             config_errors=config_errors,
-            events_dropped=self.dropped,
-            events_failed=self.failed,
+            events_dropped=dropped,
+            events_failed=failed,
         )
-        self._send("capture_session_event", result, self.capture_from_event)
+        self._send(
+            "capture_session_event",
+            result,
+            functools.partial(self._send_session_event, dropped, failed),
+        )
 
     @_never_raises
     def capture_search_event(
@@ -252,10 +281,10 @@ class TelemetryClient:
         configuration): the host's ``tools_over_privacy`` argument can only turn them off,
         never on for a user who did not opt in.
         """
-        privacy = self._ready()
-        if privacy is None:
+        steps = self._capture_steps()
+        if steps is None:
             return
-        opted_in = tools_over_privacy is not False and privacy.policy.tools_over_privacy
+        opted_in = tools_over_privacy is not False and steps.policy.tools_over_privacy
         from codeweaver_telemetry.core.search_event import build_search_event  # noqa: PLC0415
 
         result = build_search_event(
@@ -264,7 +293,7 @@ class TelemetryClient:
             intent_type=intent_type,
             strategies=strategies,
             execution_time_ms=execution_time_ms,
-            policy=privacy.policy if opted_in else privacy.opted_out,
+            policy=steps.policy if opted_in else steps.opted_out,
             feature_flags=feature_flags,
         )
         self._send("capture_search_event", result, self.capture_from_event)
@@ -282,10 +311,10 @@ class TelemetryClient:
         """
         if not self._enabled or self._settings is None:
             return default
-        overrides = self._settings.flag_overrides.value
-        if key in overrides:
-            return overrides[key]
         try:
+            overrides = self._settings.flag_overrides.value
+            if key in overrides:
+                return overrides[key]
             value = self._flag_source().value(key, self._session_id or "anonymous")
         except Exception as error:  # noqa: BLE001 - telemetry never throws into its host
             debug("telemetry: flag lookup failed (%s)", type(error).__name__)
@@ -307,23 +336,26 @@ class TelemetryClient:
 
     def shutdown(self, timeout: float | None = None) -> DeliveryReport:
         """Flush and close the sink. Waits at most what is left of the shutdown budget shared
-        with ``end_session`` and the exit hook, or ``timeout`` if the host grants one."""
+        with ``end_session`` and the exit hook, or ``timeout`` if the host grants one (a
+        timeout that is not a number is ignored)."""
         if not self._enabled:
             return DeliveryReport()
         with self._lock:
-            if self._closed or self._sink is None:  # a sink is made by the first capture
-                self._closed = True
-                return DeliveryReport()
+            sink, already_closed = self._sink, self._closed
             self._closed = True
-        wait = self._take_budget(timeout)
+        if already_closed or sink is None:  # a sink is made by the first capture
+            return DeliveryReport()
+        granted = _seconds_or_none(timeout)
+        wait = self._take_budget(granted)
         started = time.monotonic()
         try:
-            report = self._sink.close(wait)
+            report = sink.close(wait)
         except Exception as error:  # noqa: BLE001 - a sink must not raise; fail safe if it does
             debug("telemetry: closing the sink failed (%s)", type(error).__name__)
             report = DeliveryReport()
-        self._spend(timeout, time.monotonic() - started)
-        self.failed += report.failed
+        self._spend(granted, time.monotonic() - started)
+        with self._lock:  # the sink's totals include the failures its emit already reported
+            self.failed += max(0, report.failed - self._failed_at_emit)
         return report
 
     def __enter__(self) -> TelemetryClient:
@@ -340,50 +372,61 @@ class TelemetryClient:
 
     # --- internals -------------------------------------------------------------------------
 
-    def _ready(self) -> CapturePrivacy | None:
-        """What capturing needs (the privacy steps bound to the policy, and the sink), made on
-        the first capture; None when telemetry is off or they could not be made."""
-        privacy = self._privacy
-        if privacy is None and self._enabled:
-            with self._lock:
-                privacy = self._privacy or self._make_capture_parts()
-            if privacy is None:
+    def _capture_steps(self) -> CaptureSteps | None:
+        """The steps every capture goes through, made with the sink on the first capture;
+        None (and the capture counted as dropped) when they are not to be had."""
+        steps = self._steps
+        if steps is None and self._enabled:
+            steps = self._make_capture_parts()
+            if steps is None:
                 why = "the client is shut down" if self._closed else "capturing could not be set up"
                 self._count_drop("capture", None, why)
-        return privacy
+        return steps
 
-    def _make_capture_parts(self) -> CapturePrivacy | None:
-        if self._closed:  # shut down before the first capture: nothing is made any more
-            return None
-        policy, sink = self._policy_source, self._sink_source
-        self._policy_source = self._sink_source = None
-        if policy is None or sink is None:  # already tried, and it failed
-            return None
-        try:
-            from .privacy import CapturePrivacy  # noqa: PLC0415 - on the first capture only
+    def _make_capture_parts(self) -> CaptureSteps | None:
+        with self._making:
+            if self._steps is not None or self._closed:
+                return self._steps
+            policy, sink_source = self._policy_source, self._sink_source
+            self._policy_source = self._sink_source = None
+            if policy is None or sink_source is None:  # already tried, and it failed
+                return None
+            try:
+                from .capture_steps import CaptureSteps  # noqa: PLC0415 - first capture only
 
-            privacy = CapturePrivacy(made(policy))
-            self._sink = made(sink)
-        except Exception as error:  # noqa: BLE001 - telemetry never throws into its host
-            debug("telemetry: cannot set up capturing (%s)", type(error).__name__)
-            return None
-        self._privacy = privacy
-        return privacy
+                steps = CaptureSteps(made(policy))
+                sink = made(sink_source)
+            except Exception as error:  # noqa: BLE001 - telemetry never throws into its host
+                debug("telemetry: cannot set up capturing (%s)", type(error).__name__)
+                return None
+            with self._lock:
+                if not self._closed:  # the sink first: whoever sees the steps sees the sink
+                    self._sink, self._steps = sink, steps
+                    return steps
+        sink.close(0.0)  # shut down while it was being made: it is never used
+        return None
 
     def _flag_source(self) -> FlagSource:
         flags = self._flags
         if flags is None:
-            with self._lock:
+            with self._making:
                 if self._flags is None:
                     source, self._flags_source = self._flags_source, None
-                    self._flags = made(source) if source is not None else NoFlags()
+                    self._flags = self._made_flags(source)
                 flags = self._flags
         return flags
 
-    def _filtered(
-        self, privacy: CapturePrivacy, properties: Mapping[str, object]
-    ) -> Filtered | None:
-        result = privacy.filtered(properties)
+    def _made_flags(self, source: Deferred[FlagSource] | None) -> FlagSource:
+        if source is None or self._closed:  # after shutdown, only local overrides answer
+            return NoFlags()
+        try:
+            return made(source)
+        except Exception as error:  # noqa: BLE001 - telemetry never throws into its host
+            debug("telemetry: cannot set up feature flags (%s)", type(error).__name__)
+            return NoFlags()
+
+    def _filtered(self, steps: CaptureSteps, properties: Mapping[str, object]) -> Filtered | None:
+        result = steps.filtered(properties)
         filtered = result.value_or(None)
         if filtered is None:
             self._count_drop("filter", None, str(result.failure()))
@@ -391,34 +434,52 @@ class TelemetryClient:
 
     def _context_properties(self, properties: Mapping[str, object]) -> JSONObject:
         """Session metadata or context tags, filtered, without their own filter report."""
-        privacy = self._ready()
-        if privacy is None:
+        steps = self._capture_steps()
+        if steps is None:
             return {}
-        filtered = self._filtered(privacy, properties)
-        return {} if filtered is None else privacy.without_report(filtered)
+        filtered = self._filtered(steps, properties)
+        return {} if filtered is None else steps.without_report(filtered)
 
-    def _emit(self, privacy: CapturePrivacy, event: str, properties: JSONObject) -> None:
+    def _emit(self, steps: CaptureSteps, event: str, properties: JSONObject) -> None:
         sink = self._sink
-        if sink is None:  # made together with the privacy steps: this only narrows the type
+        if sink is None:  # made together with the steps: this only narrows the type
             return
         # An event's name is sent as it is: it must pass the rules of a category label
         # (short, no spaces, nothing the leak guard flags), or the event is not sent at all.
-        if not privacy.is_plain_label(event):
+        if not steps.is_plain_label(event):
             self._count_drop("capture", None, "the event name is not a plain label")
             return
-        if not self._session_id:
-            self.start_session()
+        session_id = self._session_id or self._first_session_id()
         tags = current_tags()
-        merged: JSONObject = {**privacy.library, **self._session_metadata}
-        if tags:
-            merged.update(self._context_properties(tags))
-        merged.update(properties)
-        merged[SESSION_ID_PROPERTY] = self._session_id
-        outcome = sink.emit(OutboundEvent(event, self._session_id, merged, time.time()))
-        if outcome is Accepted.FAILED:
-            self.failed += 1
-        elif outcome is not Accepted.QUEUED:
-            self.dropped += 1
+        merged = steps.event_properties(
+            session_id,
+            self._session_metadata,
+            self._context_properties(tags) if tags else {},
+            properties,
+        )
+        outcome = sink.emit(OutboundEvent(event, session_id, merged, time.time()))
+        if outcome is not Accepted.QUEUED:
+            with self._lock:
+                if outcome is Accepted.FAILED:
+                    self.failed += 1
+                    self._failed_at_emit += 1
+                else:
+                    self.dropped += 1
+
+    def _first_session_id(self) -> str:
+        """The session of an event captured before any :meth:`start_session`: one, started
+        by whichever thread gets here first."""
+        with self._lock:
+            if not self._session_id:
+                self._session_id = new_session_id()
+                self._session_started = time.monotonic()
+            return self._session_id
+
+    def _send_session_event(self, dropped: int, failed: int, event: TelemetryEvent) -> None:
+        with self._lock:  # these counts are reported now; what happens next counts afresh
+            self.dropped -= dropped
+            self.failed -= failed
+        self.capture_from_event(event)
 
     def _flush(self, timeout: float | None) -> DeliveryReport:
         if self._sink is None or self._closed:
@@ -447,6 +508,14 @@ class TelemetryClient:
             send(built)
 
     def _count_drop(self, where: str, error: BaseException | None, reason: str = "") -> None:
-        self.dropped += 1
+        with self._lock:
+            self.dropped += 1
         detail = type(error).__name__ if error is not None else reason
         debug("telemetry: %s dropped an event (%s)", where, detail)
+
+
+def _seconds_or_none(timeout: object) -> float | None:
+    """A host's timeout in seconds, or None (the budget applies) for anything else."""
+    if isinstance(timeout, int | float) and not isinstance(timeout, bool):
+        return None if math.isnan(timeout) else float(timeout)
+    return None

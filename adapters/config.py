@@ -23,7 +23,7 @@ from codeweaver_telemetry.core.settings import (
     resolve_settings,
 )
 
-from .directories import user_config_directory
+from .directories import current_directory, user_config_directory
 
 # Paths are plain strings here (os.path, not pathlib): this module runs at the host's start-up.
 
@@ -49,7 +49,7 @@ def load_config(
 ) -> LoadedConfig:
     """Find and read the sources, then resolve them. Never raises."""
     environ = dict(os.environ if environment is None else environment)
-    cwd = _current_directory() if working_directory is None else os.fspath(working_directory)
+    cwd = current_directory() if working_directory is None else os.fspath(working_directory)
     found = find_config_file(config_path, environ, cwd)
     table: Mapping[str, object] | None = None
     if found is not None:
@@ -81,13 +81,6 @@ def find_config_file(
         if directory is not None and os.path.isfile(os.path.join(directory, FILE_NAME)):
             return os.path.join(directory, FILE_NAME)
     return None
-
-
-def _current_directory() -> str | None:
-    try:
-        return os.getcwd()
-    except OSError:  # the working directory was removed: there is no local file
-        return None
 
 
 def read_telemetry_table(path: str) -> Mapping[str, object] | ConfigError:

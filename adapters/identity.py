@@ -15,6 +15,7 @@ import os
 import platform
 from typing import Final
 
+from .directories import current_directory
 from .log import debug
 
 KEY_FILE_NAME: Final = "telemetry-hash-key"
@@ -72,30 +73,27 @@ def _read_bytes(path: str) -> bytes:
         return file.read()
 
 
-def sensitive_literals(working_directory: str | os.PathLike[str] | None = None) -> frozenset[str]:
-    """This machine's names that must never appear in telemetry: user, host, home and
-    working directories (and their names), and the enclosing git repository's name."""
+def sensitive_literals(*working_directories: str | os.PathLike[str] | None) -> frozenset[str]:
+    """This machine's names that must never appear in telemetry: the user and host names, the
+    home directory, each working directory given (the current one if none is), their names,
+    and the names of the git repositories they are in."""
     literals: set[str] = set()
     try:
         literals.add(getpass.getuser())
     except Exception:  # noqa: BLE001 - getuser raises OSError, KeyError or ImportError by platform
         debug("telemetry: no user name to protect")
     literals.add(platform.node())
-    cwd = _cwd() if working_directory is None else os.fspath(working_directory)
-    for directory in (os.path.expanduser("~"), cwd):
-        if directory is not None and os.path.isabs(directory):
+    directories = [os.fspath(d) for d in working_directories if d is not None]
+    if not working_directories:
+        directories = [d for d in (current_directory(),) if d is not None]
+    for directory in (os.path.expanduser("~"), *directories):
+        if os.path.isabs(directory):
             literals.update((directory, os.path.basename(directory)))
-    repository = _repository_root(cwd) if cwd is not None else None
-    if repository is not None:
-        literals.update((repository, os.path.basename(repository)))
+    for directory in directories:
+        repository = _repository_root(directory)
+        if repository is not None:
+            literals.update((repository, os.path.basename(repository)))
     return frozenset(literal for literal in literals if literal and literal != os.sep)
-
-
-def _cwd() -> str | None:
-    try:
-        return os.getcwd()
-    except OSError:  # the working directory was removed
-        return None
 
 
 def _repository_root(start: str) -> str | None:

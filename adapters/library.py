@@ -9,7 +9,8 @@ from codeweaver_telemetry.core import __version__
 from codeweaver_telemetry.core.event_schema import PropertySpec
 from codeweaver_telemetry.core.vocabulary import JSONObject
 
-from .client import SESSION_ID_PROPERTY
+SESSION_ID_PROPERTY: Final = "$session_id"
+"""PostHog's property for the session an event belongs to."""
 
 LIBRARY_PROPERTIES: Final = (
     PropertySpec("$lib", "string", "Always codeweaver-telemetry."),

@@ -13,6 +13,7 @@ import time
 from collections.abc import Mapping
 from typing import Final
 
+from .forks import start_afresh_in_children
 from .log import debug
 from .posthog_sink import Endpoint
 
@@ -46,10 +47,16 @@ class PostHogFlags:
         self._endpoint = endpoint
         self._budget = budget
         self._ttl = ttl
-        self._lock = threading.Lock()
         self._values: dict[str, object] = {}
         self._fetched_at = float("-inf")
         self._quiet_until = float("-inf")
+        self.after_fork_in_child()
+        start_afresh_in_children(self)
+
+    def after_fork_in_child(self) -> None:
+        """A new lock and no refresh under way (the one a parent's thread ran does not exist
+        here); the cached values are kept."""
+        self._lock = threading.Lock()
         self._refresh: threading.Event | None = None
         self._refresh_started = 0.0
 

@@ -18,11 +18,9 @@ sink's own daemon thread, so that:
 from __future__ import annotations
 
 import collections
-import os
 import threading
 import time
 import uuid
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -30,6 +28,7 @@ from typing import Any, Final
 from codeweaver_telemetry.core.settings import TelemetrySettings
 from codeweaver_telemetry.core.sink import Accepted, DeliveryReport, OutboundEvent
 
+from .forks import start_afresh_in_children
 from .log import debug
 
 REQUEST_TIMEOUT: Final = 10.0
@@ -98,7 +97,7 @@ class PostHogSink:
         self._endpoint = endpoint
         self._sender = sender
         self._reset_state()
-        _live_sinks.add(self)
+        start_afresh_in_children(self)
 
     @classmethod
     def from_settings(cls, settings: TelemetrySettings) -> PostHogSink:
@@ -258,18 +257,7 @@ class PostHogSink:
 
     # --- fork --------------------------------------------------------------------------------
 
-    def _after_fork_in_child(self) -> None:
-        # The parent's thread does not exist here and its lock may have been held at the fork:
-        # the child starts empty, with its own lock and, on its first event, its own thread.
+    def after_fork_in_child(self) -> None:
+        """Start empty, with a new lock and, on the first event, a new thread: the parent's
+        thread does not exist here and its lock may have been held at the fork."""
         self._reset_state()
-
-
-_live_sinks: weakref.WeakSet[PostHogSink] = weakref.WeakSet()
-
-
-def _reset_sinks_in_child() -> None:
-    for sink in list(_live_sinks):
-        sink._after_fork_in_child()
-
-
-os.register_at_fork(after_in_child=_reset_sinks_in_child)

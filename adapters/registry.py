@@ -13,9 +13,9 @@ from returns.result import Success
 
 from codeweaver_telemetry.core.settings import SinkName, TelemetrySettings
 
-from .client import TelemetryClient
+from .client import OnFirstUse, TelemetryClient
 from .config import load_config
-from .directories import user_state_directory
+from .directories import current_directory, user_state_directory
 from .flags import FlagSource, NoFlags
 from .log import debug
 
@@ -49,11 +49,14 @@ def build_client(
     if not settings.enabled:
         return TelemetryClient(settings)
     try:
+        # The working directory now, since the host may change it before its first capture
+        # (a daemon does), and this one's name (the repository's) must be protected too.
+        start_directory = current_directory()
         return TelemetryClient(
             settings,
-            policy=functools.partial(installation_policy, settings),
-            sink=functools.partial(make_sink, settings),
-            flags=functools.partial(make_flags, settings),
+            policy=OnFirstUse(functools.partial(installation_policy, settings, start_directory)),
+            sink=OnFirstUse(functools.partial(make_sink, settings)),
+            flags=OnFirstUse(functools.partial(make_flags, settings)),
         )
     except Exception as error:  # noqa: BLE001 - telemetry never throws into its host
         debug("telemetry: off, set-up failed (%s)", type(error).__name__)
@@ -88,8 +91,11 @@ def make_flags(settings: TelemetrySettings) -> FlagSource:
     return PostHogFlags(endpoint_from_settings(settings), budget=budget)
 
 
-def installation_policy(settings: TelemetrySettings) -> PrivacyPolicy:
-    """This installation's policy: its hash key, the user's opt-in, this machine's names."""
+def installation_policy(
+    settings: TelemetrySettings, start_directory: str | None = None
+) -> PrivacyPolicy:
+    """This installation's policy: its hash key, the user's opt-in, this machine's names
+    (those of the working directory now, and at ``start_directory``)."""
     from codeweaver_telemetry.core.policy import PrivacyPolicy  # noqa: PLC0415 - see above
 
     from .identity import installation_hash_key, sensitive_literals  # noqa: PLC0415 - see above
@@ -97,7 +103,7 @@ def installation_policy(settings: TelemetrySettings) -> PrivacyPolicy:
     return PrivacyPolicy(
         hash_key=installation_hash_key(user_state_directory()),
         tools_over_privacy=settings.tools_over_privacy.value,
-        sensitive_literals=sensitive_literals(),
+        sensitive_literals=sensitive_literals(start_directory, current_directory()),
     )
 
 

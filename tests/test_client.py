@@ -300,7 +300,30 @@ def test_a_broken_stream_is_counted_not_raised() -> None:
     stream.close()
     client = client_with(StdoutSink(stream=stream))
     client.capture("lost")
-    assert client.failed == 1
+    client.capture("lost_again")
+    assert client.failed == 2
+    client.shutdown()
+    assert client.failed == 2  # the sink's own totals are not added a second time
+
+
+def test_drops_before_the_first_session_are_reported_in_its_session_event() -> None:
+    sink = NullSink(keep=True)
+    client = client_with(sink)
+    client.capture("not a plain label")  # dropped before any session exists
+    client.capture("ok")  # starts the session implicitly
+    client.end_session(version="1")
+    client.capture("later", Hostile())
+    sessions = [event for event in sink.events if event.event == "codeweaver_session"]
+    assert sessions[0].properties["telemetry_events_dropped"] == 1
+    assert client.dropped == 1  # the one after the session event counts afresh
+
+
+def test_unusable_arguments_never_raise_into_the_host() -> None:
+    client = client_with(NullSink(keep=True))
+    assert client.get_feature_flag(["not", "hashable"], default="d") == "d"  # type: ignore[arg-type]
+    client.capture("e")
+    report = client.shutdown(timeout="1")  # type: ignore[arg-type]
+    assert report.delivered == 0
 
 
 def test_library_properties_are_coarse_platform_facts_only() -> None:

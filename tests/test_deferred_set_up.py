@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import threading
 from pathlib import Path
 
 import pytest
 from host_process import host_environment, run_program
 
-from codeweaver_telemetry.adapters import NullSink, TelemetryClient
+from codeweaver_telemetry.adapters import NullSink, TelemetryClient, build_client
+from codeweaver_telemetry.adapters.client import OnFirstUse
 from codeweaver_telemetry.adapters.flags import FlagSource, NoFlags
 from codeweaver_telemetry.core import PrivacyPolicy
 from codeweaver_telemetry.core.settings import RawSources, TelemetrySettings, resolve_settings
@@ -39,7 +43,12 @@ class Factories:
         return NoFlags()
 
     def client(self) -> TelemetryClient:
-        return TelemetryClient(SETTINGS, policy=self.policy, sink=self.make_sink, flags=self.flags)
+        return TelemetryClient(
+            SETTINGS,
+            policy=OnFirstUse(self.policy),
+            sink=OnFirstUse(self.make_sink),
+            flags=OnFirstUse(self.flags),
+        )
 
 
 def test_nothing_is_made_until_the_first_capture_then_everything_once() -> None:
@@ -95,6 +104,120 @@ def test_a_policy_that_cannot_be_made_drops_and_counts_every_capture() -> None:
     assert client.dropped == 2
     assert parts.sink.events == []
     assert client.shutdown().delivered == 0
+
+
+def test_flags_are_not_made_after_shutdown() -> None:
+    parts = Factories()
+    client = parts.client()
+    client.shutdown()
+    assert client.get_feature_flag("f", default="d") == "d"
+    assert "flags" not in parts.made
+
+
+def test_a_callable_sink_is_a_sink_not_a_maker() -> None:
+    class CallableSink(NullSink):
+        def __call__(self) -> None:
+            raise AssertionError("a sink is never called")
+
+    sink = CallableSink(keep=True)
+    client = TelemetryClient(SETTINGS, policy=PrivacyPolicy(hash_key=b"k" * 32), sink=sink)
+    client.capture("e")
+    assert [event.event for event in sink.events] == ["e"]
+    assert client.dropped == 0
+
+
+def test_concurrent_first_captures_make_one_sink_and_one_session() -> None:
+    for _ in range(20):
+        parts = Factories()
+        client = parts.client()
+        barrier = threading.Barrier(8, timeout=5)
+
+        def capture(client: TelemetryClient = client, barrier: threading.Barrier = barrier) -> None:
+            barrier.wait()
+            client.capture("e")
+
+        threads = [threading.Thread(target=capture) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=5)
+        assert parts.made == ["policy", "sink"]
+        assert len(parts.sink.events) == 8
+        assert {event.distinct_id for event in parts.sink.events} == {
+            event.properties["$session_id"] for event in parts.sink.events
+        }
+        assert len({event.distinct_id for event in parts.sink.events}) == 1
+
+
+class SlowSetUp:
+    """A client whose first capture blocks in making the policy (a hung home directory, say)
+    until ``release`` is set; ``entered`` says the maker has started."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.sink = NullSink(keep=True)
+        self.client = TelemetryClient(
+            SETTINGS, policy=OnFirstUse(self.policy), sink=OnFirstUse(lambda: self.sink)
+        )
+        self.capturing = threading.Thread(target=self.client.capture, args=("first",))
+        self.capturing.start()
+        assert self.entered.wait(timeout=5)
+
+    def policy(self) -> PrivacyPolicy:
+        self.entered.set()
+        self.release.wait(timeout=5)
+        return PrivacyPolicy(hash_key=b"k" * 32)
+
+    def finish(self) -> None:
+        self.release.set()
+        self.capturing.join(timeout=5)
+
+
+def test_shutdown_does_not_wait_for_a_slow_first_capture() -> None:
+    slow = SlowSetUp()
+    slow.client.shutdown(timeout=0.1)
+    still_making = slow.capturing.is_alive()  # shutdown returned while the maker blocks
+    slow.finish()
+    assert still_making
+    assert slow.sink.events == []  # made after the shutdown: closed at once, never used
+    assert slow.sink.closed
+    assert slow.client.dropped == 1
+
+
+@pytest.mark.slow
+def test_a_child_forked_during_a_first_capture_captures_without_deadlock() -> None:
+    slow = SlowSetUp()  # the parent's thread holds the lock that guards the making
+    client = slow.client
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its own capture must finish (the maker it inherited is gone)
+        try:
+            signal.alarm(10)
+            client.capture("child")
+            os.write(write_end, b"done")
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    slow.finish()
+    _, status = os.waitpid(pid, 0)
+    outcome = os.read(read_end, 16)
+    os.close(read_end)
+    assert (status, outcome) == (0, b"done")
+
+
+def test_the_directory_at_start_up_stays_protected_after_a_change_of_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repository = tmp_path / "acme-secret-repo"
+    (repository / ".git").mkdir(parents=True)
+    monkeypatch.chdir(repository)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    client = build_client({"sink": "null"})
+    monkeypatch.chdir(tmp_path)  # a daemon changes directory before it captures
+    steps = client._capture_steps()
+    assert steps is not None
+    assert "acme-secret-repo" in steps.policy.literal_tokens
 
 
 STARTUP_PROBE = """

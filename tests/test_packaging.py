@@ -140,3 +140,18 @@ def test_the_readme_documents_every_setting() -> None:
     for key in KEYS:
         assert f"`{ENV_PREFIX}{key.upper()}`" in readme
         assert f"`{key}`" in readme
+
+
+@pytest.mark.parametrize("package", ["codeweaver_telemetry.core", "codeweaver_telemetry.adapters"])
+def test_the_lazily_loaded_names_are_exactly_the_public_ones(
+    package: str, tmp_path: pathlib.Path
+) -> None:
+    # Before any is used, dir() lists the lazy names that are not yet module globals.
+    lazy, public = json.loads(
+        run_python(
+            f"import json, importlib; m = importlib.import_module({package!r}); "
+            "print(json.dumps([sorted(set(dir(m)) - set(vars(m))), sorted(m.__all__)]))",
+            tmp_path,
+        )
+    )
+    assert lazy == [name for name in public if name != "__version__"]

@@ -1,4 +1,5 @@
-"""The core's privacy steps, bound to one policy: what every capture goes through.
+"""What every capture goes through: the core's privacy steps bound to one policy, and the
+properties every event carries.
 
 The client loads this module on its first capture, not at start-up: a host that creates the
 client early (a command line, a server starting) does not pay for the privacy core until it
@@ -19,11 +20,11 @@ from codeweaver_telemetry.core.policy import PrivacyPolicy
 from codeweaver_telemetry.core.serializer import filter_for_telemetry, serialize_for_telemetry
 from codeweaver_telemetry.core.vocabulary import JSONObject, PrivacyError
 
-from .library import library_properties
+from .library import SESSION_ID_PROPERTY, library_properties
 
 
-class CapturePrivacy:
-    """The policy (and its opted-out twin), the library's properties, and the core's filter."""
+class CaptureSteps:
+    """The policy (and its opted-out twin), the core's filter, and the library's properties."""
 
     __slots__ = ("library", "opted_out", "policy")
 
@@ -45,6 +46,15 @@ class CapturePrivacy:
         """Whether ``name`` may be sent as it is: it passes the rules of a category label
         (short, no spaces, nothing the leak guard flags), so no sensitive text is in it."""
         return isinstance(name, str) and category_label(name, self.policy) == name
+
+    def event_properties(
+        self, session_id: str, session: JSONObject, tags: JSONObject, own: JSONObject
+    ) -> JSONObject:
+        """An event's properties: the library's, then the session's metadata, the context's
+        tags and the event's own (each already filtered; a later one wins), and the session."""
+        merged: JSONObject = {**self.library, **session, **tags, **own}
+        merged[SESSION_ID_PROPERTY] = session_id
+        return merged
 
     @staticmethod
     def without_report(filtered: Filtered) -> JSONObject:
