@@ -50,6 +50,10 @@ if TYPE_CHECKING:
 SESSION_EVENT_NAME: Final = "codeweaver_session"
 """The session event's name (``SessionEvent.EVENT_NAME``), without loading its schema."""
 
+SET_UP_WAIT_SECONDS: Final = 1.0
+"""Longest a capture waits while another thread makes the capture parts; then it is dropped
+and counted. (The thread that makes them waits for its own making.)"""
+
 
 _T = TypeVar("_T")
 _P = ParamSpec("_P")
@@ -130,6 +134,7 @@ class TelemetryClient:
         self._session_event_sent = False
         self._budget_left = settings.shutdown_budget_seconds.value if settings else 0.0
         self._closed = False
+        self._set_up_failed = False
         self._failed_at_emit = 0
         self.dropped = 0
         """Events left out since the last session event: a full buffer, a closed sink, a
@@ -141,11 +146,16 @@ class TelemetryClient:
     def after_fork_in_child(self) -> None:
         """New locks (also how the client starts): a parent's thread may have held one at
         the fork, and it does not exist in the child."""
-        # ``_lock`` guards the client's state and is only ever held briefly; ``_making`` is
-        # held while parts are made (importing, reading the key file), which may be slow, so
-        # that shutdown and the other threads' captures never wait for it.
+        # ``_lock`` guards the client's state and is only ever held briefly. ``_making`` is
+        # held while the capture parts are made (importing, reading the key file), which may
+        # be slow: shutdown never waits for it, a capture once the parts exist never does,
+        # and another thread's first capture waits a bounded time. It is re-entrant, so that
+        # a maker that itself captures (through a host's log handler, say) finds nothing to
+        # make instead of waiting for itself. The flags have their own, and their own budget.
         self._lock = threading.RLock()
-        self._making = threading.Lock()
+        self._making = threading.RLock()
+        self._making_flags = threading.RLock()
+        self._in_making = False  # (in a child, the parent's making thread does not exist)  # a maker that captures finds nothing to make
 
     @property
     def enabled(self) -> bool:
@@ -205,8 +215,9 @@ class TelemetryClient:
             return
         name, properties = event.to_posthog_event()
         if steps.is_sealed(event):
-            self._session_event_sent |= name == SESSION_EVENT_NAME
-            self._emit(steps, name, properties)
+            queued = self._emit(steps, name, properties)
+            if queued and name == SESSION_EVENT_NAME:
+                self._session_event_sent = True
         else:
             self.capture(name, properties)
 
@@ -241,7 +252,9 @@ class TelemetryClient:
         if steps is None:
             return
         elapsed = time.monotonic() - self._session_started if self._session_started else 0.0
-        dropped, failed = self.dropped, self.failed
+        with self._lock:  # the event takes the counts; they are given back if it is not sent
+            dropped, failed = self.dropped, self.failed
+            self.dropped = self.failed = 0
         # The event schemas load on first use: a host pays for them when it sends one.
         from codeweaver_telemetry.core import SessionStatistics  # noqa: PLC0415
         from codeweaver_telemetry.core.session_event import build_session_event  # noqa: PLC0415
@@ -257,11 +270,14 @@ class TelemetryClient:
             events_dropped=dropped,
             events_failed=failed,
         )
-        self._send(
-            "capture_session_event",
-            result,
-            functools.partial(self._send_session_event, dropped, failed),
-        )
+        event = result.value_or(None)
+        if event is not None and self._emit_session_event(steps, event):
+            return
+        with self._lock:
+            self.dropped += dropped
+            self.failed += failed
+        if event is None:
+            self._count_drop("capture_session_event", None, str(result.failure()))
 
     @_never_raises
     def capture_search_event(
@@ -379,45 +395,62 @@ class TelemetryClient:
         if steps is None and self._enabled:
             steps = self._make_capture_parts()
             if steps is None:
-                why = "the client is shut down" if self._closed else "capturing could not be set up"
+                why = "the client is shut down" if self._closed else "capturing is not set up"
                 self._count_drop("capture", None, why)
         return steps
 
     def _make_capture_parts(self) -> CaptureSteps | None:
-        with self._making:
-            if self._steps is not None or self._closed:
-                return self._steps
+        # Another thread may be making them (importing, reading the key file): wait for it,
+        # but never without a bound, and not at all once the client is shut down.
+        if self._closed or not self._making.acquire(timeout=SET_UP_WAIT_SECONDS):
+            return None
+        try:
+            if self._steps is not None or self._closed or self._set_up_failed or self._in_making:
+                return self._steps  # (a maker that captures is in_making: nothing for it yet)
             policy, sink_source = self._policy_source, self._sink_source
-            self._policy_source = self._sink_source = None
-            if policy is None or sink_source is None:  # already tried, and it failed
+            if policy is None or sink_source is None:
                 return None
+            self._in_making = True
             try:
                 from .capture_steps import CaptureSteps  # noqa: PLC0415 - first capture only
 
                 steps = CaptureSteps(made(policy))
                 sink = made(sink_source)
             except Exception as error:  # noqa: BLE001 - telemetry never throws into its host
+                self._set_up_failed = True  # tried once; every later capture is counted
                 debug("telemetry: cannot set up capturing (%s)", type(error).__name__)
                 return None
+            finally:
+                self._in_making = False
             with self._lock:
                 if not self._closed:  # the sink first: whoever sees the steps sees the sink
                     self._sink, self._steps = sink, steps
                     return steps
+        finally:
+            self._making.release()
         sink.close(0.0)  # shut down while it was being made: it is never used
         return None
 
     def _flag_source(self) -> FlagSource:
+        """The flags, made on the first lookup; none once the client is shut down, or while
+        another thread makes them for longer than the flag budget."""
         flags = self._flags
+        if self._closed:
+            return NoFlags()
         if flags is None:
-            with self._making:
+            budget = self._settings.flag_budget_seconds.value if self._settings else 0.0
+            if not self._making_flags.acquire(timeout=budget):
+                return NoFlags()
+            try:
                 if self._flags is None:
-                    source, self._flags_source = self._flags_source, None
-                    self._flags = self._made_flags(source)
+                    self._flags = self._made_flags(self._flags_source)
                 flags = self._flags
+            finally:
+                self._making_flags.release()
         return flags
 
     def _made_flags(self, source: Deferred[FlagSource] | None) -> FlagSource:
-        if source is None or self._closed:  # after shutdown, only local overrides answer
+        if source is None:
             return NoFlags()
         try:
             return made(source)
@@ -440,15 +473,17 @@ class TelemetryClient:
         filtered = self._filtered(steps, properties)
         return {} if filtered is None else steps.without_report(filtered)
 
-    def _emit(self, steps: CaptureSteps, event: str, properties: JSONObject) -> None:
+    def _emit(self, steps: CaptureSteps, event: str, properties: JSONObject) -> bool:
+        """Send one event; whether the sink took it (any other outcome is counted)."""
         sink = self._sink
-        if sink is None:  # made together with the steps: this only narrows the type
-            return
+        if sink is None or self._closed:  # (the sink is made with the steps)
+            self._count_drop("capture", None, "the client is shut down")
+            return False
         # An event's name is sent as it is: it must pass the rules of a category label
         # (short, no spaces, nothing the leak guard flags), or the event is not sent at all.
         if not steps.is_plain_label(event):
             self._count_drop("capture", None, "the event name is not a plain label")
-            return
+            return False
         session_id = self._session_id or self._first_session_id()
         tags = current_tags()
         merged = steps.event_properties(
@@ -458,13 +493,15 @@ class TelemetryClient:
             properties,
         )
         outcome = sink.emit(OutboundEvent(event, session_id, merged, time.time()))
-        if outcome is not Accepted.QUEUED:
-            with self._lock:
-                if outcome is Accepted.FAILED:
-                    self.failed += 1
-                    self._failed_at_emit += 1
-                else:
-                    self.dropped += 1
+        if outcome is Accepted.QUEUED:
+            return True
+        with self._lock:
+            if outcome is Accepted.FAILED:
+                self.failed += 1
+                self._failed_at_emit += 1
+            else:
+                self.dropped += 1
+        return False
 
     def _first_session_id(self) -> str:
         """The session of an event captured before any :meth:`start_session`: one, started
@@ -475,11 +512,12 @@ class TelemetryClient:
                 self._session_started = time.monotonic()
             return self._session_id
 
-    def _send_session_event(self, dropped: int, failed: int, event: TelemetryEvent) -> None:
-        with self._lock:  # these counts are reported now; what happens next counts afresh
-            self.dropped -= dropped
-            self.failed -= failed
-        self.capture_from_event(event)
+    def _emit_session_event(self, steps: CaptureSteps, event: TelemetryEvent) -> bool:
+        name, properties = event.to_posthog_event()
+        queued = self._emit(steps, name, properties)
+        if queued:
+            self._session_event_sent = True
+        return queued
 
     def _flush(self, timeout: float | None) -> DeliveryReport:
         if self._sink is None or self._closed:
@@ -499,7 +537,7 @@ class TelemetryClient:
                 self._budget_left = max(0.0, self._budget_left - elapsed)
 
     def _send(
-        self, where: str, result: Result[_T, PrivacyError], send: Callable[[_T], None]
+        self, where: str, result: Result[_T, PrivacyError], send: Callable[[_T], object]
     ) -> None:
         built = result.value_or(None)
         if built is None:
@@ -517,5 +555,6 @@ class TelemetryClient:
 def _seconds_or_none(timeout: object) -> float | None:
     """A host's timeout in seconds, or None (the budget applies) for anything else."""
     if isinstance(timeout, int | float) and not isinstance(timeout, bool):
-        return None if math.isnan(timeout) else float(timeout)
+        # The longest wait the threading module can make: a larger one would overflow.
+        return None if math.isnan(timeout) else min(float(timeout), threading.TIMEOUT_MAX)
     return None

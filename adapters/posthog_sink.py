@@ -259,5 +259,8 @@ class PostHogSink:
 
     def after_fork_in_child(self) -> None:
         """Start empty, with a new lock and, on the first event, a new thread: the parent's
-        thread does not exist here and its lock may have been held at the fork."""
+        thread does not exist here and its lock may have been held at the fork. A sink the
+        parent had closed stays closed."""
+        closed = self._closing
         self._reset_state()
+        self._closing = self._closed = closed

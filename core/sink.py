@@ -64,7 +64,9 @@ class Accepted(enum.Enum):
 
 
 class DeliveryReport(NamedTuple):
-    """How a flush or a close ended; ``pending`` is what was still undelivered at the deadline."""
+    """How a flush or a close ended. ``delivered`` and ``failed`` are totals since the sink
+    was made (failures its ``emit`` already reported as FAILED included); ``pending`` is what
+    was still undelivered at the deadline."""
 
     delivered: int = 0
     failed: int = 0

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -16,20 +17,30 @@ from codeweaver_telemetry.adapters.client import OnFirstUse
 from codeweaver_telemetry.adapters.flags import FlagSource, NoFlags
 from codeweaver_telemetry.core import PrivacyPolicy
 from codeweaver_telemetry.core.settings import RawSources, TelemetrySettings, resolve_settings
+from codeweaver_telemetry.core.sink import Accepted, OutboundEvent
 
 SETTINGS: TelemetrySettings = resolve_settings(RawSources(arguments={}, environment={})).unwrap()
 
 
 class Factories:
-    """Counts how often each part is made; the policy factory can be told to fail."""
+    """Counts how often each part is made; the policy maker can be told to fail, to take a
+    while, or to capture on the client itself (as a host's log handler might)."""
 
-    def __init__(self, *, policy_fails: bool = False) -> None:
+    def __init__(
+        self, *, policy_fails: bool = False, making_takes: float = 0.0, captures: bool = False
+    ) -> None:
         self.made: list[str] = []
         self.sink = NullSink(keep=True)
         self.policy_fails = policy_fails
+        self.making_takes = making_takes
+        self.captures = captures
+        self.made_client: TelemetryClient | None = None
 
     def policy(self) -> PrivacyPolicy:
         self.made.append("policy")
+        time.sleep(self.making_takes)
+        if self.captures and self.made_client is not None:
+            self.made_client.capture("from_the_maker")
         if self.policy_fails:
             raise OSError("the key file cannot be read")
         return PrivacyPolicy(hash_key=b"k" * 32)
@@ -43,12 +54,13 @@ class Factories:
         return NoFlags()
 
     def client(self) -> TelemetryClient:
-        return TelemetryClient(
+        self.made_client = TelemetryClient(
             SETTINGS,
             policy=OnFirstUse(self.policy),
             sink=OnFirstUse(self.make_sink),
             flags=OnFirstUse(self.flags),
         )
+        return self.made_client
 
 
 def test_nothing_is_made_until_the_first_capture_then_everything_once() -> None:
@@ -127,8 +139,8 @@ def test_a_callable_sink_is_a_sink_not_a_maker() -> None:
 
 
 def test_concurrent_first_captures_make_one_sink_and_one_session() -> None:
-    for _ in range(20):
-        parts = Factories()
+    for _ in range(5):
+        parts = Factories(making_takes=0.05)  # the others arrive while it is being made
         client = parts.client()
         barrier = threading.Barrier(8, timeout=5)
 
@@ -154,6 +166,7 @@ class SlowSetUp:
     until ``release`` is set; ``entered`` says the maker has started."""
 
     def __init__(self) -> None:
+        self.parent = os.getpid()
         self.entered = threading.Event()
         self.release = threading.Event()
         self.sink = NullSink(keep=True)
@@ -165,8 +178,9 @@ class SlowSetUp:
         assert self.entered.wait(timeout=5)
 
     def policy(self) -> PrivacyPolicy:
-        self.entered.set()
-        self.release.wait(timeout=5)
+        if os.getpid() == self.parent:  # a forked child makes its own at once
+            self.entered.set()
+            self.release.wait(timeout=5)
         return PrivacyPolicy(hash_key=b"k" * 32)
 
     def finish(self) -> None:
@@ -186,16 +200,16 @@ def test_shutdown_does_not_wait_for_a_slow_first_capture() -> None:
 
 
 @pytest.mark.slow
-def test_a_child_forked_during_a_first_capture_captures_without_deadlock() -> None:
+def test_a_child_forked_during_a_first_capture_makes_its_own_parts() -> None:
     slow = SlowSetUp()  # the parent's thread holds the lock that guards the making
     client = slow.client
     read_end, write_end = os.pipe()
     pid = os.fork()
-    if pid == 0:  # the child: its own capture must finish (the maker it inherited is gone)
+    if pid == 0:  # the child: the parent's maker does not exist here; it makes its own
         try:
             signal.alarm(10)
             client.capture("child")
-            os.write(write_end, b"done")
+            os.write(write_end, ",".join(e.event for e in slow.sink.events).encode())
         finally:
             os._exit(0)
     os.close(write_end)
@@ -203,7 +217,85 @@ def test_a_child_forked_during_a_first_capture_captures_without_deadlock() -> No
     _, status = os.waitpid(pid, 0)
     outcome = os.read(read_end, 16)
     os.close(read_end)
-    assert (status, outcome) == (0, b"done")
+    assert (status, outcome) == (0, b"child")
+
+
+def test_a_maker_that_captures_does_not_wait_for_itself() -> None:
+    parts = Factories(captures=True)
+    client = parts.client()
+    client.capture("outer")
+    assert [event.event for event in parts.sink.events] == ["outer"]
+    assert client.dropped == 1  # the maker's own capture: nothing to capture with yet
+
+
+class RefusingSink(NullSink):
+    """Takes events until ``refusing`` is set; then says its buffer is full."""
+
+    refusing = False
+
+    def emit(self, event: OutboundEvent) -> Accepted:
+        return Accepted.DROPPED_FULL if self.refusing else super().emit(event)
+
+
+def test_counts_go_to_exactly_one_session_event_even_from_many_threads() -> None:
+    sink = NullSink(keep=True)
+    client = TelemetryClient(SETTINGS, policy=PrivacyPolicy(hash_key=b"k" * 32), sink=sink)
+    for _ in range(5):
+        client.capture("not a label")
+    barrier = threading.Barrier(4, timeout=5)
+
+    def report() -> None:
+        barrier.wait()
+        client.capture_session_event(version="1")
+
+    threads = [threading.Thread(target=report) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=5)
+    reported = [
+        event.properties["telemetry_events_dropped"]
+        for event in sink.events
+        if event.event == "codeweaver_session"
+    ]
+    assert (reported.count(5), reported.count(0)) == (1, 3)
+    assert client.dropped == 0
+
+
+def test_counts_a_refused_session_event_carried_are_kept_for_the_next() -> None:
+    sink = RefusingSink(keep=True)
+    client = TelemetryClient(SETTINGS, policy=PrivacyPolicy(hash_key=b"k" * 32), sink=sink)
+    client.start_session()
+    client.capture("not a label")
+    sink.refusing = True
+    client.end_session(version="1")
+    assert client.dropped == 2  # its own drop, and the session event that was refused
+    sink.refusing = False
+    client.end_session(version="1")  # not sent yet: end_session tries again
+    sessions = [event for event in sink.events if event.event == "codeweaver_session"]
+    assert [event.properties["telemetry_events_dropped"] for event in sessions] == [2]
+
+
+def test_a_client_stays_shut_down_in_a_forked_child() -> None:
+    parts = Factories()
+    client = parts.client()
+    client.capture("before")
+    client.shutdown()
+    client.after_fork_in_child()  # what the fork hook does in a child
+    client.capture("after")
+    assert [event.event for event in parts.sink.events] == ["before"]
+    assert client.dropped == 1
+
+
+def test_a_client_subclass_that_is_not_hashable_still_works() -> None:
+    class Compared(TelemetryClient):  # noqa: PLW1641 - unhashable, on purpose
+        def __eq__(self, other: object) -> bool:
+            return other is self
+
+    sink = NullSink(keep=True)
+    client = Compared(SETTINGS, policy=PrivacyPolicy(hash_key=b"k" * 32), sink=sink)
+    client.capture("e")
+    assert [event.event for event in sink.events] == ["e"]
 
 
 def test_the_directory_at_start_up_stays_protected_after_a_change_of_directory(

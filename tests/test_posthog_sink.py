@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from codeweaver_telemetry.adapters import TelemetryClient
 from codeweaver_telemetry.adapters.posthog_sink import Endpoint, PostHogSink
 from codeweaver_telemetry.core import PrivacyPolicy
 from codeweaver_telemetry.core.settings import RawSources, resolve_settings
-from codeweaver_telemetry.core.sink import OutboundEvent
+from codeweaver_telemetry.core.sink import Accepted, OutboundEvent
 
 CANARY = "CANARYPOSTHOG7Q"
 
@@ -161,7 +162,7 @@ def test_eight_threads_of_captures_are_all_delivered(server: FakePostHog) -> Non
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
+        thread.join(timeout=60)
     report = client.shutdown(timeout=60)
     assert report.delivered == 8_000
     assert len(set(server.uuids())) == 8_000
@@ -175,6 +176,7 @@ def test_a_forked_child_gets_a_working_client(server: FakePostHog) -> None:
     pid = os.fork()
     if pid == 0:  # the child: capture, flush, report the outcome through the pipe
         try:
+            signal.alarm(20)  # a child that hangs dies, and the test fails instead of hanging
             client.capture("child")
             report = client.shutdown(timeout=5)
             os.write(write_end, json.dumps({"delivered": report.delivered}).encode())
@@ -250,3 +252,10 @@ def test_a_host_process_exits_within_the_budget_when_posthog_fails(
     started = time.monotonic()
     run_program(EXIT_PROGRAM, tmp_path, environment)
     assert time.monotonic() - started < 2.0 + 1.5  # the 2 s budget, plus interpreter start-up
+
+
+def test_a_closed_sink_stays_closed_in_a_forked_child() -> None:
+    sink = PostHogSink(Endpoint("phc_test", "http://127.0.0.1:9", 10, 60.0, 100))
+    sink.close(0.0)
+    sink.after_fork_in_child()  # what the fork hook does in a child
+    assert sink.emit(OutboundEvent("e", "d", {}, 0.0)) is Accepted.DROPPED_CLOSED
