@@ -155,7 +155,7 @@ class TelemetryClient:
         self._lock = threading.RLock()
         self._making = threading.RLock()
         self._making_flags = threading.RLock()
-        self._in_making = False  # (in a child, the parent's making thread does not exist)  # a maker that captures finds nothing to make
+        self._in_making = False  # (in a child, the parent's making thread does not exist)
 
     @property
     def enabled(self) -> bool:
