@@ -5,6 +5,7 @@ Run with more examples in CI (the ``codeweaver-ci`` profile, see conftest.py).
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from returns.pipeline import is_successful
 from returns.result import Result
 
+from codeweaver_telemetry.adapters import NullSink, StdoutSink, TelemetryClient
 from codeweaver_telemetry.core import (
     AnonymityConversion,
     CodeMatch,
@@ -28,6 +30,7 @@ from codeweaver_telemetry.core import (
     serialize_for_telemetry,
 )
 from codeweaver_telemetry.core.payload import payload_size
+from codeweaver_telemetry.core.settings import RawSources, resolve_settings
 from codeweaver_telemetry.core.testing import Planted, hostile_values, planted_models
 
 pytestmark = pytest.mark.slow  # each proof runs hundreds of generated models
@@ -196,3 +199,28 @@ def test_search_and_session_events_never_carry_free_text(
     text = json.dumps([search.unwrap().properties, session.unwrap().properties])
     assert secret not in text
     assert query_secret not in text
+
+
+@given(planted=planted_models(), opted_in=st.booleans())
+def test_no_canary_reaches_a_sink_through_any_way_the_client_takes_data(
+    planted: Planted, opted_in: bool
+) -> None:
+    # As session metadata, as context tags, as a raw property, and as a model: whatever the
+    # client's own steps add (library properties, session id, merging), nothing planted may
+    # reach the sinks' output, the exact lines the stdout sink writes included.
+    policy = PrivacyPolicy(
+        hash_key=KEY, tools_over_privacy=opted_in, sensitive_literals=planted.literals
+    )
+    settings = resolve_settings(RawSources(arguments={}, environment={})).unwrap()
+    kept, lines = NullSink(keep=True), io.StringIO()
+    for sink in (kept, StdoutSink(stream=lines)):
+        client = TelemetryClient(settings, policy=policy, sink=sink)
+        client.start_session({"meta": planted.value})
+        with client.context(tag=planted.value):
+            client.capture("raw", {"value": planted.value})
+            client.capture_with_serialization("model", planted.value)
+        client.end_session(version="1")
+        client.shutdown()
+    sent = json.dumps([event.properties for event in kept.events]) + lines.getvalue()
+    assert len(kept.events) == lines.getvalue().count("\n")
+    assert planted.leaks(sent) == []
