@@ -213,13 +213,10 @@ class TelemetryClient:
         steps = self._capture_steps()
         if steps is None:
             return
-        name, properties = event.to_posthog_event()
         if steps.is_sealed(event):
-            queued = self._emit(steps, name, properties)
-            if queued and name == SESSION_EVENT_NAME:
-                self._session_event_sent = True
+            self._emit_built(steps, event)
         else:
-            self.capture(name, properties)
+            self.capture(*event.to_posthog_event())
 
     @_never_raises
     def capture_with_serialization(self, event_name: str, obj: object) -> None:
@@ -271,7 +268,7 @@ class TelemetryClient:
             events_failed=failed,
         )
         event = result.value_or(None)
-        if event is not None and self._emit_session_event(steps, event):
+        if event is not None and self._emit_built(steps, event):
             return
         with self._lock:
             self.dropped += dropped
@@ -512,10 +509,12 @@ class TelemetryClient:
                 self._session_started = time.monotonic()
             return self._session_id
 
-    def _emit_session_event(self, steps: CaptureSteps, event: TelemetryEvent) -> bool:
+    def _emit_built(self, steps: CaptureSteps, event: TelemetryEvent) -> bool:
+        """Send an event one of the core's builders made; a session event, once taken,
+        is the session's."""
         name, properties = event.to_posthog_event()
         queued = self._emit(steps, name, properties)
-        if queued:
+        if queued and name == SESSION_EVENT_NAME:
             self._session_event_sent = True
         return queued
 

@@ -83,9 +83,9 @@ def sensitive_literals(*working_directories: str | os.PathLike[str] | None) -> f
     except Exception:  # noqa: BLE001 - getuser raises OSError, KeyError or ImportError by platform
         debug("telemetry: no user name to protect")
     literals.add(platform.node())
-    directories = [os.fspath(d) for d in working_directories if d is not None]
-    if not working_directories:
-        directories = [d for d in (current_directory(),) if d is not None]
+    given = working_directories or (current_directory(),)
+    # Usually the same directory twice (at start-up and now): walk up from it once.
+    directories = list(dict.fromkeys(os.fspath(d) for d in given if d is not None))
     for directory in (os.path.expanduser("~"), *directories):
         if os.path.isabs(directory):
             literals.update((directory, os.path.basename(directory)))
