@@ -14,8 +14,8 @@ import itertools
 import math
 import numbers
 import operator
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence, Sized
-from typing import Any, Final
+from collections.abc import Callable, Iterable, Mapping, Sequence, Sized
+from typing import Final
 
 from returns.result import Failure, Result, Success
 
@@ -171,21 +171,15 @@ def to_distribution(value: object, policy: PrivacyPolicy) -> JSONObject:
     """
     if value is None:
         return {}
-    raw_counts: Collection[Sequence[object]]
+    counts: dict[str, int | float]
     if type(value) is list or type(value) is tuple:  # the common case, without the ABC checks
-        raw_counts = _tally(value, policy.max_scan_items)
+        counts = _labelled_tally(value, policy)
     elif isinstance(value, Mapping):
-        raw_counts = _bounded_items(value, policy.max_scan_items)
+        counts = _labelled_counts(_bounded_items(value, policy.max_scan_items), policy)
     elif _is_category(value):
-        raw_counts = [(value, 1)]
+        counts = {category_label(value, policy): 1}
     else:
-        raw_counts = _tally(_items(value), policy.max_scan_items)
-    counts: dict[str, int | float] = {}
-    for raw_category, raw_count in raw_counts:
-        label = category_label(raw_category, policy)
-        count = as_json_number(raw_count)
-        merged = counts.get(label)  # equal labels (1 and "1", an Enum and its value) add up
-        counts[label] = count if merged is None else as_json_number(merged + count)
+        counts = _labelled_tally(_items(value), policy)
     return _capped(counts, policy.max_categories)
 
 
@@ -287,27 +281,41 @@ def _bounded_items(mapping: Mapping[object, object], max_items: int) -> list[tup
     return bounded
 
 
-def _tally(items: Iterable[object], max_items: int) -> Collection[list[object]]:
-    """Each distinct item (its first occurrence) and how often it occurs.
+def _labelled_tally(items: Iterable[object], policy: PrivacyPolicy) -> dict[str, int | float]:
+    """How often each item's label occurs.
 
-    Strings are counted by value; anything else by identity, since ``1 == True`` and an Enum's
-    hash is computed in Python: equal non-strings are merged later, by their label.
+    Each distinct object is labelled once. Items are told apart by identity, not equality,
+    since ``1 == True`` and an Enum's hash is computed in Python; equal items that are distinct
+    objects have equal labels, whose counts add up.
     """
     if type(items) is list or type(items) is tuple:
         bounded: Sequence[object] = items
     else:
-        bounded = list(itertools.islice(items, max_items + 1))
-    if len(bounded) > max_items:
+        bounded = list(itertools.islice(items, policy.max_scan_items + 1))
+    if len(bounded) > policy.max_scan_items:
         raise ConversionRejected("too many items for a distribution")
-    tallies: dict[object, list[Any]] = {}  # key -> [first occurrence, count]: one lookup each
+    labels: dict[int, str] = {}  # the items stay referenced, so their ids stay theirs
+    counts: dict[str, int | float] = {}
     for item in bounded:
-        key = item if type(item) is str else id(item)
-        tally = tallies.get(key)
-        if tally is None:
-            tallies[key] = [item, 1]
-        else:
-            tally[1] += 1
-    return tallies.values()
+        label = labels.get(id(item))
+        if label is None:
+            label = labels[id(item)] = category_label(item, policy)
+        counts[label] = counts.get(label, 0) + 1
+    return counts
+
+
+def _labelled_counts(
+    pairs: Iterable[tuple[object, object]], policy: PrivacyPolicy
+) -> dict[str, int | float]:
+    """Each category's label and its count; equal labels (1 and "1", an Enum and its value)
+    add up."""
+    counts: dict[str, int | float] = {}
+    for category, count in pairs:
+        label = category_label(category, policy)
+        number = as_json_number(count)
+        merged = counts.get(label)
+        counts[label] = number if merged is None else as_json_number(merged + number)
+    return counts
 
 
 _COUNT: Final = operator.itemgetter(1)

@@ -7,10 +7,9 @@ what is sent cannot drift from what the builders produce.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import ClassVar, Final, Protocol, TypeAlias, TypeVar, runtime_checkable
+from typing import ClassVar, Final, Protocol, TypeVar, TypeVarTuple, runtime_checkable
 
 from returns.result import Failure, Result, Success
 
@@ -35,7 +34,7 @@ FEATURE_PREFIX: Final = "$feature/"
 """PostHog's prefix for the feature-flag values an event was produced under."""
 
 _T = TypeVar("_T")
-_S = TypeVar("_S")
+_Ts = TypeVarTuple("_Ts")
 _E = TypeVar("_E", bound="AnonymizedEvent")
 
 
@@ -95,11 +94,6 @@ class PropertySpec:
     opt_in: bool = False
 
 
-PropertyTable: TypeAlias = tuple[tuple[str, Callable[[_S, "PropertyBuilder"], JSONValue]], ...]
-"""Properties computed alike from one source: each name, and how its value is computed from
-the source and the builder (whose ``label`` and ``distribution`` vet what they return)."""
-
-
 def schema_room(names: Iterable[str]) -> int:
     """Room, in an event's JSON text, for the braces and an entry with a scalar value under
     each of an event schema's ``names`` (see :class:`PropertyBuilder`)."""
@@ -109,12 +103,10 @@ def schema_room(names: Iterable[str]) -> int:
 class PropertyBuilder:
     """Collects an event's properties; a property that cannot be computed is dropped and noted.
 
-    Each property is computed by a function, so that a value which raises (a hostile
-    ``__len__``, a NaN, an out-of-range number) costs that property only, never the event.
-    That isolation is the builder's default; a *direct* builder (``isolating=False``) lets the
-    error escape instead, and :func:`build_event` then builds the event again, isolating: the
-    direct way skips a guard and a closure per property, which is most of an event's cost when
-    nothing raises, as with almost every input. Both ways give the same properties and notes.
+    Each property is set by :meth:`put` from a function and its arguments, so that a value
+    which raises (a hostile ``__len__``, a NaN, an out-of-range number) costs that property
+    only, never the event. In Python 3.11 a ``try`` costs nothing until something raises, so
+    this isolation is free for the ordinary inputs that almost every event has.
 
     The builder vouches for what it makes, so that no walk over the payload is needed:
 
@@ -122,70 +114,55 @@ class PropertyBuilder:
       property name that passed the category rules (the leak guard among them), a keyed
       digest, or text that :meth:`put_text` ran through the leak guard;
     - every number comes from ``as_json_number``, a count or a length: finite, within 64 bits;
-    - for each string it makes, the builder adds to ``room`` what that string can take in
-      the JSON text with a scalar beside it: ``label_room`` for a label, digest or checked
-      name, none of which is longer than the policy's category length or a digest; what the
+    - for each string it makes, the builder counts room in the JSON text for that string and
+      a scalar beside it: a label, digest or checked name takes at most the room of the
+      policy's category length or of a digest; text takes its own ``text_bound``; what the
       schema nests under a label, it adds with :meth:`reserve`. The schema's room
-      (:func:`schema_room`) plus ``room`` bounds the payload's size.
+      (:func:`schema_room`) plus this room bounds the payload's size.
     """
 
-    __slots__ = (
-        "dropped",
-        "hashed",
-        "isolating",
-        "label_room",
-        "notes",
-        "policy",
-        "properties",
-        "redacted",
-        "room",
-    )
+    __slots__ = ("dropped", "hashed", "labels", "notes", "policy", "properties", "redacted", "room")
 
-    def __init__(self, policy: PrivacyPolicy, *, isolating: bool = True) -> None:
+    def __init__(self, policy: PrivacyPolicy) -> None:
         self.policy = policy
-        self.isolating = isolating
         self.properties: JSONObject = {}
         self.dropped = 0
         self.hashed = 0
         self.redacted = 0
         self.notes: list[DropNote] = []
-        self.room = 0
-        self.label_room = longest_entry(max(policy.max_category_length, DIGEST_HEX_LENGTH))
+        self.labels = 0  # strings counted at the longest a label or digest can be
+        self.room = 0  # other room counted, in characters of the JSON text
 
-    def put(self, name: str, compute: Callable[[], JSONValue]) -> None:
-        """Set ``name`` to ``compute()``, or drop it (counted, with a note) if that fails."""
-        if not self.isolating:
-            self.properties[name] = compute()
-            return
+    def put(self, name: str, compute: Callable[[*_Ts], JSONValue], *args: *_Ts) -> None:
+        """Set ``name`` to ``compute(*args)``, or drop it (counted, with a note) if that raises."""
         try:
-            self.properties[name] = compute()
+            self.properties[name] = compute(*args)
         except ConversionRejected as rejected:
             self.drop(name, str(rejected))
         except Exception as error:  # noqa: BLE001 - host objects may raise anything; fail closed
             self.drop(name, describe_error(error))
 
-    def put_all(self, table: PropertyTable[_S], source: _S) -> None:
-        """:meth:`put` each property of ``table``, computed from ``source``."""
-        if self.isolating:
-            for name, compute in table:
-                self.put(name, functools.partial(compute, source, self))
-        else:
-            properties = self.properties
-            for name, compute in table:
-                properties[name] = compute(source, self)
+    def put_many(self, group: str, compute: Callable[[*_Ts], JSONObject], *args: *_Ts) -> None:
+        """Set the properties ``compute(*args)`` returns, or drop them all, noted under
+        ``group``, if that raises."""
+        try:
+            self.properties.update(compute(*args))
+        except ConversionRejected as rejected:
+            self.drop(group, str(rejected))
+        except Exception as error:  # noqa: BLE001 - host objects may raise anything; fail closed
+            self.drop(group, describe_error(error))
 
-    def put_digest(self, name: str, compute: Callable[[], str]) -> None:
+    def put_digest(self, name: str, compute: Callable[[*_Ts], str], *args: *_Ts) -> None:
         """Set ``name`` to a keyed digest, which the leak guard must not take for a secret."""
-        self.put(name, compute)
-        digest = self.properties.get(name)
-        if isinstance(digest, str):
+        self.put(name, compute, *args)
+        if isinstance(self.properties.get(name), str):
             self.hashed += 1
-            self.room += self.label_room
+            self.labels += 1
 
-    def put_text(self, name: str, compute: Callable[[], str]) -> None:
+    def put_text(self, name: str, compute: Callable[[*_Ts], str], *args: *_Ts) -> None:
         """Set ``name`` to text that is not a label, after the leak guard: replaced by the
         marker (and counted) if it flags the text."""
-        self.put(name, lambda: self.guarded(compute()))
+        self.put(name, lambda: self.guarded(compute(*args)))
 
     def guarded(self, text: str) -> str:
         """``text``, or the marker if the leak guard flags it (counted as redacted)."""
@@ -206,12 +183,12 @@ class PropertyBuilder:
         """A category's text (free text hashed, see ``category_label``); None stays None."""
         if value is None:
             return None
-        self.room += self.label_room
+        self.labels += 1
         return category_label(value, self.policy)
 
     def key_label(self, value: object) -> str:
         """A category's text to use as a key: like :meth:`label`'s, and ``None`` for None."""
-        self.room += self.label_room
+        self.labels += 1
         return category_label("None" if value is None else value, self.policy)
 
     def checked_name(self, name: str) -> bool:
@@ -219,7 +196,7 @@ class PropertyBuilder:
         rules would send it as it is; otherwise the property is dropped and noted, since a
         name is never sent hashed or redacted."""
         if type(name) is str and category_label(name, self.policy) == name:
-            self.room += self.label_room
+            self.labels += 1
             return True
         self.drop("[*]", "a property name made from host data looks sensitive")
         return False
@@ -227,7 +204,7 @@ class PropertyBuilder:
     def distribution(self, value: object) -> JSONObject:
         """``to_distribution`` of the value, its labels counted like :meth:`label`'s."""
         counts = to_distribution(value, self.policy)
-        self.room += len(counts) * self.label_room
+        self.labels += len(counts)
         return counts
 
     def reserve(self, room: int) -> None:
@@ -259,7 +236,9 @@ class PropertyBuilder:
             report = FilterReport(self.dropped, self.redacted, self.hashed, tuple(self.notes))
         else:
             report = _CLEAN_REPORT
-        error = vouch_for_payload(self.properties, self.policy, report, schema_room + self.room)
+        label_room = longest_entry(max(self.policy.max_category_length, DIGEST_HEX_LENGTH))
+        room = schema_room + self.room + self.labels * label_room
+        error = vouch_for_payload(self.properties, self.policy, report, room)
         return (self.properties, report) if error is None else error
 
 
@@ -275,42 +254,19 @@ def build_event(
     put_properties: Callable[[PropertyBuilder], None],
     policy: PrivacyPolicy,
     schema_room: int,
-    *,
-    direct: bool = True,
 ) -> Result[_E, PrivacyError]:
     """Build and seal an event whose properties ``put_properties`` puts, or say why not.
 
-    ``schema_room`` is :func:`schema_room` of the schema's names. With ``direct`` (the inputs
-    can be read twice alike), the event is built first without isolating each property, and
-    only if a value raises is it built again, isolating them: a hostile value still costs
-    only its own property, and the same notes say why.
+    ``schema_room`` is :func:`schema_room` of the schema's names. A value that raises inside
+    a :meth:`PropertyBuilder.put` costs its property; anything else that raises (a domain
+    object whose fields cannot be read) costs the event, as a Failure.
     """
-    if direct:
-        try:
-            return _sealed(event_type, _built(put_properties, policy, schema_room, isolating=False))
-        except Exception:  # noqa: BLE001 - a value raised: build again, isolating each property
-            pass
     try:
-        return _sealed(event_type, _built(put_properties, policy, schema_room, isolating=True))
+        build = PropertyBuilder(policy)
+        put_properties(build)
+        finished = build.finished(schema_room)
     except Exception as error:  # noqa: BLE001 - host objects may raise anything; fail closed
         return Failure(PrivacyError("", None, describe_error(error)))
-
-
-def _built(
-    put_properties: Callable[[PropertyBuilder], None],
-    policy: PrivacyPolicy,
-    schema_room: int,
-    *,
-    isolating: bool,
-) -> tuple[JSONObject, FilterReport] | PrivacyError:
-    build = PropertyBuilder(policy, isolating=isolating)
-    put_properties(build)
-    return build.finished(schema_room)
-
-
-def _sealed(
-    event_type: type[_E], finished: tuple[JSONObject, FilterReport] | PrivacyError
-) -> Result[_E, PrivacyError]:
     if isinstance(finished, PrivacyError):
         return Failure(finished)
     properties, report = finished

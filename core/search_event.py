@@ -8,30 +8,28 @@ carries code, file paths or repository names, in either mode.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import ClassVar, Final, NamedTuple
+from typing import ClassVar, Final
 
 from returns.result import Result
 
 from .conversions import as_json_number, to_count, to_hash, to_text_count
-from .domain import FindCodeResponseSummary, IntentType, SearchStrategy
+from .domain import CodeMatch, FindCodeResponseSummary, IntentType, SearchStrategy
 from .event_schema import (
     FEATURE_PREFIX,
     NO_PERSON_PROFILE,
     AnonymizedEvent,
     PropertyBuilder,
     PropertySpec,
-    PropertyTable,
     build_event,
     schema_room,
 )
 from .leak_guard import REDACTED, find_leak
 from .payload import PRIVACY_FILTER_KEY
 from .policy import PrivacyPolicy
-from .vocabulary import AnonymityConversion, JSONValue, PrivacyError
+from .vocabulary import AnonymityConversion, JSONObject, JSONValue, PrivacyError
 
 _C = AnonymityConversion
 
@@ -102,54 +100,29 @@ def build_search_event(
     False
     """
 
-    search = _Search(response, intent_type, strategies, execution_time_ms)
-
     def put_properties(build: PropertyBuilder) -> None:
-        build.put_all(_REQUEST_AND_COUNTS, search)
-        build.properties.update(_score_statistics(_finite_scores(build, response)))
-        build.put_all(_RESULT_QUALITY, response)
+        # What the search was asked to do, how long it took, and how many results it had
+        build.put("intent", build.label, intent_type)
+        build.put("strategies", _labels, build, strategies)
+        build.put("execution_time_ms", as_json_number, execution_time_ms)
+        build.put("result_candidates", as_json_number, response.total_matches)
+        build.put("result_returned", to_count, response.matches, policy)
+        build.put("result_total", as_json_number, response.total_results)
+        build.put("result_tokens", as_json_number, response.token_count)
+        # What the results were, and the state of the index they came from
+        build.put_many("relevance", _relevance, build, response.matches)
+        build.put("match_types", _match_types, build, response.matches)
+        build.put("response_status", build.label, response.status)
+        build.put("search_mode", build.label, response.search_mode)
+        build.put("index_state", build.label, response.indexing_state)
+        build.put("index_coverage", as_json_number, response.index_coverage)
+        build.put("languages_found", build.distribution, response.languages_found)
+        build.put("warning_count", to_count, response.warnings, policy)
         _put_flags(build, feature_flags)
         if policy.tools_over_privacy:
             _put_query(build, query)
 
-    # A one-shot iterator of strategies could not be read again if the direct way failed.
-    direct = type(strategies) is list or type(strategies) is tuple
-    return build_event(SearchEvent, put_properties, policy, _SCHEMA_ROOM, direct=direct)
-
-
-class _Search(NamedTuple):
-    """What a search event is built from, besides the query and the flags."""
-
-    response: FindCodeResponseSummary
-    intent_type: IntentType | None
-    strategies: Iterable[SearchStrategy]
-    execution_time_ms: float
-
-
-_REQUEST_AND_COUNTS: Final[PropertyTable[_Search]] = (
-    ("intent", lambda search, build: build.label(search.intent_type)),
-    ("strategies", lambda search, build: _labels(build, search.strategies)),
-    ("execution_time_ms", lambda search, build: as_json_number(search.execution_time_ms)),
-    ("result_candidates", lambda search, build: as_json_number(search.response.total_matches)),
-    ("result_returned", lambda search, build: to_count(search.response.matches, build.policy)),
-    ("result_total", lambda search, build: as_json_number(search.response.total_results)),
-    ("result_tokens", lambda search, build: as_json_number(search.response.token_count)),
-)
-"""What the search was asked to do, how long it took, and how many results it had."""
-
-_RESULT_QUALITY: Final[PropertyTable[FindCodeResponseSummary]] = (
-    (
-        "match_types",
-        lambda response, build: build.distribution([m.match_type for m in response.matches]),
-    ),
-    ("response_status", lambda response, build: build.label(response.status)),
-    ("search_mode", lambda response, build: build.label(response.search_mode)),
-    ("index_state", lambda response, build: build.label(response.indexing_state)),
-    ("index_coverage", lambda response, build: as_json_number(response.index_coverage)),
-    ("languages_found", lambda response, build: build.distribution(response.languages_found)),
-    ("warning_count", lambda response, build: to_count(response.warnings, build.policy)),
-)
-"""What the results were, and the state of the index they came from."""
+    return build_event(SearchEvent, put_properties, policy, _SCHEMA_ROOM)
 
 
 def _put_flags(build: PropertyBuilder, flags: Mapping[str, object] | None) -> None:
@@ -159,19 +132,17 @@ def _put_flags(build: PropertyBuilder, flags: Mapping[str, object] | None) -> No
             continue
         name = "".join((FEATURE_PREFIX, key))  # an exact str, whatever a str subclass overrides
         if build.checked_name(name):
-            build.put(name, functools.partial(_flag_value, build, value))
+            build.put(name, _flag_value, build, value)
 
 
 def _put_query(build: PropertyBuilder, query: str) -> None:
     if not isinstance(query, str):
         build.drop("query", f"the query is a {type(query).__name__}, not a str")
         return
-    build.put("query_tokens", lambda: len(query.split()))
-    build.put("query_chars", lambda: to_text_count(query, build.policy))
-    build.put_digest("query_hash", lambda: to_hash(query, build.policy))
-    build.put_text(
-        "query_text", lambda: redacted_text(query, build.policy)[: build.policy.max_query_chars]
-    )
+    build.put("query_tokens", _word_count, query)
+    build.put("query_chars", to_text_count, query, build.policy)
+    build.put_digest("query_hash", to_hash, query, build.policy)
+    build.put_text("query_text", _cut_redacted_text, query, build.policy)
 
 
 def redacted_text(text: str, policy: PrivacyPolicy) -> str:
@@ -191,9 +162,21 @@ def redacted_text(text: str, policy: PrivacyPolicy) -> str:
     return REDACTED if find_leak(joined, policy.literal_tokens) is not None else joined
 
 
-def _finite_scores(build: PropertyBuilder, response: FindCodeResponseSummary) -> list[float]:
+def _word_count(text: str) -> int:
+    return len(text.split())
+
+
+def _cut_redacted_text(text: str, policy: PrivacyPolicy) -> str:
+    return redacted_text(text, policy)[: policy.max_query_chars]
+
+
+def _relevance(build: PropertyBuilder, matches: Iterable[CodeMatch]) -> JSONObject:
+    return _score_statistics(_finite_scores(build, matches))
+
+
+def _finite_scores(build: PropertyBuilder, matches: Iterable[CodeMatch]) -> list[float]:
     scores: list[float] = []
-    for match in response.matches:
+    for match in matches:
         try:
             score = float(match.relevance_score)
         except Exception:  # noqa: BLE001 - host objects may raise anything; fail closed
@@ -205,7 +188,11 @@ def _finite_scores(build: PropertyBuilder, response: FindCodeResponseSummary) ->
     return scores
 
 
-def _score_statistics(scores: list[float]) -> dict[str, float | None]:
+def _match_types(build: PropertyBuilder, matches: Iterable[CodeMatch]) -> JSONObject:
+    return build.distribution([match.match_type for match in matches])
+
+
+def _score_statistics(scores: list[float]) -> JSONObject:
     if not scores:
         return dict.fromkeys(
             ("relevance_min", "relevance_max", "relevance_mean", "relevance_median")

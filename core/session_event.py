@@ -20,7 +20,6 @@ from .event_schema import (
     AnonymizedEvent,
     PropertyBuilder,
     PropertySpec,
-    PropertyTable,
     build_event,
     schema_room,
 )
@@ -122,68 +121,53 @@ def build_session_event(
     """
 
     def put_properties(build: PropertyBuilder) -> None:
-        build.put("version", lambda: build.label(version))
-        build.put("duration_seconds", lambda: as_json_number(duration_seconds))
-        _put_setup(build, stats, setup_success, setup_attempts, config_errors)
-        build.put_all(_STATISTICS, stats)
-        build.put("telemetry_events_dropped", lambda: as_json_number(events_dropped))
-        build.put("telemetry_events_failed", lambda: as_json_number(events_failed))
+        success = stats.setup_success if setup_success is None else setup_success
+        attempts = stats.setup_attempts if setup_attempts is None else setup_attempts
+        build.put("version", build.label, version)
+        build.put("duration_seconds", as_json_number, duration_seconds)
+        # Setup
+        build.put("setup_success", to_boolean, success, policy)
+        build.put("setup_attempts", as_json_number, attempts)
+        build.put("setup_error_kinds", _error_kinds, build, stats, config_errors)
+        build.put("config_error_count", to_count, config_errors, policy)
+        # Requests and their performance
+        build.put("requests_total", as_json_number, stats.total_requests)
+        build.put("requests_successful", as_json_number, stats.successful_requests)
+        build.put("requests_failed", as_json_number, stats.failed_requests)
+        build.put("request_success_rate", _rate, stats.successful_requests, stats.total_requests)
+        build.put("tool_latency_ms", _latencies, build, stats.tool_latencies_ms)
+        # Token economics
+        build.put("tokens_embedding", as_json_number, stats.embedding_tokens)
+        build.put("tokens_delivered", as_json_number, stats.tokens_delivered)
+        build.put("tokens_saved", as_json_number, stats.tokens_saved)
+        build.put("estimated_savings_usd", as_json_number, stats.estimated_savings_usd)
+        # Repository characteristics
+        build.put("languages", build.distribution, stats.languages)
+        build.put("file_categories", build.distribution, stats.file_categories)
+        build.put("operations", build.distribution, stats.operations)
+        build.put("files_total", to_aggregate, stats.languages, policy)
+        # Failover
+        build.put("failover_occurred", to_boolean, stats.failover_occurred, policy)
+        build.put("failover_count", as_json_number, stats.failover_count)
+        build.put("failover_time_ms", as_json_number, stats.failover_time_ms)
+        build.put("active_store", build.label, stats.active_store)
+        # Settings, as True/False
+        build.put("config_flags", _flags, build, stats.config_flags)
+        # The library's own delivery
+        build.put("telemetry_events_dropped", as_json_number, events_dropped)
+        build.put("telemetry_events_failed", as_json_number, events_failed)
 
     return build_event(SessionEvent, put_properties, policy, _SCHEMA_ROOM)
 
 
-def _put_setup(
-    build: PropertyBuilder,
-    stats: SessionStatistics,
-    setup_success: bool | None,
-    setup_attempts: int | None,
-    config_errors: Sequence[object],
-) -> None:
-    success = stats.setup_success if setup_success is None else setup_success
-    attempts = stats.setup_attempts if setup_attempts is None else setup_attempts
-    build.put("setup_success", lambda: to_boolean(success, build.policy))
-    build.put("setup_attempts", lambda: as_json_number(attempts))
-    build.put("setup_error_kinds", lambda: build.distribution(_error_kinds(stats, config_errors)))
-    build.put("config_error_count", lambda: to_count(config_errors, build.policy))
-
-
-_STATISTICS: Final[PropertyTable[SessionStatistics]] = (
-    # Requests and their performance
-    ("requests_total", lambda stats, build: as_json_number(stats.total_requests)),
-    ("requests_successful", lambda stats, build: as_json_number(stats.successful_requests)),
-    ("requests_failed", lambda stats, build: as_json_number(stats.failed_requests)),
-    (
-        "request_success_rate",
-        lambda stats, build: _rate(stats.successful_requests, stats.total_requests),
-    ),
-    ("tool_latency_ms", lambda stats, build: _latencies(build, stats.tool_latencies_ms)),
-    # Token economics
-    ("tokens_embedding", lambda stats, build: as_json_number(stats.embedding_tokens)),
-    ("tokens_delivered", lambda stats, build: as_json_number(stats.tokens_delivered)),
-    ("tokens_saved", lambda stats, build: as_json_number(stats.tokens_saved)),
-    ("estimated_savings_usd", lambda stats, build: as_json_number(stats.estimated_savings_usd)),
-    # Repository characteristics
-    ("languages", lambda stats, build: build.distribution(stats.languages)),
-    ("file_categories", lambda stats, build: build.distribution(stats.file_categories)),
-    ("operations", lambda stats, build: build.distribution(stats.operations)),
-    ("files_total", lambda stats, build: to_aggregate(stats.languages, build.policy)),
-    # Failover
-    ("failover_occurred", lambda stats, build: to_boolean(stats.failover_occurred, build.policy)),
-    ("failover_count", lambda stats, build: as_json_number(stats.failover_count)),
-    ("failover_time_ms", lambda stats, build: as_json_number(stats.failover_time_ms)),
-    ("active_store", lambda stats, build: build.label(stats.active_store)),
-    # Settings, as True/False
-    ("config_flags", lambda stats, build: _flags(build, stats.config_flags)),
-)
-"""What the session's statistics say, in the schema's order."""
-
-
-def _error_kinds(stats: SessionStatistics, config_errors: Sequence[object]) -> list[object]:
+def _error_kinds(
+    build: PropertyBuilder, stats: SessionStatistics, config_errors: Sequence[object]
+) -> JSONObject:
     kinds: list[object] = list(stats.setup_error_kinds)
     kinds.extend(
         type(error).__name__ for error in config_errors if isinstance(error, BaseException)
     )
-    return kinds
+    return build.distribution(kinds)
 
 
 def _rate(part: object, whole: object) -> float | None:

@@ -1,19 +1,17 @@
-"""The event builders' two ways (direct, then isolating on an error) and the size they vouch for.
+"""The event builders' isolation of each property, and the size they vouch for.
 
-A builder builds an event first without isolating each property; only if a value raises does it
-build it again, isolating each. Both ways must give the same properties and the same notes, and
-the room the builder counts as it goes must bound the payload's JSON size, since no walk
-measures it when it fits.
+A value that raises costs its own property (or group of properties) and a note that says why,
+never the event; and the room the builder counts as it goes must bound the payload's JSON size,
+since no walk measures it when it fits.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
-from returns.result import Failure, Result
 
 from codeweaver_telemetry.core import (
     CodeMatch,
@@ -27,7 +25,6 @@ from codeweaver_telemetry.core import (
     build_search_event,
     build_session_event,
     event_schema,
-    search_event,
 )
 from codeweaver_telemetry.core.conversions import to_distribution
 from codeweaver_telemetry.core.event_schema import PropertyBuilder, build_event, schema_room
@@ -76,47 +73,6 @@ def search(policy: PrivacyPolicy = POLICY, **arguments: object) -> SearchEvent:
     return build_search_event(response, policy=policy, **options).unwrap()  # type: ignore[arg-type]
 
 
-def without_isolation_fallback(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
-    """Record, for each builder made, whether it isolated its properties."""
-    made: list[bool] = []
-    original = event_schema.PropertyBuilder.__init__
-
-    def recording(self: PropertyBuilder, policy: PrivacyPolicy, *, isolating: bool = True) -> None:
-        made.append(isolating)
-        original(self, policy, isolating=isolating)
-
-    monkeypatch.setattr(event_schema.PropertyBuilder, "__init__", recording)
-    return made
-
-
-def test_ordinary_inputs_are_built_once_directly(monkeypatch: pytest.MonkeyPatch) -> None:
-    made = without_isolation_fallback(monkeypatch)
-    search()
-    build_session_event(SessionStatistics(), version="1", duration_seconds=1.0, policy=POLICY)
-    assert made == [False, False]
-
-
-def test_a_raising_value_builds_again_isolating_and_costs_only_its_property(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    made = without_isolation_fallback(monkeypatch)
-    event = search(response=summary(total_matches=math.inf))
-    assert made == [False, True]
-    assert "result_candidates" not in event.properties
-    assert event.properties["result_total"] == 4
-    assert [str(note) for note in event.report.notes] == [
-        "result_candidates: the number is not finite"
-    ]
-
-
-def test_a_one_shot_iterator_of_strategies_is_read_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    made = without_isolation_fallback(monkeypatch)
-    strategies = iter([SearchStrategy.HYBRID, SearchStrategy.RERANK])
-    event = search(strategies=strategies, response=summary(total_matches=math.nan))
-    assert made == [True]
-    assert event.properties["strategies"] == ["hybrid", "rerank"]
-
-
 class Exploding:
     """A value that raises wherever it is read."""
 
@@ -130,66 +86,114 @@ class Exploding:
         raise RuntimeError("secret")
 
 
+def notes_of(event: SearchEvent) -> list[str]:
+    return [str(note) for note in event.report.notes]
+
+
+def test_ordinary_inputs_drop_nothing() -> None:
+    event = search()
+    assert event.report.dropped == 0
+    assert event.report.notes == ()
+    assert event.properties["privacy_filter"] == {"dropped": 0, "redacted": 0}
+
+
+def test_a_raising_value_costs_only_its_property() -> None:
+    event = search(response=summary(total_matches=math.inf))
+    assert "result_candidates" not in event.properties
+    assert event.properties["result_total"] == 4
+    assert notes_of(event) == ["result_candidates: the number is not finite"]
+
+
 @pytest.mark.parametrize(
-    "overrides",
+    ("overrides", "dropped", "notes"),
     [
-        {},
-        {"execution_time_ms": math.nan},
-        {"feature_flags": {"ok": 1.5, 3: "x", "/home/alice": "y"}},
-        {"strategies": [SearchStrategy.DENSE] * 60},
-        {"intent_type": Exploding()},
-        {"response": summary(warnings=Exploding(), languages_found=Exploding())},
+        (
+            {"intent_type": Exploding()},
+            {"intent"},
+            ["intent: a Exploding is not a category"],
+        ),
+        (
+            {"response": summary(warnings=Exploding(), languages_found=Exploding())},
+            {"warning_count", "languages_found"},
+            [
+                "languages_found: the value raised RuntimeError",
+                "warning_count: the value raised RuntimeError",
+            ],
+        ),
+        (
+            {"response": summary(matches=Exploding())},
+            {
+                "result_returned",
+                "relevance_min",
+                "relevance_max",
+                "relevance_mean",
+                "relevance_median",
+                "match_types",
+            },
+            [
+                "result_returned: the value raised RuntimeError",
+                "relevance: the value raised RuntimeError",
+                "match_types: the value raised RuntimeError",
+            ],
+        ),
+        (
+            {"feature_flags": {"ok": 1.5, 3: "x", "/home/alice": "y"}},
+            {"$feature/beta", "$feature/dark", "$feature/off"},  # given flags replace these
+            [
+                "$feature/ok: a float is not a category",
+                "feature_flags: a flag name is a int, not a str",
+                "[*]: a property name made from host data looks sensitive",
+            ],
+        ),
     ],
 )
-def test_both_ways_give_the_same_properties_and_notes(
-    overrides: dict[str, object], monkeypatch: pytest.MonkeyPatch
+def test_a_hostile_value_costs_its_own_properties_and_says_why(
+    overrides: dict[str, object], dropped: set[str], notes: list[str]
 ) -> None:
-    for policy in (POLICY, OPTED_IN):
-        direct = search_built(monkeypatch, policy, overrides, isolating=False)
-        isolating = search_built(monkeypatch, policy, overrides, isolating=True)
-        assert isinstance(isolating, tuple)
-        if isinstance(direct, Exception):  # the direct way lets an error escape
-            continue
-        assert direct == isolating  # the same payload and the same report
+    event = search(POLICY, **overrides)
+    assert set(event.properties) == set(search().properties) - dropped
+    assert notes_of(event) == notes
+    assert event.properties["privacy_filter"] == {"dropped": len(notes), "redacted": 0}
+    assert "secret" not in json.dumps(event.properties) + " ".join(notes)
 
 
-def search_built(
-    monkeypatch: pytest.MonkeyPatch,
-    policy: PrivacyPolicy,
-    overrides: dict[str, object],
-    *,
-    isolating: bool,
-) -> tuple[JSONObject, FilterReport] | PrivacyError | Exception:
-    """What one way of building makes of a search (payload and report), before sealing."""
-    made: list[tuple[JSONObject, FilterReport] | PrivacyError | Exception] = []
+def test_a_one_shot_iterator_of_strategies_is_read_once() -> None:
+    strategies = iter([SearchStrategy.HYBRID, SearchStrategy.RERANK])
+    event = search(strategies=strategies, response=summary(total_matches=math.nan))
+    assert event.properties["strategies"] == ["hybrid", "rerank"]
+    assert notes_of(event) == ["result_candidates: the number is not finite"]
 
-    def one_way(
-        event_type: type[SearchEvent],
-        put_properties: Callable[[PropertyBuilder], None],
-        policy: PrivacyPolicy,
-        room: int,
-        *,
-        direct: bool = True,
-    ) -> Result[SearchEvent, PrivacyError]:
-        try:
-            made.append(event_schema._built(put_properties, policy, room, isolating=isolating))
-        except Exception as error:  # noqa: BLE001 - the direct way lets errors escape
-            made.append(error)
-        return Failure(PrivacyError("", None, "only recorded"))
 
-    monkeypatch.setattr(search_event, "build_event", one_way)
-    options: dict[str, object] = {
-        "query": "how is /home/alice/x.py loaded",
-        "intent_type": IntentType.DEBUG,
-        "strategies": [SearchStrategy.DENSE],
-        "execution_time_ms": 5.0,
-        "feature_flags": {"beta": "on"},
-    }
-    options.update(overrides)
-    response = options.pop("response", summary())
-    build_search_event(response, policy=policy, **options)  # type: ignore[arg-type]
-    monkeypatch.undo()
-    return made[0]
+def test_strategies_beyond_the_category_cap_are_counted_not_sent() -> None:
+    event = search(strategies=[SearchStrategy.DENSE] * 60)
+    assert event.properties["strategies"] == ["dense"] * POLICY.max_categories
+    assert notes_of(event) == ["strategies: more items than the policy's category cap"]
+
+
+class Unreadable:
+    """A response whose every field raises when read: a host's broken duck type."""
+
+    def __getattr__(self, name: str) -> object:
+        raise RuntimeError("secret")
+
+
+def test_a_domain_object_whose_fields_cannot_be_read_fails_the_event_without_raising() -> None:
+    result = build_search_event(
+        Unreadable(),  # type: ignore[arg-type]
+        query="q",
+        intent_type=None,
+        strategies=[],
+        execution_time_ms=1.0,
+        policy=POLICY,
+    )
+    assert str(result.failure()) == "<root>: the value raised RuntimeError"
+    session = build_session_event(
+        Unreadable(),  # type: ignore[arg-type]
+        version="1",
+        duration_seconds=1.0,
+        policy=POLICY,
+    )
+    assert str(session.failure()) == "<root>: the value raised RuntimeError"
 
 
 def vouched_sizes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int | None]]:
@@ -243,7 +247,7 @@ def test_a_payload_beyond_its_room_is_measured_and_refused_when_oversized() -> N
 
 def test_build_event_seals_what_it_builds() -> None:
     def put_properties(build: PropertyBuilder) -> None:
-        build.put("intent", lambda: build.label(IntentType.TEST))
+        build.put("intent", build.label, IntentType.TEST)
 
     event = build_event(SearchEvent, put_properties, POLICY, schema_room(["intent"])).unwrap()
     assert event.sealed
