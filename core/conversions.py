@@ -325,7 +325,8 @@ def _capped(counts: dict[str, int | float], max_categories: int) -> JSONObject:
     if len(counts) <= 1:
         return dict(counts)
     # Most frequent first, then by label: two stable sorts in C, rather than a key in Python.
-    ranked = sorted(sorted(counts.items()), key=_COUNT, reverse=True)
+    ranked = sorted(counts.items())
+    ranked.sort(key=_COUNT, reverse=True)
     if len(ranked) <= max_categories and OTHER_CATEGORY not in counts:
         return dict(ranked)
     ranked = [item for item in ranked if item[0] != OTHER_CATEGORY]

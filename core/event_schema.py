@@ -7,6 +7,7 @@ what is sent cannot drift from what the builders produce.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import ClassVar, Final, Protocol, TypeVar, TypeVarTuple, runtime_checkable
@@ -137,20 +138,24 @@ class PropertyBuilder:
         """Set ``name`` to ``compute(*args)``, or drop it (counted, with a note) if that raises."""
         try:
             self.properties[name] = compute(*args)
-        except ConversionRejected as rejected:
-            self.drop(name, str(rejected))
         except Exception as error:  # noqa: BLE001 - host objects may raise anything; fail closed
-            self.drop(name, describe_error(error))
+            self.drop_for(name, error)
+
+    def put_label(self, name: str, value: object) -> None:
+        """Set ``name`` to the value's :meth:`label`, or drop it as :meth:`put` would. Labels
+        are most of an event's properties: this skips a bound method and a call."""
+        try:
+            self.properties[name] = None if value is None else self._counted_label(value)
+        except Exception as error:  # noqa: BLE001 - host objects may raise anything; fail closed
+            self.drop_for(name, error)
 
     def put_many(self, group: str, compute: Callable[[*_Ts], JSONObject], *args: *_Ts) -> None:
         """Set the properties ``compute(*args)`` returns, or drop them all, noted under
         ``group``, if that raises."""
         try:
             self.properties.update(compute(*args))
-        except ConversionRejected as rejected:
-            self.drop(group, str(rejected))
         except Exception as error:  # noqa: BLE001 - host objects may raise anything; fail closed
-            self.drop(group, describe_error(error))
+            self.drop_for(group, error)
 
     def put_digest(self, name: str, compute: Callable[[*_Ts], str], *args: *_Ts) -> None:
         """Set ``name`` to a keyed digest, which the leak guard must not take for a secret."""
@@ -179,10 +184,17 @@ class PropertyBuilder:
         self.dropped += 1
         self.notes.append(DropNote(name, None, reason))
 
+    def drop_for(self, name: str, error: Exception) -> None:
+        """:meth:`drop` a property whose computation raised ``error``: a conversion's own
+        reason, or the type of anything else's error (whose message may hold a value)."""
+        rejected = isinstance(error, ConversionRejected)
+        self.drop(name, str(error) if rejected else describe_error(error))
+
     def label(self, value: object) -> str | None:
         """A category's text (free text hashed, see ``category_label``); None stays None."""
-        if value is None:
-            return None
+        return None if value is None else self._counted_label(value)
+
+    def _counted_label(self, value: object) -> str:
         self.labels += 1
         return category_label(value, self.policy)
 
@@ -236,10 +248,15 @@ class PropertyBuilder:
             report = FilterReport(self.dropped, self.redacted, self.hashed, tuple(self.notes))
         else:
             report = _CLEAN_REPORT
-        label_room = longest_entry(max(self.policy.max_category_length, DIGEST_HEX_LENGTH))
-        room = schema_room + self.room + self.labels * label_room
+        room = schema_room + self.room + self.labels * _label_room(self.policy.max_category_length)
         error = vouch_for_payload(self.properties, self.policy, report, room)
         return (self.properties, report) if error is None else error
+
+
+@functools.cache
+def _label_room(max_category_length: int) -> int:
+    """The most a label or a digest can take in the JSON text, as an entry's key or value."""
+    return longest_entry(max(max_category_length, DIGEST_HEX_LENGTH))
 
 
 _SIZED: Final = frozenset({list, tuple, type({}.items())})

@@ -102,7 +102,7 @@ def build_search_event(
 
     def put_properties(build: PropertyBuilder) -> None:
         # What the search was asked to do, how long it took, and how many results it had
-        build.put("intent", build.label, intent_type)
+        build.put_label("intent", intent_type)
         build.put("strategies", _labels, build, strategies)
         build.put("execution_time_ms", as_json_number, execution_time_ms)
         build.put("result_candidates", as_json_number, response.total_matches)
@@ -112,9 +112,9 @@ def build_search_event(
         # What the results were, and the state of the index they came from
         build.put_many("relevance", _relevance, build, response.matches)
         build.put("match_types", _match_types, build, response.matches)
-        build.put("response_status", build.label, response.status)
-        build.put("search_mode", build.label, response.search_mode)
-        build.put("index_state", build.label, response.indexing_state)
+        build.put_label("response_status", response.status)
+        build.put_label("search_mode", response.search_mode)
+        build.put_label("index_state", response.indexing_state)
         build.put("index_coverage", as_json_number, response.index_coverage)
         build.put("languages_found", build.distribution, response.languages_found)
         build.put("warning_count", to_count, response.warnings, policy)
@@ -131,8 +131,12 @@ def _put_flags(build: PropertyBuilder, flags: Mapping[str, object] | None) -> No
             build.drop("feature_flags", f"a flag name is a {type(key).__name__}, not a str")
             continue
         name = "".join((FEATURE_PREFIX, key))  # an exact str, whatever a str subclass overrides
-        if build.checked_name(name):
-            build.put(name, _flag_value, build, value)
+        if not build.checked_name(name):
+            continue
+        if value is None or type(value) is bool:  # bool has no subclasses
+            build.properties[name] = value
+        else:
+            build.put_label(name, value)
 
 
 def _put_query(build: PropertyBuilder, query: str) -> None:
@@ -215,9 +219,3 @@ def _score_statistics(scores: list[float]) -> JSONObject:
 
 def _labels(build: PropertyBuilder, values: Iterable[object]) -> list[JSONValue]:
     return [build.label(value) for value in build.bounded(values, "strategies")]
-
-
-def _flag_value(build: PropertyBuilder, value: object) -> JSONValue:
-    if isinstance(value, bool) or value is None:
-        return value
-    return build.label(value)

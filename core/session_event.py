@@ -123,7 +123,7 @@ def build_session_event(
     def put_properties(build: PropertyBuilder) -> None:
         success = stats.setup_success if setup_success is None else setup_success
         attempts = stats.setup_attempts if setup_attempts is None else setup_attempts
-        build.put("version", build.label, version)
+        build.put_label("version", version)
         build.put("duration_seconds", as_json_number, duration_seconds)
         # Setup
         build.put("setup_success", to_boolean, success, policy)
@@ -150,7 +150,7 @@ def build_session_event(
         build.put("failover_occurred", to_boolean, stats.failover_occurred, policy)
         build.put("failover_count", as_json_number, stats.failover_count)
         build.put("failover_time_ms", as_json_number, stats.failover_time_ms)
-        build.put("active_store", build.label, stats.active_store)
+        build.put_label("active_store", stats.active_store)
         # Settings, as True/False
         build.put("config_flags", _flags, build, stats.config_flags)
         # The library's own delivery
