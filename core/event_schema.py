@@ -14,7 +14,13 @@ from typing import ClassVar, Final, Protocol, TypeVar, TypeVarTuple, runtime_che
 
 from returns.result import Failure, Result, Success
 
-from .conversions import ConversionRejected, category_label, describe_error, to_distribution
+from .conversions import (
+    ConversionRejected,
+    as_json_number,
+    category_label,
+    describe_error,
+    to_distribution,
+)
 from .hashing import DIGEST_HEX_LENGTH
 from .leak_guard import REDACTED, find_leak
 from .payload import (
@@ -141,9 +147,16 @@ class PropertyBuilder:
         except Exception as error:  # noqa: BLE001 - host objects may raise anything; fail closed
             self.drop_for(name, error)
 
+    def put_number(self, name: str, value: object) -> None:
+        """Set ``name`` to ``as_json_number(value)``, or drop it as :meth:`put` would. Numbers
+        and labels are most of an event's properties: this skips packing the arguments."""
+        try:
+            self.properties[name] = as_json_number(value)
+        except Exception as error:  # noqa: BLE001 - host objects may raise anything; fail closed
+            self.drop_for(name, error)
+
     def put_label(self, name: str, value: object) -> None:
-        """Set ``name`` to the value's :meth:`label`, or drop it as :meth:`put` would. Labels
-        are most of an event's properties: this skips a bound method and a call."""
+        """Set ``name`` to the value's :meth:`label`, or drop it as :meth:`put` would."""
         try:
             self.properties[name] = None if value is None else self._counted_label(value)
         except Exception as error:  # noqa: BLE001 - host objects may raise anything; fail closed

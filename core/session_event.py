@@ -124,23 +124,23 @@ def build_session_event(
         success = stats.setup_success if setup_success is None else setup_success
         attempts = stats.setup_attempts if setup_attempts is None else setup_attempts
         build.put_label("version", version)
-        build.put("duration_seconds", as_json_number, duration_seconds)
+        build.put_number("duration_seconds", duration_seconds)
         # Setup
         build.put("setup_success", to_boolean, success, policy)
-        build.put("setup_attempts", as_json_number, attempts)
+        build.put_number("setup_attempts", attempts)
         build.put("setup_error_kinds", _error_kinds, build, stats, config_errors)
         build.put("config_error_count", to_count, config_errors, policy)
         # Requests and their performance
-        build.put("requests_total", as_json_number, stats.total_requests)
-        build.put("requests_successful", as_json_number, stats.successful_requests)
-        build.put("requests_failed", as_json_number, stats.failed_requests)
+        build.put_number("requests_total", stats.total_requests)
+        build.put_number("requests_successful", stats.successful_requests)
+        build.put_number("requests_failed", stats.failed_requests)
         build.put("request_success_rate", _rate, stats.successful_requests, stats.total_requests)
         build.put("tool_latency_ms", _latencies, build, stats.tool_latencies_ms)
         # Token economics
-        build.put("tokens_embedding", as_json_number, stats.embedding_tokens)
-        build.put("tokens_delivered", as_json_number, stats.tokens_delivered)
-        build.put("tokens_saved", as_json_number, stats.tokens_saved)
-        build.put("estimated_savings_usd", as_json_number, stats.estimated_savings_usd)
+        build.put_number("tokens_embedding", stats.embedding_tokens)
+        build.put_number("tokens_delivered", stats.tokens_delivered)
+        build.put_number("tokens_saved", stats.tokens_saved)
+        build.put_number("estimated_savings_usd", stats.estimated_savings_usd)
         # Repository characteristics
         build.put("languages", build.distribution, stats.languages)
         build.put("file_categories", build.distribution, stats.file_categories)
@@ -148,14 +148,14 @@ def build_session_event(
         build.put("files_total", to_aggregate, stats.languages, policy)
         # Failover
         build.put("failover_occurred", to_boolean, stats.failover_occurred, policy)
-        build.put("failover_count", as_json_number, stats.failover_count)
-        build.put("failover_time_ms", as_json_number, stats.failover_time_ms)
+        build.put_number("failover_count", stats.failover_count)
+        build.put_number("failover_time_ms", stats.failover_time_ms)
         build.put_label("active_store", stats.active_store)
         # Settings, as True/False
         build.put("config_flags", _flags, build, stats.config_flags)
         # The library's own delivery
-        build.put("telemetry_events_dropped", as_json_number, events_dropped)
-        build.put("telemetry_events_failed", as_json_number, events_failed)
+        build.put_number("telemetry_events_dropped", events_dropped)
+        build.put_number("telemetry_events_failed", events_failed)
 
     return build_event(SessionEvent, put_properties, policy, _SCHEMA_ROOM)
 
