@@ -159,7 +159,7 @@ def to_aggregate(value: object, policy: PrivacyPolicy) -> int | float:
 
 
 def to_distribution(value: object, policy: PrivacyPolicy) -> JSONObject:
-    """``{category: count}``, most frequent first; free-text categories are sent hashed.
+    """``{category: count}``, in label order; free-text categories are sent hashed.
 
     A mapping is taken as category -> count; a collection is counted; a single value counts 1;
     None is an empty distribution.
@@ -322,15 +322,18 @@ _COUNT: Final = operator.itemgetter(1)
 
 
 def _capped(counts: dict[str, int | float], max_categories: int) -> JSONObject:
+    """The counts in label order, so that a distribution says how many of each category and
+    nothing of the order they came in; beyond the cap, the least frequent categories are
+    summed under ``"__other__"``, last."""
     if len(counts) <= 1:
         return dict(counts)
-    # Most frequent first, then by label: two stable sorts in C, rather than a key in Python.
+    if len(counts) <= max_categories and OTHER_CATEGORY not in counts:
+        return {label: counts[label] for label in sorted(counts)}
+    # Most frequent first, ties by label: two stable sorts in C, rather than a key in Python.
     ranked = sorted(counts.items())
     ranked.sort(key=_COUNT, reverse=True)
-    if len(ranked) <= max_categories and OTHER_CATEGORY not in counts:
-        return dict(ranked)
     ranked = [item for item in ranked if item[0] != OTHER_CATEGORY]
-    kept: JSONObject = dict(ranked[:max_categories])
+    kept: JSONObject = dict(sorted(ranked[:max_categories]))
     beyond = sum(count for _, count in ranked[max_categories:])
     kept[OTHER_CATEGORY] = as_json_number(beyond + counts.get(OTHER_CATEGORY, 0))
     return kept

@@ -158,7 +158,11 @@ class PropertyBuilder:
     def put_label(self, name: str, value: object) -> None:
         """Set ``name`` to the value's :meth:`label`, or drop it as :meth:`put` would."""
         try:
-            self.properties[name] = None if value is None else self._counted_label(value)
+            if value is None:
+                self.properties[name] = None
+            else:
+                self.labels += 1
+                self.properties[name] = category_label(value, self.policy)
         except Exception as error:  # noqa: BLE001 - host objects may raise anything; fail closed
             self.drop_for(name, error)
 
@@ -205,9 +209,8 @@ class PropertyBuilder:
 
     def label(self, value: object) -> str | None:
         """A category's text (free text hashed, see ``category_label``); None stays None."""
-        return None if value is None else self._counted_label(value)
-
-    def _counted_label(self, value: object) -> str:
+        if value is None:
+            return None
         self.labels += 1
         return category_label(value, self.policy)
 

@@ -157,6 +157,20 @@ def test_distribution_caps_categories_under_other() -> None:
     assert ok(values, C.DISTRIBUTION, policy) == {"a": 5, "b": 4, OTHER_CATEGORY: 4}
 
 
+def test_distribution_says_nothing_of_the_order_its_values_came_in() -> None:
+    # The order of first occurrence (which result came first, say) is not a count: categories
+    # come out in label order, and the ones summed under the cap come last.
+    values = ["rust", "go", "python", "rust", "rust", Colour.RED, "go"]
+    for ordering in (values, values[::-1], sorted(values, key=str)):
+        out = ok(ordering, C.DISTRIBUTION)
+        assert isinstance(out, dict)
+        assert list(out.items()) == [("go", 2), ("python", 1), ("red", 1), ("rust", 3)]
+    capped = PrivacyPolicy(hash_key=b"k" * 32, max_categories=2)
+    out = ok(["d", "b", "b", "a", "a", "a", "c"], C.DISTRIBUTION, capped)
+    assert isinstance(out, dict)
+    assert list(out.items()) == [("a", 3), ("b", 2), (OTHER_CATEGORY, 2)]
+
+
 def test_distribution_merges_an_existing_other_category() -> None:
     policy = PrivacyPolicy(hash_key=b"k" * 32, max_categories=1)
     out = ok({"a": 5, OTHER_CATEGORY: 2, "b": 1}, C.DISTRIBUTION, policy)
