@@ -172,7 +172,7 @@ def to_distribution(value: object, policy: PrivacyPolicy) -> JSONObject:
     if value is None:
         return {}
     counts: dict[str, int | float]
-    if type(value) is list or type(value) is tuple:  # the common case, without the ABC checks
+    if type(value) is tuple or type(value) is list:  # the common case, without the ABC checks
         counts = _labelled_tally(value, policy)
     elif isinstance(value, Mapping):
         counts = _labelled_counts(_bounded_items(value, policy.max_scan_items), policy)
@@ -286,15 +286,17 @@ def _labelled_tally(items: Iterable[object], policy: PrivacyPolicy) -> dict[str,
 
     Each distinct object is labelled once. Items are told apart by identity, not equality,
     since ``1 == True`` and an Enum's hash is computed in Python; equal items that are distinct
-    objects have equal labels, whose counts add up.
+    objects have equal labels, whose counts add up. The items are read into a tuple first:
+    labelling may run the host's code (an ``int`` subclass's ``__str__``), which must not
+    change what is counted, nor free an item whose id was seen.
     """
-    if type(items) is list or type(items) is tuple:
+    if type(items) is tuple:
         bounded: Sequence[object] = items
     else:
-        bounded = list(itertools.islice(items, policy.max_scan_items + 1))
+        bounded = tuple(itertools.islice(items, policy.max_scan_items + 1))
     if len(bounded) > policy.max_scan_items:
         raise ConversionRejected("too many items for a distribution")
-    labels: dict[int, str] = {}  # the items stay referenced, so their ids stay theirs
+    labels: dict[int, str] = {}
     counts: dict[str, int | float] = {}
     for item in bounded:
         label = labels.get(id(item))
@@ -329,7 +331,7 @@ def _capped(counts: dict[str, int | float], max_categories: int) -> JSONObject:
         return dict(counts)
     if len(counts) <= max_categories and OTHER_CATEGORY not in counts:
         return {label: counts[label] for label in sorted(counts)}
-    # Most frequent first, ties by label: two stable sorts in C, rather than a key in Python.
+    # Which to keep: the most frequent, ties by label (two stable sorts in C, not a Python key).
     ranked = sorted(counts.items())
     ranked.sort(key=_COUNT, reverse=True)
     ranked = [item for item in ranked if item[0] != OTHER_CATEGORY]

@@ -24,6 +24,8 @@ from .conversions import (
 from .hashing import DIGEST_HEX_LENGTH
 from .leak_guard import REDACTED, find_leak
 from .payload import (
+    CONSTANT_BOUND,
+    MAX_NOTES,
     DropNote,
     FilterReport,
     entries_bound,
@@ -199,7 +201,8 @@ class PropertyBuilder:
     def drop(self, name: str, reason: str) -> None:
         """Count a property that was left out, and say why."""
         self.dropped += 1
-        self.notes.append(DropNote(name, None, reason))
+        if len(self.notes) < MAX_NOTES:
+            self.notes.append(DropNote(name, None, reason))
 
     def drop_for(self, name: str, error: Exception) -> None:
         """:meth:`drop` a property whose computation raised ``error``: a conversion's own
@@ -210,6 +213,7 @@ class PropertyBuilder:
     def label(self, value: object) -> str | None:
         """A category's text (free text hashed, see ``category_label``); None stays None."""
         if value is None:
+            self.room += CONSTANT_BOUND  # a null in a list of labels
             return None
         self.labels += 1
         return category_label(value, self.policy)
@@ -240,9 +244,14 @@ class PropertyBuilder:
         self.room += room
 
     def bounded(self, values: Iterable[_T], what: str) -> Iterable[_T]:
-        """At most the policy's number of categories from ``values``; the excess is counted."""
-        if type(values) in _SIZED and len(values) <= self.policy.max_categories:  # type: ignore[arg-type]
-            return values  # the common case, without a generator
+        """At most the policy's number of categories from ``values``; the excess is counted.
+
+        A short list is copied: the caller may run the host's code on each item (labelling an
+        ``int`` subclass), which must not grow what is being read.
+        """
+        kind = type(values)
+        if kind in _SIZED and len(values) <= self.policy.max_categories:  # type: ignore[arg-type]
+            return values.copy() if kind is list else values  # type: ignore[attr-defined]
         return self._bounded(values, what)
 
     def _bounded(self, values: Iterable[_T], what: str) -> Iterator[_T]:

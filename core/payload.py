@@ -19,6 +19,10 @@ from .leak_guard import guard_payload
 from .policy import PrivacyPolicy
 from .vocabulary import AnonymityConversion, JSONObject, JSONValue, PrivacyError
 
+MAX_NOTES: Final = 32
+"""Drops explained per report: enough to debug a model, bounded for hostile inputs (beyond
+these, drops are counted only)."""
+
 PRIVACY_FILTER_KEY: Final = "privacy_filter"
 """The reserved top-level key that reports what the filter did: ``{"dropped", "redacted"}``."""
 
@@ -141,7 +145,7 @@ _INT_BOUND: Final = 21
 _FLOAT_BOUND: Final = 25
 """The longest JSON text of a finite float (``-2.2250738585072014e-308``), and its comma."""
 
-_CONSTANT_BOUND: Final = 5
+CONSTANT_BOUND: Final = 5
 """The longest of ``true``, ``false`` and ``null``, and its comma."""
 
 
@@ -189,7 +193,7 @@ def _leaf_bound(value: JSONValue, vetted: AbstractSet[str] | None) -> int | None
     if kind is float:
         return _FLOAT_BOUND if math.isfinite(value) else None  # type: ignore[arg-type]
     if kind is bool or value is None:
-        return _CONSTANT_BOUND
+        return CONSTANT_BOUND
     if kind is dict or kind is list:
         return vetted_size_bound(value, vetted)
     return None

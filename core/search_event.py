@@ -88,7 +88,9 @@ def build_search_event(
     policy: PrivacyPolicy,
     feature_flags: Mapping[str, object] | None = None,
 ) -> Result[SearchEvent, PrivacyError]:
-    """Build the search event; a property that cannot be computed is dropped and counted.
+    """Build the search event; a property whose value cannot be computed is dropped and
+    counted. A response whose fields cannot be read at all (a host object that is not a
+    ``FindCodeResponseSummary``) fails the event as a whole, naming only the error's type.
 
     >>> from codeweaver_telemetry.core import default_policy
     >>> from codeweaver_telemetry.core.domain import FindCodeResponseSummary as R

@@ -19,12 +19,16 @@ from returns.result import Failure, Result
 
 from .conversions import ConversionRejected, apply, as_json_number, describe_error
 from .introspection import MISSING, ModelRejected, declared_keys, is_model, model_fields
-from .payload import PRIVACY_FILTER_KEY, DropNote, Filtered, FilterReport, finish_payload
+from .payload import (
+    MAX_NOTES,
+    PRIVACY_FILTER_KEY,
+    DropNote,
+    Filtered,
+    FilterReport,
+    finish_payload,
+)
 from .policy import PrivacyPolicy, default_policy
 from .vocabulary import AnonymityConversion, JSONObject, JSONValue, PrivacyError
-
-MAX_NOTES: Final = 32
-"""Drop notes kept per payload: enough to debug a model, bounded for hostile inputs."""
 
 _HASH: Final = AnonymityConversion.HASH
 _DISTRIBUTION: Final = AnonymityConversion.DISTRIBUTION

@@ -105,7 +105,9 @@ def build_session_event(
     events_dropped: int = 0,
     events_failed: int = 0,
 ) -> Result[SessionEvent, PrivacyError]:
-    """Build the session event; a property that cannot be computed is dropped and counted.
+    """Build the session event; a property whose value cannot be computed is dropped and
+    counted. Statistics whose fields cannot be read at all (a host object that is not a
+    ``SessionStatistics``) fail the event as a whole, naming only the error's type.
 
     ``setup_success`` and ``setup_attempts``, when given, override the statistics' own.
     Configuration errors are counted, and exceptions among them add their class names to the

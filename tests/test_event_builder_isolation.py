@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -25,10 +25,17 @@ from codeweaver_telemetry.core import (
     build_search_event,
     build_session_event,
     event_schema,
+    session_event,
 )
-from codeweaver_telemetry.core.conversions import to_distribution
-from codeweaver_telemetry.core.event_schema import PropertyBuilder, build_event, schema_room
+from codeweaver_telemetry.core.conversions import to_distribution, to_hash
+from codeweaver_telemetry.core.event_schema import (
+    NO_PERSON_PROFILE,
+    PropertyBuilder,
+    build_event,
+    schema_room,
+)
 from codeweaver_telemetry.core.payload import (
+    MAX_NOTES,
     FilterReport,
     payload_size,
     vetted_size_bound,
@@ -86,6 +93,13 @@ class Exploding:
         raise RuntimeError("secret")
 
 
+class LoudInt(int):
+    """A category (an int) whose text form raises: labelling it runs the host's code."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("secret")
+
+
 def notes_of(event: SearchEvent) -> list[str]:
     return [str(note) for note in event.report.notes]
 
@@ -111,6 +125,11 @@ def test_a_raising_value_costs_only_its_property() -> None:
             {"intent_type": Exploding()},
             {"intent"},
             ["intent: a Exploding is not a category"],
+        ),
+        (
+            {"intent_type": LoudInt(3)},
+            {"intent"},
+            ["intent: the value raised RuntimeError"],
         ),
         (
             {"response": summary(warnings=Exploding(), languages_found=Exploding())},
@@ -157,11 +176,77 @@ def test_a_hostile_value_costs_its_own_properties_and_says_why(
     assert "secret" not in json.dumps(event.properties) + " ".join(notes)
 
 
-def test_a_one_shot_iterator_of_strategies_is_read_once() -> None:
+def test_a_one_shot_iterator_of_strategies_is_labelled() -> None:
     strategies = iter([SearchStrategy.HYBRID, SearchStrategy.RERANK])
-    event = search(strategies=strategies, response=summary(total_matches=math.nan))
+    event = search(strategies=strategies)
     assert event.properties["strategies"] == ["hybrid", "rerank"]
-    assert notes_of(event) == ["result_candidates: the number is not finite"]
+    assert notes_of(event) == []
+
+
+class Grower(int):
+    """A category whose text form appends another Grower to ``into`` (at most ``limit``
+    times in all): host code that changes what is being read while it is labelled."""
+
+    def __new__(cls, value: int, into: list[object], limit: list[int]) -> Grower:
+        grower = super().__new__(cls, value)
+        grower.into, grower.limit = into, limit
+        return grower
+
+    into: list[object]
+    limit: list[int]
+
+    def __str__(self) -> str:
+        if self.limit[0] > 0:
+            self.limit[0] -= 1
+            self.into.append(Grower(int(self) + 1, self.into, self.limit))
+        return str(int(self))
+
+
+def test_values_that_grow_their_own_list_while_labelled_are_counted_as_they_were() -> None:
+    strategies: list[object] = []
+    strategies.append(Grower(7, strategies, [100]))
+    event = search(strategies=strategies)
+    assert event.properties["strategies"] == ["7"]
+    languages: list[object] = ["rust"]
+    languages.append(Grower(7, languages, [100]))
+    event = search(response=summary(languages_found=languages))
+    assert event.properties["languages_found"] == {"7": 1, "rust": 1}
+
+
+class Replacer(int):
+    """A category whose text form frees the list's first item and puts a new one in its
+    place: the freed item's id may be reused."""
+
+    def __new__(cls, value: int, into: list[object]) -> Replacer:
+        replacer = super().__new__(cls, value)
+        replacer.into = into
+        return replacer
+
+    into: list[object]
+
+    def __str__(self) -> str:
+        self.into[0] = None
+        self.into[2] = LabelledInt(7)
+        return "9"
+
+
+class LabelledInt(int):
+    """An int subclass: labelled by its text form (which the host may change)."""
+
+
+def test_a_freed_item_does_not_lend_its_label_to_an_item_that_takes_its_id() -> None:
+    values: list[object] = [LabelledInt(5)]
+    values.extend([Replacer(9, values), LabelledInt(3)])
+    assert to_distribution(values, POLICY) == {"3": 1, "5": 1, "9": 1}
+
+
+def test_notes_are_bounded_while_every_drop_is_counted() -> None:
+    matches = tuple(
+        CodeMatch("/a.py", "x", (0, 1), math.nan, MatchType.SEMANTIC) for _ in range(100)
+    )
+    event = search(response=summary(matches=matches))
+    assert event.report.dropped == 100
+    assert notes_of(event) == ["relevance: a relevance score is not a finite number"] * MAX_NOTES
 
 
 def test_strategies_beyond_the_category_cap_are_counted_not_sent() -> None:
@@ -230,6 +315,67 @@ def test_the_room_a_builder_counts_bounds_the_payload(monkeypatch: pytest.Monkey
     for bound, size in sizes:  # measured before the filter report, whose room comes on top
         assert size is not None
         assert size <= bound
+
+
+WIDE = [f"ключ{i}😀" for i in range(40)]
+"""Labels that pass the category rules and take 12 characters each in JSON (``\\uXXXX``)."""
+
+
+LONGEST = [f"{i:02d}{'😀' * 62}" for i in range(40)]
+"""Labels of the policy's longest, each character of which takes 12 in JSON: no room spare."""
+
+LETTERS = [chr(code) for code in (*range(65, 91), *range(97, 123))]
+"""Names whose schema room (an entry with a number) is less than a digest's."""
+
+
+def put_digests(build: PropertyBuilder) -> None:
+    for name in LETTERS:
+        build.put_digest(name, to_hash, name, POLICY)
+
+
+def checked_names(build: PropertyBuilder) -> None:
+    for name in WIDE:
+        if build.checked_name(name):
+            build.properties[name] = True
+
+
+ROOM_CASES: dict[str, tuple[list[str], Callable[[PropertyBuilder], None]]] = {
+    "a label": (["l"], lambda build: build.put_label("l", "😀" * 64)),
+    "labels": (["l"], lambda build: build.put("l", lambda: [build.label(w) for w in WIDE])),
+    "nulls among labels": (
+        ["l"],
+        lambda build: build.put("l", lambda: [build.label(None) for _ in range(50)]),
+    ),
+    "key labels": (
+        ["k"],
+        lambda build: build.put("k", lambda: {build.key_label(w): -1.5e-300 for w in WIDE}),
+    ),
+    "a distribution": (["d"], lambda build: build.put("d", build.distribution, WIDE)),
+    "checked names": ([], checked_names),
+    "latency statistics": (
+        ["t"],
+        lambda build: build.put(
+            "t", session_event._latencies, build, dict.fromkeys(LONGEST, (1.5e-300, -2.5e300))
+        ),
+    ),
+    "guarded text": (["t"], lambda build: build.put_text("t", lambda: "😀" * 500)),
+    "digests": (LETTERS, put_digests),
+}
+
+
+@pytest.mark.parametrize("case", ROOM_CASES)
+def test_each_way_of_making_a_string_counts_its_room(
+    case: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One way at a time, so that no other property's slack can hide a missing count.
+    names, put = ROOM_CASES[case]
+    sizes = vouched_sizes(monkeypatch)
+    build = PropertyBuilder(POLICY)
+    put(build)
+    assert not isinstance(build.finished(schema_room([*names, NO_PERSON_PROFILE])), PrivacyError)
+    [(bound, size)] = sizes
+    assert size is not None
+    assert size <= bound
 
 
 def test_a_payload_beyond_its_room_is_measured_and_refused_when_oversized() -> None:
