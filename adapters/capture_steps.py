@@ -10,12 +10,18 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from typing import TypeGuard
 
 from returns.result import Result
 
 from codeweaver_telemetry.core.conversions import category_label
 from codeweaver_telemetry.core.event_schema import AnonymizedEvent, TelemetryEvent
-from codeweaver_telemetry.core.payload import PRIVACY_FILTER_KEY, Filtered
+from codeweaver_telemetry.core.payload import (
+    PRIVACY_FILTER_KEY,
+    Filtered,
+    FilterReport,
+    finish_payload,
+)
 from codeweaver_telemetry.core.policy import PrivacyPolicy
 from codeweaver_telemetry.core.serializer import filter_for_telemetry, serialize_for_telemetry
 from codeweaver_telemetry.core.vocabulary import JSONObject, PrivacyError
@@ -37,6 +43,16 @@ class CaptureSteps:
     def filtered(self, properties: Mapping[str, object]) -> Result[Filtered, PrivacyError]:
         """A host's properties, normalized and guarded (with the filter's report)."""
         return filter_for_telemetry(properties, self.policy)
+
+    def rechecked(
+        self, properties: JSONObject, report: FilterReport
+    ) -> Result[Filtered, PrivacyError]:
+        """A built event's properties, guarded again with its own filter report: a host that
+        held the event may have written into it. The guard knows the policy's own digests,
+        so an unchanged event comes through unchanged (up to ``MAX_ISSUED_DIGESTS``)."""
+        payload = dict(properties)
+        payload.pop(PRIVACY_FILTER_KEY, None)  # finish_payload adds it again, from the report
+        return finish_payload(payload, self.policy, report=report)
 
     def serialized(self, obj: object) -> Result[JSONObject, PrivacyError]:
         """A model's ``serialize_for_telemetry`` form."""
@@ -64,6 +80,6 @@ class CaptureSteps:
         return payload
 
     @staticmethod
-    def is_sealed(event: TelemetryEvent) -> bool:
+    def is_sealed(event: TelemetryEvent) -> TypeGuard[AnonymizedEvent]:
         """Whether one of the core's builders made the event (its filter has already run)."""
         return isinstance(event, AnonymizedEvent) and event.sealed

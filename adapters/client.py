@@ -208,15 +208,22 @@ class TelemetryClient:
 
     @_never_raises
     def capture_from_event(self, event: TelemetryEvent) -> None:
-        """Capture an event object; the library's own events are already anonymized, any other
-        event's properties are filtered like a raw dict."""
+        """Capture an event object. The core's own events are anonymized already, but the host
+        held this one, and may have written into it: they are guarded again (the core's
+        digests are known to the guard). Any other event's properties are filtered like a raw
+        dict."""
         steps = self._capture_steps()
         if steps is None:
             return
+        name, properties = event.to_posthog_event()
         if steps.is_sealed(event):
-            self._emit_built(steps, event)
+            self._send(
+                "capture_from_event",
+                steps.rechecked(properties, event.report),
+                lambda filtered: self._emit_as_built(steps, name, filtered.payload),
+            )
         else:
-            self.capture(*event.to_posthog_event())
+            self.capture(name, properties)
 
     @_never_raises
     def capture_with_serialization(self, event_name: str, obj: object) -> None:
@@ -510,9 +517,12 @@ class TelemetryClient:
             return self._session_id
 
     def _emit_built(self, steps: CaptureSteps, event: TelemetryEvent) -> bool:
-        """Send an event one of the core's builders made; a session event, once taken,
-        is the session's."""
-        name, properties = event.to_posthog_event()
+        """Send an event one of the core's builders made for this client, which no one else
+        has held since: as it is."""
+        return self._emit_as_built(steps, *event.to_posthog_event())
+
+    def _emit_as_built(self, steps: CaptureSteps, name: str, properties: JSONObject) -> bool:
+        """Send a built event's properties; a session event, once taken, is the session's."""
         queued = self._emit(steps, name, properties)
         if queued and name == SESSION_EVENT_NAME:
             self._session_event_sent = True

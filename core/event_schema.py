@@ -63,8 +63,10 @@ class AnonymizedEvent:
     """An event the core built: anonymized properties and the report of how. Subclasses name
     the event and declare its properties.
 
-    Only the core's builders seal an event; an unsealed one (made by calling the class
-    directly) is filtered like any other when captured.
+    Only the core's builders seal an event; one made any other way (by calling the class, or
+    by ``dataclasses.replace`` of a sealed one) is unsealed, and is filtered like any other
+    when captured. The seal says who made the event, not that it is unchanged: a client
+    sends a sealed event as it is only if it built the event itself.
     """
 
     EVENT_NAME: ClassVar[str]
@@ -72,7 +74,7 @@ class AnonymizedEvent:
 
     properties: JSONObject
     report: FilterReport
-    seal: object = field(default=None, repr=False, compare=False)
+    seal: object = field(default=None, init=False, repr=False, compare=False)
 
     def to_posthog_event(self) -> tuple[str, JSONObject]:
         """The event's name and a copy of its properties."""
@@ -312,4 +314,6 @@ def build_event(
     if isinstance(finished, PrivacyError):
         return Failure(finished)
     properties, report = finished
-    return Success(event_type(properties, report, _BUILDERS_SEAL))
+    event = event_type(properties, report)
+    object.__setattr__(event, "seal", _BUILDERS_SEAL)  # frozen: only a builder may seal
+    return Success(event)

@@ -85,7 +85,9 @@ def finish_payload(
         # the guard's walk and the exact measure would change nothing.
         properties[PRIVACY_FILTER_KEY] = {"dropped": report.dropped, "redacted": 0}
         return Success(Filtered(properties, _with_redacted(report, 0)))
-    checked, redacted = guard_payload(properties, policy.literal_tokens, frozenset(vetted))
+    checked, redacted = guard_payload(
+        properties, policy.literal_tokens, vetted, policy.issued_digests
+    )
     if not isinstance(checked, dict):  # guard_payload keeps the shape it is given
         return Failure(PrivacyError("", None, "the payload is not a JSON object"))
     checked[PRIVACY_FILTER_KEY] = {"dropped": report.dropped, "redacted": redacted}

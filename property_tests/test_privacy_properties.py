@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterable
 from typing import Any
 
 import pytest
@@ -24,6 +25,7 @@ from codeweaver_telemetry.core import (
     MatchType,
     PrivacyError,
     PrivacyPolicy,
+    SessionEvent,
     SessionStatistics,
     build_search_event,
     build_session_event,
@@ -201,11 +203,27 @@ def test_search_and_session_events_never_carry_free_text(
     assert query_secret not in text
 
 
+def built_event_written_into(policy: PrivacyPolicy, secrets: Iterable[str]) -> SessionEvent:
+    """A session event the core built, into which the host then wrote each secret: as a
+    property, as a category of a distribution, and as a property's name."""
+    event = build_session_event(
+        SessionStatistics(languages={"python": 3}), version="1", duration_seconds=1.0, policy=policy
+    ).unwrap()
+    languages = event.properties["languages"]
+    assert isinstance(languages, dict)
+    for secret in secrets:
+        event.properties["note"] = f"written by {secret}"
+        event.properties[secret] = 1
+        languages[secret] = 1
+    return event
+
+
 @given(planted=planted_models(), opted_in=st.booleans())
 def test_no_canary_reaches_a_sink_through_any_way_the_client_takes_data(
     planted: Planted, opted_in: bool
 ) -> None:
-    # As session metadata, as context tags, as a raw property, and as a model: whatever the
+    # As session metadata, as context tags, as a raw property, as a model, and written into
+    # an event the core built (which the guard must check again): whatever the
     # client's own steps add (library properties, session id, merging), nothing planted may
     # reach the sinks' output, the exact lines the stdout sink writes included.
     policy = PrivacyPolicy(
@@ -219,6 +237,7 @@ def test_no_canary_reaches_a_sink_through_any_way_the_client_takes_data(
         with client.context(tag=planted.value):
             client.capture("raw", {"value": planted.value})
             client.capture_with_serialization("model", planted.value)
+            client.capture_from_event(built_event_written_into(policy, planted.literals))
         client.end_session(version="1")
         client.shutdown()
     sent = json.dumps([event.properties for event in kept.events]) + lines.getvalue()

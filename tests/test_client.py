@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import io
 import json
 import socket
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 from domain_samples import empty_summary
@@ -23,8 +24,10 @@ from codeweaver_telemetry.core import (
     JSONObject,
     MatchType,
     PrivacyPolicy,
+    SearchEvent,
     SearchStrategy,
     SessionStatistics,
+    build_search_event,
 )
 from codeweaver_telemetry.core.settings import RawSources, TelemetrySettings, resolve_settings
 from codeweaver_telemetry.core.sink import OutboundEvent
@@ -379,6 +382,90 @@ def test_an_event_not_made_by_the_builders_is_filtered(
     assert not forged.sealed
     client.capture_from_event(forged)
     assert only_event(sink).properties["where"] == "[REDACTED]"
+
+
+def test_a_built_event_changed_by_replace_is_no_longer_sealed_and_is_filtered(
+    client: TelemetryClient, sink: NullSink
+) -> None:
+    from codeweaver_telemetry.core import build_session_event, default_policy
+
+    built = build_session_event(
+        SessionStatistics(), version="1", duration_seconds=1.0, policy=default_policy()
+    ).unwrap()
+    changed = dataclasses.replace(built, properties={"where": "/home/alice/secret.py"})
+    assert built.sealed
+    assert not changed.sealed
+    client.capture_from_event(changed)
+    assert only_event(sink).properties["where"] == "[REDACTED]"
+
+
+def built_search(policy: PrivacyPolicy) -> SearchEvent:
+    """A search event built under ``policy``, with a hashed label and (opted in) a digest."""
+    response = dataclasses.replace(empty_summary(), languages_found=("/srv/x.py", "python"))
+    return build_search_event(
+        response,
+        query="how is login done",
+        intent_type=IntentType.DEBUG,
+        strategies=[SearchStrategy.HYBRID],
+        execution_time_ms=5.0,
+        policy=policy,
+    ).unwrap()
+
+
+def with_client_properties(event: OutboundEvent, own: Mapping[str, object]) -> JSONObject:
+    """What the client sends for an event whose own properties are ``own``."""
+    return {**library_properties(), **own, "$session_id": event.distinct_id}  # type: ignore[dict-item]
+
+
+@pytest.fixture
+def opted_in() -> PrivacyPolicy:
+    return PrivacyPolicy(hash_key=b"k" * 32, tools_over_privacy=True, sensitive_literals=LITERALS)
+
+
+def test_a_built_event_handed_over_unchanged_is_sent_as_built(
+    sink: NullSink, opted_in: PrivacyPolicy
+) -> None:
+    # Guarded again, since the host held it; the core's own digests (a hashed label, the
+    # query's hash) are known to the guard, so nothing in it changes.
+    client = TelemetryClient(settings(), policy=opted_in, sink=sink)
+    event = built_search(opted_in)
+    languages = event.properties["languages_found"]
+    assert isinstance(languages, dict)
+    assert len(languages) == 2  # "python", and the path's keyed digest
+    assert isinstance(event.properties["query_hash"], str)
+    client.capture_from_event(event)
+    client.shutdown()
+    sent = only_event(sink)
+    assert sent.properties == with_client_properties(sent, event.properties)
+
+
+def test_what_a_host_writes_into_a_built_event_is_guarded_and_counted(
+    sink: NullSink, opted_in: PrivacyPolicy
+) -> None:
+    client = TelemetryClient(settings(), policy=opted_in, sink=sink)
+    event = built_search(opted_in)
+    built: dict[str, Any] = json.loads(json.dumps(event.properties))
+    event.properties["repository"] = "/srv/acme-repo"
+    languages = event.properties["languages_found"]
+    strategies = event.properties["strategies"]
+    assert isinstance(languages, dict)
+    assert isinstance(strategies, list)
+    languages["/home/alice/y.py"] = 1
+    strategies.append("alice@example.com")
+    client.capture_from_event(event)
+    languages["/home/alice/z.py"] = 1  # after the capture: what was taken is a copy
+    client.shutdown()
+    sent = only_event(sink)
+    assert sent.properties == with_client_properties(
+        sent,
+        {
+            **built,
+            "repository": "[REDACTED]",
+            "languages_found": {**built["languages_found"], "[REDACTED]": 1},
+            "strategies": [*built["strategies"], "[REDACTED]"],
+            "privacy_filter": {"dropped": 0, "redacted": 3},
+        },
+    )
 
 
 @pytest.mark.parametrize("name", ["/home/alice/notes.md", "user alice searched", "x" * 65, 42])

@@ -10,9 +10,17 @@ from collections.abc import Iterator
 import pytest
 from returns.result import Failure, Success
 
-from codeweaver_telemetry.core import AnonymityConversion, PrivacyPolicy, convert
+from codeweaver_telemetry.core import (
+    AnonymityConversion,
+    JSONObject,
+    PrivacyPolicy,
+    conversions,
+    convert,
+    guard_payload,
+)
 from codeweaver_telemetry.core.conversions import OTHER_CATEGORY
 from codeweaver_telemetry.core.hashing import DIGEST_HEX_LENGTH
+from codeweaver_telemetry.core.leak_guard import find_leak
 
 C = AnonymityConversion
 POLICY = PrivacyPolicy(hash_key=b"k" * 32, sensitive_literals=frozenset({"alice"}))
@@ -99,6 +107,24 @@ def test_hash_is_fixed_length_lowercase_hex_and_keyed() -> None:
     assert ok("/home/alice/auth.py", C.HASH) == digest
     other_key = PrivacyPolicy(hash_key=b"j" * 32)
     assert ok("/home/alice/auth.py", C.HASH, other_key) != digest
+
+
+def test_the_digests_a_policy_made_are_known_to_the_guard_and_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    policy = PrivacyPolicy(hash_key=b"k" * 32)
+    digest = ok("/home/alice/auth.py", C.HASH, policy)
+    assert isinstance(digest, str)
+    assert find_leak(digest, ()) is not None  # alone, a digest looks like a credential
+    payload: JSONObject = {"h": digest, "other": "0123456789abcdef0123456789abcdef"}
+    guarded, redacted = guard_payload(payload, (), issued=policy.issued_digests)
+    assert guarded == {"h": digest, "other": "[REDACTED]"}
+    assert redacted == 1
+    assert digest not in PrivacyPolicy(hash_key=b"k" * 32).issued_digests  # per policy
+    monkeypatch.setattr(conversions, "MAX_ISSUED_DIGESTS", 3)
+    for value in range(10):
+        ok(value, C.HASH, policy)
+    assert len(policy.issued_digests) == 3
 
 
 def test_hash_distinguishes_types_and_boundaries() -> None:
