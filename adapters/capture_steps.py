@@ -19,8 +19,8 @@ from codeweaver_telemetry.core.event_schema import AnonymizedEvent, TelemetryEve
 from codeweaver_telemetry.core.payload import (
     PRIVACY_FILTER_KEY,
     Filtered,
-    FilterReport,
     finish_payload,
+    plain_copy,
 )
 from codeweaver_telemetry.core.policy import PrivacyPolicy
 from codeweaver_telemetry.core.serializer import filter_for_telemetry, serialize_for_telemetry
@@ -44,15 +44,19 @@ class CaptureSteps:
         """A host's properties, normalized and guarded (with the filter's report)."""
         return filter_for_telemetry(properties, self.policy)
 
-    def rechecked(
-        self, properties: JSONObject, report: FilterReport
-    ) -> Result[Filtered, PrivacyError]:
-        """A built event's properties, guarded again with its own filter report: a host that
-        held the event may have written into it. The guard knows the policy's own digests,
-        so an unchanged event comes through unchanged (up to ``MAX_ISSUED_DIGESTS``)."""
-        payload = dict(properties)
-        payload.pop(PRIVACY_FILTER_KEY, None)  # finish_payload adds it again, from the report
-        return finish_payload(payload, self.policy, report=report)
+    def rechecked(self, event: AnonymizedEvent) -> Result[Filtered, PrivacyError]:
+        """A built event's properties once a host has held the event, which it may have
+        written into: a private copy, guarded again, with the builder's report. The guard
+        knows the core's digests (the policy's hashed labels, the event's own), so an event
+        built under this policy and left unchanged comes through unchanged. A copy that is
+        not plain JSON (the host wrote other types in) is filtered like any host's dict."""
+        properties = dict(event.properties)
+        properties.pop(PRIVACY_FILTER_KEY, None)  # the report's own entry is made again
+        copy = plain_copy(properties, self.policy.max_depth)
+        if copy is None:
+            return self.filtered(properties)
+        report = event.report
+        return finish_payload(copy, self.policy, vetted=report.digests, report=report)
 
     def serialized(self, obj: object) -> Result[JSONObject, PrivacyError]:
         """A model's ``serialize_for_telemetry`` form."""

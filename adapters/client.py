@@ -215,15 +215,15 @@ class TelemetryClient:
         steps = self._capture_steps()
         if steps is None:
             return
-        name, properties = event.to_posthog_event()
         if steps.is_sealed(event):
+            name = event.EVENT_NAME
             self._send(
                 "capture_from_event",
-                steps.rechecked(properties, event.report),
+                steps.rechecked(event),
                 lambda filtered: self._emit_as_built(steps, name, filtered.payload),
             )
         else:
-            self.capture(name, properties)
+            self.capture(*event.to_posthog_event())
 
     @_never_raises
     def capture_with_serialization(self, event_name: str, obj: object) -> None:
@@ -316,7 +316,7 @@ class TelemetryClient:
             policy=steps.policy if opted_in else steps.opted_out,
             feature_flags=feature_flags,
         )
-        self._send("capture_search_event", result, self.capture_from_event)
+        self._send("capture_search_event", result, lambda event: self._emit_built(steps, event))
 
     # --- contexts and flags ----------------------------------------------------------------
 

@@ -123,15 +123,11 @@ def to_hash(value: object, policy: PrivacyPolicy) -> str:
     '5fcbf085c7d2'
     """
     try:
-        digest = hash_value(
+        return hash_value(
             value, policy.hash_key, max_depth=policy.max_depth, max_items=policy.max_scan_items
         )
     except ValueError as rejected:  # EncodingRejected, or a huge int's text form
         raise ConversionRejected(str(rejected)) from None
-    issued = policy.issued_digests
-    if len(issued) < MAX_ISSUED_DIGESTS:
-        issued.add(digest)
-    return digest
 
 
 def to_aggregate(value: object, policy: PrivacyPolicy) -> int | float:
@@ -188,12 +184,9 @@ def to_distribution(value: object, policy: PrivacyPolicy) -> JSONObject:
 
 
 MAX_MEMOIZED_LABELS: Final = 4096
-"""Labels remembered per policy; beyond this, labels are decided each time."""
-
-MAX_ISSUED_DIGESTS: Final = 4096
-"""Digests remembered per policy (see ``PrivacyPolicy.issued_digests``); beyond this, a digest
-the core made may be redacted if it is guarded again, as the guard cannot tell it from a
-secret (which errs on the safe side)."""
+"""Labels remembered per policy, and hashed labels known to it (``hashed_labels``); beyond
+this, labels are decided each time, and a hashed label that is guarded again may be taken for
+a secret and redacted (which errs on the safe side)."""
 
 
 def category_label(value: object, policy: PrivacyPolicy) -> str:
@@ -222,6 +215,8 @@ def category_label(value: object, policy: PrivacyPolicy) -> str:
         or find_leak(text, policy.literal_tokens) is not None
     ):
         label = to_hash(text, policy)
+        if len(policy.hashed_labels) < MAX_MEMOIZED_LABELS:
+            policy.hashed_labels.add(label)
     else:
         label = text
     if len(memo) < MAX_MEMOIZED_LABELS and len(text) <= policy.max_category_length:

@@ -132,7 +132,17 @@ class PropertyBuilder:
       (:func:`schema_room`) plus this room bounds the payload's size.
     """
 
-    __slots__ = ("dropped", "hashed", "labels", "notes", "policy", "properties", "redacted", "room")
+    __slots__ = (
+        "digests",
+        "dropped",
+        "hashed",
+        "labels",
+        "notes",
+        "policy",
+        "properties",
+        "redacted",
+        "room",
+    )
 
     def __init__(self, policy: PrivacyPolicy) -> None:
         self.policy = policy
@@ -141,6 +151,7 @@ class PropertyBuilder:
         self.hashed = 0
         self.redacted = 0
         self.notes: list[DropNote] = []
+        self.digests: list[str] = []
         self.labels = 0  # strings counted at the longest a label or digest can be
         self.room = 0  # other room counted, in characters of the JSON text
 
@@ -181,9 +192,11 @@ class PropertyBuilder:
     def put_digest(self, name: str, compute: Callable[[*_Ts], str], *args: *_Ts) -> None:
         """Set ``name`` to a keyed digest, which the leak guard must not take for a secret."""
         self.put(name, compute, *args)
-        if isinstance(self.properties.get(name), str):
+        digest = self.properties.get(name)
+        if isinstance(digest, str):
             self.hashed += 1
             self.labels += 1
+            self.digests.append(digest)
 
     def put_text(self, name: str, compute: Callable[[*_Ts], str], *args: *_Ts) -> None:
         """Set ``name`` to text that is not a label, after the leak guard: replaced by the
@@ -272,7 +285,9 @@ class PropertyBuilder:
         """
         self.properties[NO_PERSON_PROFILE] = False
         if self.dropped or self.hashed or self.redacted:
-            report = FilterReport(self.dropped, self.redacted, self.hashed, tuple(self.notes))
+            report = FilterReport(
+                self.dropped, self.redacted, self.hashed, tuple(self.notes), tuple(self.digests)
+            )
         else:
             report = _CLEAN_REPORT
         room = schema_room + self.room + self.labels * _label_room(self.policy.max_category_length)

@@ -449,20 +449,20 @@ def find_leak(text: str, literal_tokens: tuple[str, ...] = ()) -> LeakKind | Non
 class _Guard:
     """One walk over a payload: what to look for, and how many strings it replaced."""
 
-    __slots__ = ("count", "issued", "literal_tokens", "vetted")
+    __slots__ = ("count", "digests", "literal_tokens", "vetted")
 
     def __init__(
-        self, literal_tokens: tuple[str, ...], vetted: AbstractSet[str], issued: AbstractSet[str]
+        self, literal_tokens: tuple[str, ...], vetted: AbstractSet[str], digests: AbstractSet[str]
     ) -> None:
         self.literal_tokens = literal_tokens
         self.vetted = vetted
-        self.issued = issued
+        self.digests = digests
         self.count = 0
 
     def leaks(self, text: str) -> bool:
         return (
             text not in self.vetted
-            and text not in self.issued
+            and text not in self.digests
             and find_leak(text, self.literal_tokens) is not None
         )
 
@@ -516,21 +516,21 @@ def guard_payload(
     payload: JSONValue,
     literal_tokens: tuple[str, ...] = (),
     vetted: AbstractSet[str] = frozenset(),
-    issued: AbstractSet[str] = frozenset(),
+    digests: AbstractSet[str] = frozenset(),
 ) -> tuple[JSONValue, int]:
     """A copy of ``payload`` with every flagged string and key replaced, and how many were.
 
     A flagged key becomes ``[REDACTED]``, or ``[REDACTED]#2``, ``#3``, ... when that is taken.
     Strings in ``vetted`` are not checked again: the core's own keyed digests (which the
     high-entropy rule would take for secrets), and labels and constant names it has already
-    checked against the same literals. ``issued`` holds more of the core's digests (a
-    policy's ``issued_digests``), kept apart so that neither set is copied for each payload.
+    checked against the same literals. ``digests`` holds more of the core's digests (a
+    policy's ``hashed_labels``), kept apart so that neither set is copied for each payload.
     Tuples come back as lists, other scalars as they are; the input is never changed.
 
     >>> guard_payload({"where": "/home/alice/x.py", "/etc/k": 1, "what": ["hybrid", "a@b.io"]})
     ({'where': '[REDACTED]', '[REDACTED]': 1, 'what': ['hybrid', '[REDACTED]']}, 3)
     """
 
-    guard = _Guard(literal_tokens, vetted, issued)
+    guard = _Guard(literal_tokens, vetted, digests)
     guarded = guard.value(payload)
     return guarded, guard.count

@@ -6,6 +6,7 @@ without passing the same guard and the same bound.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Collection, Iterable
@@ -52,6 +53,10 @@ class FilterReport:
     redacted: int = 0
     hashed: int = 0
     notes: tuple[DropNote, ...] = ()
+    digests: tuple[str, ...] = ()
+    """The keyed digests an event's builder put in it (the opted-in query's hash), so that a
+    guard run again on the event knows them for the core's own (see ``hashed_labels`` of
+    ``PrivacyPolicy`` for hashed labels)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +91,7 @@ def finish_payload(
         properties[PRIVACY_FILTER_KEY] = {"dropped": report.dropped, "redacted": 0}
         return Success(Filtered(properties, _with_redacted(report, 0)))
     checked, redacted = guard_payload(
-        properties, policy.literal_tokens, vetted, policy.issued_digests
+        properties, policy.literal_tokens, vetted, policy.hashed_labels
     )
     if not isinstance(checked, dict):  # guard_payload keeps the shape it is given
         return Failure(PrivacyError("", None, "the payload is not a JSON object"))
@@ -116,10 +121,58 @@ def vouch_for_payload(
     return _size_error(properties, policy, bound + _REPORT_BOUND)
 
 
+def plain_copy(payload: JSONObject, max_depth: int) -> JSONObject | None:
+    """A private copy of ``payload`` if everything in it is plain JSON, nested at most
+    ``max_depth`` deep; None otherwise.
+
+    Plain means of these exact types: ``dict`` with ``str`` keys, ``list``, ``str``, an ``int``
+    within 64 bits, a finite ``float``, ``bool``, None. A subclass is refused: its methods
+    could lie to the guard that runs on the copy. Each container is read once, in one call,
+    so a payload that another thread changes meanwhile is copied as each container was at one
+    moment, never half-read.
+
+    >>> plain_copy({"a": [1, "b", None]}, 4)
+    {'a': [1, 'b', None]}
+    >>> plain_copy({"a": float("nan")}, 4) is None
+    True
+    """
+    try:
+        copy = _plain(payload, max_depth + 1)
+    except (_NotPlainError, RuntimeError):  # RuntimeError: a RecursionError, or a dict resized
+        return None
+    return copy if type(copy) is dict else None
+
+
+class _NotPlainError(Exception):
+    """A value that is not plain JSON, or is nested too deep."""
+
+
+def _plain(value: object, depth: int) -> JSONValue:
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return value  # type: ignore[return-value]
+    if kind is int and -(2**63) <= value < 2**63:  # type: ignore[operator]
+        return value  # type: ignore[return-value]
+    if kind is float and math.isfinite(value):  # type: ignore[arg-type]
+        return value  # type: ignore[return-value]
+    if depth <= 0:
+        raise _NotPlainError
+    if kind is dict:
+        copy: JSONObject = {}
+        for key, item in list(value.items()):  # type: ignore[attr-defined]
+            if type(key) is not str:
+                raise _NotPlainError
+            copy[key] = _plain(item, depth - 1)
+        return copy
+    if kind is list:
+        return [_plain(item, depth - 1) for item in list(value)]  # type: ignore[call-overload]
+    raise _NotPlainError
+
+
 def _with_redacted(report: FilterReport, redacted: int) -> FilterReport:
     if report.redacted == redacted:
         return report
-    return FilterReport(report.dropped, redacted, report.hashed, report.notes)
+    return dataclasses.replace(report, redacted=redacted)
 
 
 def _size_error(

@@ -73,10 +73,10 @@ class PrivacyPolicy:
     """Category labels already decided under this policy (see ``category_label``): the same
     few labels recur in every event, and deciding one runs the leak guard. Bounded."""
 
-    issued_digests: set[str] = field(init=False, repr=False, compare=False)
-    """Keyed digests this policy's HASH has made (bounded): wherever one turns up again (in a
-    built event that a host hands back, say), the leak guard knows it is the core's own
-    output, not a secret that merely looks like one."""
+    hashed_labels: set[str] = field(init=False, repr=False, compare=False)
+    """The keyed digests that stood in for category labels under this policy (bounded like
+    ``label_memo``): wherever one turns up again (in a built event a host hands back), the
+    leak guard knows it for the core's own output, not a secret that looks like one."""
 
     def __post_init__(self) -> None:
         if not MIN_KEY_BYTES <= len(self.hash_key) <= MAX_KEY_BYTES:
@@ -102,7 +102,7 @@ class PrivacyPolicy:
             self, "literal_tokens", tuple(sorted(tokens, key=lambda t: (-len(t), t)))
         )
         object.__setattr__(self, "label_memo", {})
-        object.__setattr__(self, "issued_digests", set())
+        object.__setattr__(self, "hashed_labels", set())
 
     def __repr__(self) -> str:
         # The dataclass repr would print the key and the literals; neither may reach a log.

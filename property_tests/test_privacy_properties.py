@@ -211,8 +211,8 @@ def built_event_written_into(policy: PrivacyPolicy, secrets: Iterable[str]) -> S
     ).unwrap()
     languages = event.properties["languages"]
     assert isinstance(languages, dict)
-    for secret in secrets:
-        event.properties["note"] = f"written by {secret}"
+    for number, secret in enumerate(secrets):
+        event.properties[f"note_{number}"] = f"written by {secret}"
         event.properties[secret] = 1
         languages[secret] = 1
     return event

@@ -7,6 +7,7 @@ import contextvars
 import dataclasses
 import io
 import json
+import math
 import socket
 import threading
 from collections.abc import Iterator, Mapping
@@ -422,21 +423,117 @@ def opted_in() -> PrivacyPolicy:
     return PrivacyPolicy(hash_key=b"k" * 32, tools_over_privacy=True, sensitive_literals=LITERALS)
 
 
+@pytest.mark.parametrize("tools_over_privacy", [False, True])
 def test_a_built_event_handed_over_unchanged_is_sent_as_built(
-    sink: NullSink, opted_in: PrivacyPolicy
+    sink: NullSink, tools_over_privacy: bool
 ) -> None:
     # Guarded again, since the host held it; the core's own digests (a hashed label, the
     # query's hash) are known to the guard, so nothing in it changes.
-    client = TelemetryClient(settings(), policy=opted_in, sink=sink)
-    event = built_search(opted_in)
+    policy = PrivacyPolicy(
+        hash_key=b"k" * 32, tools_over_privacy=tools_over_privacy, sensitive_literals=LITERALS
+    )
+    client = TelemetryClient(settings(), policy=policy, sink=sink)
+    event = built_search(policy)
     languages = event.properties["languages_found"]
     assert isinstance(languages, dict)
     assert len(languages) == 2  # "python", and the path's keyed digest
-    assert isinstance(event.properties["query_hash"], str)
+    assert ("query_hash" in event.properties) is tools_over_privacy
     client.capture_from_event(event)
     client.shutdown()
     sent = only_event(sink)
     assert sent.properties == with_client_properties(sent, event.properties)
+
+
+def test_a_handed_over_event_keeps_its_query_hash_however_many_came_before(
+    sink: NullSink, opted_in: PrivacyPolicy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The query's hash travels in the event's own report, not in a bounded memory.
+    from codeweaver_telemetry.core import conversions
+
+    monkeypatch.setattr(conversions, "MAX_MEMOIZED_LABELS", 1)
+    client = TelemetryClient(settings(), policy=opted_in, sink=sink)
+    for query in ("first", "second", "third"):
+        event = build_search_event(
+            empty_summary(),
+            query=query,
+            intent_type=None,
+            strategies=[],
+            execution_time_ms=1.0,
+            policy=opted_in,
+        ).unwrap()
+        assert event.report.digests == (event.properties["query_hash"],)
+        client.capture_from_event(event)
+    client.shutdown()
+    assert sink.events[-1].properties["query_hash"] == event.properties["query_hash"]
+    assert sink.events[-1].properties["privacy_filter"] == {"dropped": 0, "redacted": 0}
+
+
+def test_the_client_sends_its_own_search_event_as_built(sink: NullSink) -> None:
+    # It builds and sends in one step (no one else held the event): its hashed labels are
+    # kept, whichever of its policies (opted in or not) it was built under.
+    policy = PrivacyPolicy(hash_key=b"k" * 32, sensitive_literals=LITERALS)
+    client = TelemetryClient(settings(), policy=policy, sink=sink)
+    response = dataclasses.replace(empty_summary(), languages_found=("/srv/x.py", "python"))
+    client.capture_search_event(
+        response, query="q", intent_type=None, strategies=[], execution_time_ms=1.0
+    )
+    client.shutdown()
+    properties = only_event(sink).properties
+    assert properties["languages_found"] == built_search(policy).properties["languages_found"]
+    assert properties["privacy_filter"] == {"dropped": 0, "redacted": 0}
+
+
+def test_a_built_event_from_another_policy_loses_only_its_hashed_labels(sink: NullSink) -> None:
+    # The guard knows the digests of the client's own policy only: another key's digests are
+    # unlinkable to the client's anyway, and are redacted as the secrets they look like.
+    policy = PrivacyPolicy(hash_key=b"k" * 32, sensitive_literals=LITERALS)
+    client = TelemetryClient(settings(), policy=policy, sink=sink)
+    event = built_search(PrivacyPolicy(hash_key=b"k" * 32, sensitive_literals=LITERALS))
+    client.capture_from_event(event)
+    client.shutdown()
+    sent = only_event(sink)
+    expected = {
+        **event.properties,
+        "languages_found": {"[REDACTED]": 1, "python": 1},
+        "privacy_filter": {"dropped": 0, "redacted": 1},
+    }
+    assert sent.properties == with_client_properties(sent, expected)
+
+
+class LyingText(str):
+    """Text that tells the leak guard it is something else."""
+
+    __slots__ = ()
+
+    def lower(self) -> str:
+        return "nothing to see"
+
+
+class ChangingDict(dict[str, object]):
+    """A dict that, once iterated, gains a key: a write that lands between two reads."""
+
+    def __iter__(self) -> Iterator[str]:
+        yield from list(super().__iter__())
+        self["/home/alice/late.py"] = 1
+
+
+def test_values_of_other_types_written_into_a_built_event_are_filtered_like_a_hosts(
+    sink: NullSink,
+) -> None:
+    policy = PrivacyPolicy(hash_key=b"k" * 32, sensitive_literals=LITERALS)
+    client = TelemetryClient(settings(), policy=policy, sink=sink)
+    event = built_search(policy)
+    event.properties["lying"] = LyingText("acme-repo")
+    event.properties["nan"] = math.nan
+    event.properties["changing"] = ChangingDict({"python": 1})  # type: ignore[assignment]
+    client.capture_from_event(event)
+    client.shutdown()
+    properties = only_event(sink).properties
+    assert properties["lying"] == "[REDACTED]"
+    assert type(properties["lying"]) is str
+    assert "nan" not in properties
+    assert properties["changing"] == {"python": 1}
+    assert properties["intent"] == "debug"
 
 
 def test_what_a_host_writes_into_a_built_event_is_guarded_and_counted(

@@ -109,22 +109,22 @@ def test_hash_is_fixed_length_lowercase_hex_and_keyed() -> None:
     assert ok("/home/alice/auth.py", C.HASH, other_key) != digest
 
 
-def test_the_digests_a_policy_made_are_known_to_the_guard_and_bounded(
+def test_a_policy_knows_its_hashed_labels_so_a_guard_run_again_keeps_them(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     policy = PrivacyPolicy(hash_key=b"k" * 32)
-    digest = ok("/home/alice/auth.py", C.HASH, policy)
-    assert isinstance(digest, str)
-    assert find_leak(digest, ()) is not None  # alone, a digest looks like a credential
-    payload: JSONObject = {"h": digest, "other": "0123456789abcdef0123456789abcdef"}
-    guarded, redacted = guard_payload(payload, (), issued=policy.issued_digests)
-    assert guarded == {"h": digest, "other": "[REDACTED]"}
+    distribution = ok(["/home/alice/auth.py"], C.DISTRIBUTION, policy)
+    assert isinstance(distribution, dict)
+    [label] = distribution
+    assert label in policy.hashed_labels
+    assert find_leak(label, ()) is not None  # alone, a digest looks like a credential
+    payload: JSONObject = {label: 1, "other": "0123456789abcdef0123456789abcdef"}
+    guarded, redacted = guard_payload(payload, (), digests=policy.hashed_labels)
+    assert guarded == {label: 1, "other": "[REDACTED]"}
     assert redacted == 1
-    assert digest not in PrivacyPolicy(hash_key=b"k" * 32).issued_digests  # per policy
-    monkeypatch.setattr(conversions, "MAX_ISSUED_DIGESTS", 3)
-    for value in range(10):
-        ok(value, C.HASH, policy)
-    assert len(policy.issued_digests) == 3
+    monkeypatch.setattr(conversions, "MAX_MEMOIZED_LABELS", 3)
+    ok([f"/srv/{n}.py" for n in range(10)], C.DISTRIBUTION, policy)
+    assert len(policy.hashed_labels) == 3
 
 
 def test_hash_distinguishes_types_and_boundaries() -> None:
