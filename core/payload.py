@@ -122,8 +122,8 @@ def vouch_for_payload(
 
 
 def plain_copy(payload: JSONObject, max_depth: int) -> JSONObject | None:
-    """A private copy of ``payload`` if everything in it is plain JSON, nested at most
-    ``max_depth`` deep; None otherwise.
+    """A private copy of ``payload`` if everything in it is plain JSON, with containers
+    nested at most ``max_depth`` below it; None otherwise.
 
     Plain means of these exact types: ``dict`` with ``str`` keys, ``list``, ``str``, an ``int``
     within 64 bits, a finite ``float``, ``bool``, None. A subclass is refused: its methods

@@ -38,6 +38,7 @@ from codeweaver_telemetry.core.payload import (
     MAX_NOTES,
     FilterReport,
     payload_size,
+    plain_copy,
     vetted_size_bound,
     vouch_for_payload,
 )
@@ -424,3 +425,35 @@ def test_text_bound_covers_characters_beyond_the_bmp() -> None:
 def test_a_distribution_whose_merged_count_overflows_is_refused() -> None:
     with pytest.raises(ValueError, match="not finite"):
         to_distribution({"a": 1e308, IntentType.TEST: 1e308, "test": 1e308}, POLICY)
+
+
+class Text(str):
+    """A str subclass: its methods could lie to a guard."""
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"a": Text("x")},
+        {"a": [1, {"b": 2**63}]},
+        {"a": math.inf},
+        {"a": (1, 2)},
+        {"a": {1: "x"}},
+        {"a": [[[[["too deep"]]]]]},  # five containers below the top, beyond 4
+    ],
+)
+def test_a_plain_copy_refuses_anything_but_plain_json_within_depth(payload: JSONObject) -> None:
+    assert plain_copy(payload, 4) is None
+
+
+def test_a_plain_copy_is_private_all_the_way_down() -> None:
+    payload: JSONObject = {"a": [1, 2.5, {"b": None, "c": True}], "d": "text", "e": [[[1]]]}
+    copy = plain_copy(payload, 4)
+    assert copy == payload
+    inner = payload["a"]
+    assert isinstance(inner, list)
+    inner.append("/home/alice/x.py")
+    nested = inner[2]
+    assert isinstance(nested, dict)
+    nested["/home/alice"] = 1
+    assert copy == {"a": [1, 2.5, {"b": None, "c": True}], "d": "text", "e": [[[1]]]}
