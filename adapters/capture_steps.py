@@ -50,11 +50,16 @@ class CaptureSteps:
         knows the core's digests (the policy's hashed labels, the event's own), so an event
         built under this policy and left unchanged comes through unchanged. A copy that is
         not plain JSON (the host wrote other types in) is filtered like any host's dict."""
-        properties = dict(event.properties)
-        properties.pop(PRIVACY_FILTER_KEY, None)  # the report's own entry is made again
-        copy = plain_copy(properties, self.policy.max_depth)
+        copy = plain_copy(event.properties, self.policy.max_depth)
         if copy is None:
-            return self.filtered(properties)
+            return self.filtered(
+                {
+                    name: value
+                    for name, value in event.properties.items()
+                    if name != PRIVACY_FILTER_KEY
+                }
+            )
+        copy.pop(PRIVACY_FILTER_KEY, None)  # the report's own entry is made again
         report = event.report
         return finish_payload(copy, self.policy, vetted=report.digests, report=report)
 
