@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 """This release; pyproject.toml reads it from here."""
 
 if TYPE_CHECKING:
+    from .based_model import BasedModel as BasedModel  # needs pydantic: not in __all__
     from .conversions import convert
     from .domain import (
         CodeMatch,
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     )
     from .event_schema import AnonymizedEvent, PropertySpec, TelemetryEvent
     from .leak_guard import REDACTED, LeakKind, find_leak, guard_payload
-    from .mixin import TelemetrySerializable
+    from .mixin import DataclassSerializationMixin, TelemetrySerializable
     from .payload import PRIVACY_FILTER_KEY, DropNote, Filtered, FilterReport
     from .policy import PrivacyPolicy, default_policy
     from .search_event import SearchEvent, build_search_event
@@ -61,7 +62,7 @@ _LAZY_MODULES = {
     ),
     ".event_schema": ("AnonymizedEvent", "PropertySpec", "TelemetryEvent"),
     ".leak_guard": ("REDACTED", "LeakKind", "find_leak", "guard_payload"),
-    ".mixin": ("TelemetrySerializable",),
+    ".mixin": ("DataclassSerializationMixin", "TelemetrySerializable"),
     ".payload": ("PRIVACY_FILTER_KEY", "DropNote", "Filtered", "FilterReport"),
     ".policy": ("PrivacyPolicy", "default_policy"),
     ".search_event": ("SearchEvent", "build_search_event"),
@@ -77,7 +78,18 @@ _LAZY_MODULES = {
         "TelemetryKeys",
     ),
 }
-__getattr__, __dir__ = lazy_exports(__name__, _LAZY_MODULES)
+_load, __dir__ = lazy_exports(__name__, _LAZY_MODULES)
+
+
+def __getattr__(name: str) -> object:
+    """Every name above on first use; ``BasedModel`` too, which needs pydantic, so that it is
+    not in ``__all__`` and ``import *`` does not load it."""
+    if name == "BasedModel":
+        from .based_model import BasedModel  # noqa: PLC0415 - pydantic loads only when asked
+
+        return BasedModel
+    return _load(name)
+
 
 __all__ = [
     "PRIVACY_FILTER_KEY",
@@ -85,6 +97,7 @@ __all__ = [
     "AnonymityConversion",
     "AnonymizedEvent",
     "CodeMatch",
+    "DataclassSerializationMixin",
     "DropNote",
     "FilterReport",
     "Filtered",

@@ -2,8 +2,15 @@
 
 Supported without importing any of their libraries: dataclasses (frozen and slotted too),
 pydantic v2 models (by field name, whatever the alias), attrs classes, and any other object with
-a ``_telemetry_keys()`` method (its public instance attributes). Plain mappings are read with
-declarations given by the caller.
+a ``_telemetry_keys()`` method: a ``typing.NamedTuple`` (its ``_fields``), another tuple or list
+subclass (its items, named ``"0"``, ``"1"``, ...) or a plain object (its public instance
+attributes). Plain mappings are read with declarations given by the caller.
+
+A model may also define CodeWeaver's ``_telemetry_handler(serialized_self, /)`` hook: it
+receives the model's fields as a dict (without its FORBIDDEN ones) and returns a mapping whose
+entries replace or add fields; an entry whose value is a function is applied to that field's
+value. ``_telemetry_handler`` may also be a mapping of field names to such functions. What it
+gives still goes through the model's declarations, the conversions and the leak guard.
 """
 
 from __future__ import annotations
@@ -41,11 +48,41 @@ def is_model_type(cls: type) -> bool:
     )
 
 
+def is_model_class(cls: type) -> bool:
+    """Whether :func:`is_model` says True of the instances of ``cls``.
+
+    >>> from typing import NamedTuple
+    >>> class Point(NamedTuple):
+    ...     x: int
+    ...     def _telemetry_keys(self):
+    ...         return None
+    >>> is_model_class(Point), is_model_class(tuple), is_model_class(int)
+    (True, False, False)
+    """
+    return is_model_type(cls) or (
+        hasattr(cls, "_telemetry_keys") and not issubclass(cls, type | Mapping)
+    )
+
+
+def is_named_tuple_type(cls: type) -> bool:
+    """Whether ``cls`` is a ``typing.NamedTuple`` or ``collections.namedtuple`` class."""
+    return issubclass(cls, tuple) and isinstance(getattr(cls, "_fields", None), tuple)
+
+
 def model_fields(value: object) -> Iterator[tuple[str, object]]:
     """The model's fields as ``(name, value)`` pairs, in declaration order.
 
     A field that cannot be read yields :data:`MISSING` rather than stopping the iteration.
+    When the model has a ``_telemetry_handler``, the pairs are what it makes of the fields.
+    Raises :class:`ModelRejected` when the fields cannot be read, or the handler fails.
     """
+    handler = getattr(value, "_telemetry_handler", None)
+    if handler is None:
+        return _own_fields(value)
+    return iter(_handled_fields(value, handler, dict(_own_fields(value))))
+
+
+def _own_fields(value: object) -> Iterator[tuple[str, object]]:
     cls = type(value)
     if hasattr(cls, "__dataclass_fields__"):
         names: Iterator[str] = (field.name for field in dataclasses.fields(value))  # type: ignore[arg-type]
@@ -53,6 +90,11 @@ def model_fields(value: object) -> Iterator[tuple[str, object]]:
         names = iter(pydantic_fields)
     elif attrs_fields := getattr(cls, "__attrs_attrs__", None):
         names = (attribute.name for attribute in attrs_fields)
+    elif is_named_tuple_type(cls):
+        names = iter(cls._fields)  # type: ignore[attr-defined]
+    elif isinstance(value, tuple | list):
+        yield from ((str(index), item) for index, item in enumerate(value))
+        return
     else:
         names = (name for name in _public_attributes(value))
     for name in names:
@@ -60,6 +102,66 @@ def model_fields(value: object) -> Iterator[tuple[str, object]]:
     extra = getattr(value, "__pydantic_extra__", None)
     if isinstance(extra, dict):
         yield from extra.items()
+
+
+def _handled_fields(
+    value: object, handler: object, fields: dict[str, object]
+) -> list[tuple[str, object]]:
+    """The fields as CodeWeaver's ``_telemetry_handler`` hook makes them, or ModelRejected."""
+    if isinstance(handler, Mapping):
+        returned: object = handler
+    elif callable(handler):
+        forbidden = {
+            name
+            for name, conversion in declared_keys(value).items()
+            if conversion is AnonymityConversion.FORBIDDEN
+        }
+        visible = {
+            name: item
+            for name, item in fields.items()
+            if item is not MISSING and name not in forbidden
+        }
+        try:
+            returned = handler(visible)
+        except Exception as error:  # noqa: BLE001 - the model cannot be trusted
+            raise ModelRejected(f"_telemetry_handler() raised {type(error).__name__}") from None
+    else:
+        raise ModelRejected(f"_telemetry_handler is a {type(handler).__name__}")
+    if not isinstance(returned, Mapping):
+        raise ModelRejected(
+            f"_telemetry_handler() returned a {type(returned).__name__}, not a mapping"
+        )
+    try:
+        entries = list(returned.items())
+    except Exception as error:  # noqa: BLE001 - a mapping that cannot be read is rejected
+        raise ModelRejected(
+            f"_telemetry_handler()'s mapping raised {type(error).__name__}"
+        ) from None
+    handled = dict(fields)
+    for key, entry in entries:
+        if not isinstance(key, str):
+            raise ModelRejected(f"_telemetry_handler() gave a {type(key).__name__} key")
+        handled[key] = _handled_value(type(value), fields, key, entry)
+    return list(handled.items())
+
+
+def _handled_value(cls: type, fields: Mapping[str, object], key: str, entry: object) -> object:
+    """``entry``, or what it makes of the field ``key`` when it is a function (or a class:
+    ``{"tags": bool}`` sends whether there are any, as no class itself could be sent)."""
+    if not callable(entry):
+        return entry
+    if key not in fields:
+        raise ModelRejected(
+            f"_telemetry_handler() maps {key!r} to a function; it is not a field of {cls.__name__}"
+        )
+    if fields[key] is MISSING:
+        return MISSING  # unreadable: the serializer drops it and counts it
+    try:
+        return entry(fields[key])
+    except Exception as error:  # noqa: BLE001 - the model cannot be trusted
+        raise ModelRejected(
+            f"_telemetry_handler()'s function for {key!r} raised {type(error).__name__}"
+        ) from None
 
 
 def declared_keys(value: object, *, explicit: Mapping[str, object] | None = None) -> Declarations:
@@ -109,6 +211,11 @@ def _as_conversion(key: str, conversion: object) -> AnonymityConversion:
 def _by_field_name(value: object, declarations: Declarations) -> Declarations:
     """Map pydantic aliases to field names, and refuse declarations of unknown fields."""
     cls = type(value)
+    if isinstance(value, tuple | list) and not is_named_tuple_type(cls):
+        for key in declarations:  # items are named by their index; any index may be absent
+            if not (key.isascii() and key.isdigit() and str(int(key)) == key):
+                raise ModelRejected(f"declares {key!r}, which is not an index of {cls.__name__}")
+        return declarations
     known = _field_names(value)
     if known is None:
         return declarations
@@ -131,6 +238,8 @@ def _field_names(value: object) -> frozenset[str] | None:
         return frozenset(pydantic_fields)
     if attrs_fields := getattr(cls, "__attrs_attrs__", None):
         return frozenset(attribute.name for attribute in attrs_fields)
+    if is_named_tuple_type(cls):
+        return frozenset(cls._fields)  # type: ignore[attr-defined]
     return None  # plain objects: their attributes may legitimately come and go
 
 

@@ -1,4 +1,8 @@
-"""A mixin that gives a model ``obj.serialize_for_telemetry()``, as CodeWeaver's models have."""
+"""A mixin that gives a model ``obj.serialize_for_telemetry()``, as CodeWeaver's models have.
+
+It is also importable as ``DataclassSerializationMixin``, the seed's name for it; the seed's
+pydantic base class, ``BasedModel``, lives in :mod:`codeweaver_telemetry.core.based_model`.
+"""
 
 from __future__ import annotations
 
@@ -37,3 +41,7 @@ class TelemetrySerializable:
     ) -> Result[JSONObject, PrivacyError]:
         """This model's anonymized JSON form; see :func:`serialize_for_telemetry`."""
         return serialize_for_telemetry(self, policy)
+
+
+DataclassSerializationMixin = TelemetrySerializable
+"""The seed's name for :class:`TelemetrySerializable`: the same class, under CodeWeaver's name."""
