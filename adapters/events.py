@@ -17,15 +17,16 @@ if TYPE_CHECKING:  # the domain objects load when the host builds one, not with 
 
 
 def capture_session_event(
-    stats: SessionStatistics,
+    stats: SessionStatistics | None = None,
     *,
-    version: str,
-    setup_success: bool,
-    setup_attempts: int,
-    config_errors: Sequence[object],
-    duration_seconds: float,
+    version: str | None = None,
+    setup_success: bool | None = None,
+    setup_attempts: int | None = None,
+    config_errors: Sequence[object] = (),
+    duration_seconds: float | None = None,
 ) -> None:
-    """Capture the aggregated session event; see ``TelemetryClient.capture_session_event``."""
+    """Capture the aggregated session event; see ``TelemetryClient.capture_session_event``
+    (the same parameters and defaults)."""
     get_telemetry_client().capture_session_event(
         stats,
         version=version,

@@ -7,6 +7,7 @@ hook, the seed's ``DataclassSerializationMixin`` and ``BasedModel``.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import subprocess
 import sys
@@ -382,3 +383,13 @@ def test_importing_the_core_does_not_import_pydantic(tmp_path: Path) -> None:
         tmp_path,
     )
     assert loaded.split() == ["False", "False"]
+
+
+@pytest.mark.parametrize("name", ["capture_session_event", "capture_search_event"])
+def test_the_module_functions_take_exactly_the_client_methods_parameters(name: str) -> None:
+    from codeweaver_telemetry.adapters import TelemetryClient, events
+
+    method = inspect.signature(getattr(TelemetryClient, name))
+    function = inspect.signature(getattr(events, name))
+    assert next(iter(method.parameters)) == "self"
+    assert function == method.replace(parameters=list(method.parameters.values())[1:])
