@@ -326,7 +326,10 @@ def _check(arguments: argparse.Namespace) -> int:
         )
         return 2
     try:
-        from codeweaver_telemetry.core.testing import assert_never_leaks  # noqa: PLC0415
+        from codeweaver_telemetry.core.testing import (  # noqa: PLC0415
+            NotSerializable,
+            assert_never_leaks,
+        )
     except ImportError:
         print(
             "codeweaver-telemetry: check needs Hypothesis: pip install "
@@ -344,6 +347,9 @@ def _check(arguments: argparse.Namespace) -> int:
         return 2
     try:
         assert_never_leaks(model, max_examples=arguments.examples)
+    except NotSerializable as failure:  # nothing of it would be sent: not "ok" either
+        print(f"FAIL {str(failure).splitlines()[0]}")
+        return 1
     except AssertionError as leak:
         print(f"LEAK {str(leak).splitlines()[0]}")
         return 1

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from codeweaver_telemetry.core.leak_guard import REDACTED, LeakKind, find_leak, guard_payload
-from codeweaver_telemetry.core.testing import (
+from codeweaver_telemetry.core.testing.text import (
     embedded_in_text,
     ordinary_values,
     sensitive_text,

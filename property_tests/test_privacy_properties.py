@@ -33,7 +33,8 @@ from codeweaver_telemetry.core import (
 )
 from codeweaver_telemetry.core.payload import payload_size
 from codeweaver_telemetry.core.settings import RawSources, resolve_settings
-from codeweaver_telemetry.core.testing import Planted, hostile_values, planted_models
+from codeweaver_telemetry.core.testing import Planted
+from codeweaver_telemetry.core.testing.models import hostile_values, planted_models
 
 pytestmark = pytest.mark.slow  # each proof runs hundreds of generated models
 
