@@ -1,6 +1,10 @@
 """What every capture goes through: the core's privacy steps bound to one policy, and the
 properties every event carries.
 
+A host's properties, session metadata and context tags are *reduced* (declarations applied,
+made JSON, the host's ``$`` keys dropped); the event they make, with the library's properties,
+then passes the wire check once, right before the sink, whoever built it.
+
 The client loads this module on its first capture, not at start-up: a host that creates the
 client early (a command line, a server starting) does not pay for the privacy core until it
 sends something, and one that never sends never pays for it.
@@ -9,86 +13,94 @@ sends something, and one that never sends never pays for it.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
-from typing import TypeGuard
+from typing import Final, NamedTuple
 
 from returns.result import Result
 
-from codeweaver_telemetry.core.conversions import category_label
-from codeweaver_telemetry.core.event_schema import AnonymizedEvent, TelemetryEvent
-from codeweaver_telemetry.core.payload import (
-    PRIVACY_FILTER_KEY,
-    Filtered,
-    finish_payload,
-    plain_copy,
-)
+from codeweaver_telemetry.core.event_schema import AnonymizedEvent
+from codeweaver_telemetry.core.payload import Filtered
 from codeweaver_telemetry.core.policy import PrivacyPolicy
-from codeweaver_telemetry.core.serializer import filter_for_telemetry, serialize_for_telemetry
+from codeweaver_telemetry.core.search_event import SEARCH_SCHEMA
+from codeweaver_telemetry.core.serializer import reduced_payload, serialize_for_telemetry
+from codeweaver_telemetry.core.session_event import SESSION_SCHEMA
 from codeweaver_telemetry.core.vocabulary import JSONObject, PrivacyError
+from codeweaver_telemetry.core.wire import (
+    PRIVACY_FILTER_KEY,
+    Checked,
+    checked_event,
+)
 
-from .library import SESSION_ID_PROPERTY, library_properties
+from .library import library_properties
+
+LIBRARY_VOCABULARIES: Final = {**SEARCH_SCHEMA.vocabularies, **SESSION_SCHEMA.vocabularies}
+"""The declared labels of the library's own events' properties, wherever they are checked."""
+
+
+class Reduced(NamedTuple):
+    """Host properties reduced to JSON, and how many fields that dropped."""
+
+    properties: JSONObject
+    dropped: int
+
+
+NOTHING: Final = Reduced({}, 0)
 
 
 class CaptureSteps:
-    """The policy (and its opted-out twin), the core's filter, and the library's properties."""
+    """The policy (and its opted-out twin), the core's steps, and the library's properties."""
 
-    __slots__ = ("library", "opted_out", "policy")
+    __slots__ = ("opted_out", "policy")
 
     def __init__(self, policy: PrivacyPolicy) -> None:
         self.policy = policy
         # The search event's opt-in is a policy field: the opted-out variant is made once.
         self.opted_out = dataclasses.replace(policy, tools_over_privacy=False)
-        self.library = library_properties()
 
-    def filtered(self, properties: Mapping[str, object]) -> Result[Filtered, PrivacyError]:
-        """A host's properties, normalized and guarded (with the filter's report)."""
-        return filter_for_telemetry(properties, self.policy)
+    def reduced(self, properties: object) -> Result[Reduced, PrivacyError]:
+        """A host's properties (or any model), reduced under its declarations."""
 
-    def rechecked(self, event: AnonymizedEvent) -> Result[Filtered, PrivacyError]:
-        """A built event's properties once a host has held the event, which it may have
-        written into: a private copy, guarded again, with the builder's report. The guard
-        knows the core's digests (the policy's hashed labels, the event's own), so an event
-        built under this policy and left unchanged comes through unchanged. A copy that is
-        not plain JSON (the host wrote other types in) is filtered like any host's dict."""
-        copy = plain_copy(event.properties, self.policy.max_depth)
-        if copy is None:
-            return self.filtered(
-                {
-                    name: value
-                    for name, value in event.properties.items()
-                    if name != PRIVACY_FILTER_KEY
-                }
-            )
-        copy.pop(PRIVACY_FILTER_KEY, None)  # the report's own entry is made again
-        report = event.report
-        return finish_payload(copy, self.policy, vetted=report.digests, report=report)
+        def counted(filtered: Filtered) -> Reduced:
+            return Reduced(filtered.payload, filtered.report.dropped)
+
+        return reduced_payload(properties, self.policy).map(counted)
 
     def serialized(self, obj: object) -> Result[JSONObject, PrivacyError]:
         """A model's ``serialize_for_telemetry`` form."""
         return serialize_for_telemetry(obj, self.policy)
 
-    def is_plain_label(self, name: object) -> bool:
-        """Whether ``name`` may be sent as it is: it passes the rules of a category label
-        (short, no spaces, nothing the leak guard flags), so no sensitive text is in it."""
-        return isinstance(name, str) and category_label(name, self.policy) == name
-
-    def event_properties(
-        self, session_id: str, session: JSONObject, tags: JSONObject, own: JSONObject
-    ) -> JSONObject:
-        """An event's properties: the library's, then the session's metadata, the context's
-        tags and the event's own (each already filtered; a later one wins), and the session."""
-        merged: JSONObject = {**self.library, **session, **tags, **own}
-        merged[SESSION_ID_PROPERTY] = session_id
-        return merged
+    @staticmethod
+    def is_built(event: object) -> bool:
+        """Whether the core built the event (its properties are JSON in the wire grammar)."""
+        return isinstance(event, AnonymizedEvent)
 
     @staticmethod
-    def without_report(filtered: Filtered) -> JSONObject:
-        """Filtered tags or metadata, which travel inside events, without their own report."""
-        payload = filtered.payload
-        payload.pop(PRIVACY_FILTER_KEY, None)
-        return payload
+    def own(reduced: Reduced) -> JSONObject:
+        """A host's reduced properties as an event's own, their drops in its filter report."""
+        own = reduced.properties
+        own[PRIVACY_FILTER_KEY] = {"dropped": reduced.dropped, "redacted": 0}
+        return own
 
     @staticmethod
-    def is_sealed(event: TelemetryEvent) -> TypeGuard[AnonymizedEvent]:
-        """Whether one of the core's builders made the event (its filter has already run)."""
-        return isinstance(event, AnonymizedEvent) and event.sealed
+    def context(metadata: Reduced | None, tags: Reduced | None) -> Reduced:
+        """The session's metadata and the context's tags, reduced; a tag wins over metadata."""
+        if metadata is None or tags is None:
+            return metadata or tags or NOTHING
+        return Reduced({**metadata.properties, **tags.properties}, metadata.dropped + tags.dropped)
+
+    def checked(
+        self, event: str, session_id: str, context: Reduced, own: JSONObject
+    ) -> Result[Checked, PrivacyError]:
+        """The event that goes to the sink, through the wire check: the session's metadata and
+        the context's tags (``context``, reduced), the event's own properties, then the
+        library's (which no host value overrides) and the session id. ``own`` may carry a
+        ``privacy_filter`` report; the context's drops are added to it."""
+        library = library_properties(session_id, self.policy)
+        merged: JSONObject = {**context.properties, **own, **library}
+        if context.dropped:
+            report = own.get(PRIVACY_FILTER_KEY)
+            dropped = report.get("dropped", 0) if isinstance(report, dict) else 0
+            merged[PRIVACY_FILTER_KEY] = {
+                "dropped": (dropped if type(dropped) is int else 0) + context.dropped,
+                "redacted": 0,
+            }
+        return checked_event(event, merged, self.policy, LIBRARY_VOCABULARIES)

@@ -12,15 +12,16 @@ import importlib
 import io
 import json
 import os
-import re
 import sys
 from collections.abc import Sequence
-from typing import TextIO
+from typing import Final, Never, TextIO
 
 from returns.result import Success
 
-from codeweaver_telemetry.core import PrivacyPolicy, SearchEvent, SessionEvent
-from codeweaver_telemetry.core.event_schema import PropertySpec
+from codeweaver_telemetry.core import PrivacyPolicy
+from codeweaver_telemetry.core.event_schema import Property
+from codeweaver_telemetry.core.search_event import SEARCH_SCHEMA
+from codeweaver_telemetry.core.session_event import SESSION_SCHEMA
 from codeweaver_telemetry.core.settings import (
     KEYS,
     RawSources,
@@ -28,6 +29,7 @@ from codeweaver_telemetry.core.settings import (
     TelemetrySettings,
     resolve_settings,
 )
+from codeweaver_telemetry.core.wire import is_digest
 
 from .client import TelemetryClient
 from .config import load_config
@@ -38,7 +40,8 @@ from .local_sinks import StdoutSink
 from .registry import build_client
 from .simulation import session_statistics, simulated_searches
 
-_DIGEST = re.compile(r"[0-9a-f]{32}")
+EVENT_SCHEMAS: Final = (SEARCH_SCHEMA, SESSION_SCHEMA)
+"""The library's own events, as the manifest lists them."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -172,9 +175,11 @@ def _run_session(client: TelemetryClient, arguments: argparse.Namespace) -> None
 
 def _summary(lines: list[str], client: TelemetryClient, delivered: int) -> str:
     events = [json.loads(line) for line in "".join(lines).splitlines() if line.strip()]
-    redacted = sum(event["properties"]["privacy_filter"]["redacted"] for event in events)
+    reports = [event["properties"]["privacy_filter"] for event in events]
+    redacted = sum(report["redacted"] for report in reports)
+    dropped = sum(report["dropped"] for report in reports)
     hashed = sum(
-        1 for event in events for value in _strings(event["properties"]) if _DIGEST.fullmatch(value)
+        1 for event in events for value in _strings(event["properties"]) if is_digest(value)
     )
     sent = (
         f"{len(events)} events, {sum(map(len, lines)):,} bytes"
@@ -182,8 +187,8 @@ def _summary(lines: list[str], client: TelemetryClient, delivered: int) -> str:
         else (f"{delivered} events delivered")
     )
     return (
-        f"# {sent}; {hashed} values hashed, {redacted} values redacted, "
-        f"{client.dropped} events dropped"
+        f"# {sent}; {hashed} values hashed, {dropped} values dropped, {redacted} query words "
+        f"redacted, {client.dropped} events dropped"
     )
 
 
@@ -267,15 +272,15 @@ def _status_report(
 def manifest_markdown() -> str:
     """The data inventory, generated from the event schemas (README's "What is sent")."""
     sections = ["### Every event", "", *_table(LIBRARY_PROPERTIES)]
-    for event in (SearchEvent, SessionEvent):
-        sections += ["", f"### `{event.EVENT_NAME}`", "", *_table(event.PROPERTIES)]
+    for schema in EVENT_SCHEMAS:
+        sections += ["", f"### `{schema.event_name}`", "", *_table(schema.properties)]
     return "\n".join(sections) + "\n"
 
 
 def manifest_json() -> dict[str, object]:
     """The same inventory as data."""
 
-    def rows(specs: Sequence[PropertySpec]) -> list[dict[str, object]]:
+    def rows(specs: Sequence[Property[Never]]) -> list[dict[str, object]]:
         return [
             {
                 "name": spec.name,
@@ -289,13 +294,11 @@ def manifest_json() -> dict[str, object]:
 
     return {
         "every_event": rows(LIBRARY_PROPERTIES),
-        "events": {
-            event.EVENT_NAME: rows(event.PROPERTIES) for event in (SearchEvent, SessionEvent)
-        },
+        "events": {schema.event_name: rows(schema.properties) for schema in EVENT_SCHEMAS},
     }
 
 
-def _table(specs: Sequence[PropertySpec]) -> list[str]:
+def _table(specs: Sequence[Property[Never]]) -> list[str]:
     lines = ["| property | type | conversion | opt-in only | meaning |", "|---|---|---|---|---|"]
     for spec in specs:
         conversion = spec.conversion.name if spec.conversion else ""

@@ -39,12 +39,11 @@ if TYPE_CHECKING:
         SessionStatistics,
     )
     from codeweaver_telemetry.core.event_schema import TelemetryEvent
-    from codeweaver_telemetry.core.payload import Filtered
     from codeweaver_telemetry.core.policy import PrivacyPolicy
     from codeweaver_telemetry.core.settings import ConfigError, TelemetrySettings
     from codeweaver_telemetry.core.vocabulary import JSONObject, PrivacyError
 
-    from .capture_steps import CaptureSteps
+    from .capture_steps import CaptureSteps, Reduced
 
 
 SESSION_EVENT_NAME: Final = "codeweaver_session"
@@ -129,7 +128,7 @@ class TelemetryClient:
         """Why telemetry is off because of the configuration, if it is."""
         self.after_fork_in_child()
         self._session_id = ""
-        self._session_metadata: JSONObject = {}
+        self._session_metadata: Reduced | None = None
         self._session_started = 0.0
         self._session_event_sent = False
         self._budget_left = settings.shutdown_budget_seconds.value if settings else 0.0
@@ -174,10 +173,10 @@ class TelemetryClient:
         if not self._enabled:
             return
         try:
-            filtered = self._context_properties(metadata) if metadata else {}
+            reduced = self._reduced(metadata) if metadata else None
             with self._lock:
                 self._session_id = new_session_id()
-                self._session_metadata = filtered
+                self._session_metadata = reduced
                 self._session_started = time.monotonic()
                 self._session_event_sent = False
         except Exception as error:  # noqa: BLE001 - telemetry never throws into its host
@@ -199,42 +198,36 @@ class TelemetryClient:
 
     @_never_raises
     def capture(self, event: str, properties: Mapping[str, object] | None = None) -> None:
-        """Capture an event; the properties are filtered and guarded before this returns."""
+        """Capture an event; the properties are reduced and checked before this returns."""
         steps = self._capture_steps()
         if steps is not None:
-            filtered = self._filtered(steps, properties or {})
-            if filtered is not None:
-                self._emit(steps, event, filtered.payload)
+            reduced = self._reduced(properties or {})
+            if reduced is not None:
+                self._emit(steps, event, steps.own(reduced))
 
     @_never_raises
     def capture_from_event(self, event: TelemetryEvent) -> None:
-        """Capture an event object. The core's own events are anonymized already, but the host
-        held this one, and may have written into it: they are guarded again (the core's
-        digests are known to the guard). Any other event's properties are filtered like a raw
-        dict."""
+        """Capture an event object. The core's own events are JSON in the wire grammar
+        already: their properties go to the wire check as they are (so an unchanged one is
+        sent unchanged, and whatever a host wrote into one is checked like anything else).
+        Any other event's properties are reduced like a raw dict first."""
         steps = self._capture_steps()
         if steps is None:
             return
-        if steps.is_sealed(event):
-            name = event.EVENT_NAME
-            self._send(
-                "capture_from_event",
-                steps.rechecked(event),
-                lambda filtered: self._emit_as_built(steps, name, filtered.payload),
-            )
+        name, properties = event.to_posthog_event()
+        if steps.is_built(event):
+            self._emit_built(steps, name, properties)
         else:
-            self.capture(*event.to_posthog_event())
+            self.capture(name, properties)
 
     @_never_raises
     def capture_with_serialization(self, event_name: str, obj: object) -> None:
         """Capture a model's ``serialize_for_telemetry()`` form as an event's properties."""
         steps = self._capture_steps()
         if steps is not None:
-            self._send(
-                "capture_with_serialization",
-                steps.serialized(obj),
-                lambda properties: self._emit(steps, event_name, properties),
-            )
+            reduced = self._reduced(obj)
+            if reduced is not None:
+                self._emit(steps, event_name, steps.own(reduced))
 
     @_never_raises
     def capture_session_event(
@@ -265,7 +258,7 @@ class TelemetryClient:
 
         result = build_session_event(
             stats if stats is not None else SessionStatistics(),
-            version=version or str(self._session_metadata.get("version", "unknown")),
+            version=version or self._metadata_version(),
             duration_seconds=elapsed if duration_seconds is None else duration_seconds,
             policy=steps.policy,
             setup_success=setup_success,
@@ -275,7 +268,7 @@ class TelemetryClient:
             events_failed=failed,
         )
         event = result.value_or(None)
-        if event is not None and self._emit_built(steps, event):
+        if event is not None and self._emit_built(steps, *event.to_posthog_event()):
             return
         with self._lock:
             self.dropped += dropped
@@ -316,7 +309,11 @@ class TelemetryClient:
             policy=steps.policy if opted_in else steps.opted_out,
             feature_flags=feature_flags,
         )
-        self._send("capture_search_event", result, lambda event: self._emit_built(steps, event))
+        self._send(
+            "capture_search_event",
+            result,
+            lambda event: self._emit_built(steps, *event.to_posthog_event()),
+        )
 
     # --- contexts and flags ----------------------------------------------------------------
 
@@ -462,41 +459,38 @@ class TelemetryClient:
             debug("telemetry: cannot set up feature flags (%s)", type(error).__name__)
             return NoFlags()
 
-    def _filtered(self, steps: CaptureSteps, properties: Mapping[str, object]) -> Filtered | None:
-        result = steps.filtered(properties)
-        filtered = result.value_or(None)
-        if filtered is None:
-            self._count_drop("filter", None, str(result.failure()))
-        return filtered
+    def _metadata_version(self) -> str:
+        """The session metadata's ``version``, the session event's default version."""
+        metadata = self._session_metadata
+        version = metadata.properties.get("version") if metadata is not None else None
+        return version if isinstance(version, str) else "unknown"
 
-    def _context_properties(self, properties: Mapping[str, object]) -> JSONObject:
-        """Session metadata or context tags, filtered, without their own filter report."""
+    def _reduced(self, properties: object) -> Reduced | None:
+        """A host's properties (or model) reduced; None, counted, when they cannot be."""
         steps = self._capture_steps()
         if steps is None:
-            return {}
-        filtered = self._filtered(steps, properties)
-        return {} if filtered is None else steps.without_report(filtered)
+            return None
+        result = steps.reduced(properties)
+        reduced = result.value_or(None)
+        if reduced is None:
+            self._count_drop("filter", None, str(result.failure()))
+        return reduced
 
-    def _emit(self, steps: CaptureSteps, event: str, properties: JSONObject) -> bool:
-        """Send one event; whether the sink took it (any other outcome is counted)."""
+    def _emit(self, steps: CaptureSteps, event: str, own: JSONObject) -> bool:
+        """Send one event, checked; whether the sink took it (any other outcome is counted)."""
         sink = self._sink
         if sink is None or self._closed:  # (the sink is made with the steps)
             self._count_drop("capture", None, "the client is shut down")
             return False
-        # An event's name is sent as it is: it must pass the rules of a category label
-        # (short, no spaces, nothing the leak guard flags), or the event is not sent at all.
-        if not steps.is_plain_label(event):
-            self._count_drop("capture", None, "the event name is not a plain label")
-            return False
         session_id = self._session_id or self._first_session_id()
         tags = current_tags()
-        merged = steps.event_properties(
-            session_id,
-            self._session_metadata,
-            self._context_properties(tags) if tags else {},
-            properties,
-        )
-        outcome = sink.emit(OutboundEvent(event, session_id, merged, time.time()))
+        context = steps.context(self._session_metadata, self._reduced(tags) if tags else None)
+        result = steps.checked(event, session_id, context, own)
+        checked = result.value_or(None)
+        if checked is None:
+            self._count_drop("capture", None, str(result.failure()))
+            return False
+        outcome = sink.emit(OutboundEvent(event, session_id, checked.properties, time.time()))
         if outcome is Accepted.QUEUED:
             return True
         with self._lock:
@@ -516,12 +510,7 @@ class TelemetryClient:
                 self._session_started = time.monotonic()
             return self._session_id
 
-    def _emit_built(self, steps: CaptureSteps, event: TelemetryEvent) -> bool:
-        """Send an event one of the core's builders made for this client, which no one else
-        has held since: as it is."""
-        return self._emit_as_built(steps, *event.to_posthog_event())
-
-    def _emit_as_built(self, steps: CaptureSteps, name: str, properties: JSONObject) -> bool:
+    def _emit_built(self, steps: CaptureSteps, name: str, properties: JSONObject) -> bool:
         """Send a built event's properties; a session event, once taken, is the session's."""
         queued = self._emit(steps, name, properties)
         if queued and name == SESSION_EVENT_NAME:

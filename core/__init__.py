@@ -28,7 +28,7 @@ if TYPE_CHECKING:
         SearchStrategy,
         SessionStatistics,
     )
-    from .event_schema import AnonymizedEvent, PropertySpec, TelemetryEvent
+    from .event_schema import AnonymizedEvent, EventSchema, Property, TelemetryEvent
     from .leak_guard import REDACTED, LeakKind, find_leak, guard_payload
     from .mixin import DataclassSerializationMixin, TelemetrySerializable
     from .payload import PRIVACY_FILTER_KEY, DropNote, Filtered, FilterReport
@@ -45,6 +45,15 @@ if TYPE_CHECKING:
         PrivacyError,
         TelemetryKeys,
     )
+    from .wire import (
+        OTHER_LABEL,
+        Checked,
+        checked_event,
+        checked_properties,
+        is_digest,
+        is_label,
+        plain_words,
+    )
 
 # Every other name loads from its module on first use (see lazy_exports).
 _LAZY_MODULES = {
@@ -60,7 +69,7 @@ _LAZY_MODULES = {
         "SearchStrategy",
         "SessionStatistics",
     ),
-    ".event_schema": ("AnonymizedEvent", "PropertySpec", "TelemetryEvent"),
+    ".event_schema": ("AnonymizedEvent", "EventSchema", "Property", "TelemetryEvent"),
     ".leak_guard": ("REDACTED", "LeakKind", "find_leak", "guard_payload"),
     ".mixin": ("DataclassSerializationMixin", "TelemetrySerializable"),
     ".payload": ("PRIVACY_FILTER_KEY", "DropNote", "Filtered", "FilterReport"),
@@ -68,6 +77,15 @@ _LAZY_MODULES = {
     ".search_event": ("SearchEvent", "build_search_event"),
     ".serializer": ("filter_for_telemetry", "serialize_for_telemetry"),
     ".session_event": ("SessionEvent", "build_session_event"),
+    ".wire": (
+        "OTHER_LABEL",
+        "Checked",
+        "checked_event",
+        "checked_properties",
+        "is_digest",
+        "is_label",
+        "plain_words",
+    ),
     ".vocabulary": (
         "AnonymityConversion",
         "FilteredKey",
@@ -92,13 +110,16 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "OTHER_LABEL",
     "PRIVACY_FILTER_KEY",
     "REDACTED",
     "AnonymityConversion",
     "AnonymizedEvent",
+    "Checked",
     "CodeMatch",
     "DataclassSerializationMixin",
     "DropNote",
+    "EventSchema",
     "FilterReport",
     "Filtered",
     "FilteredKey",
@@ -112,7 +133,7 @@ __all__ = [
     "MatchType",
     "PrivacyError",
     "PrivacyPolicy",
-    "PropertySpec",
+    "Property",
     "SearchEvent",
     "SearchMode",
     "SearchStatus",
@@ -125,10 +146,15 @@ __all__ = [
     "__version__",
     "build_search_event",
     "build_session_event",
+    "checked_event",
+    "checked_properties",
     "convert",
     "default_policy",
     "filter_for_telemetry",
     "find_leak",
     "guard_payload",
+    "is_digest",
+    "is_label",
+    "plain_words",
     "serialize_for_telemetry",
 ]

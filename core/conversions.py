@@ -13,19 +13,20 @@ import enum
 import itertools
 import math
 import numbers
-import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence, Sized
+from collections.abc import Set as AbstractSet
 from typing import Final
 
 from returns.result import Failure, Result, Success
 
 from .hashing import hash_value
-from .leak_guard import find_leak
 from .policy import PrivacyPolicy
 from .vocabulary import AnonymityConversion, JSONObject, JSONValue
+from .wire import NO_VOCABULARY, OTHER_LABEL, is_label
 
-OTHER_CATEGORY: Final = "__other__"
-"""Where a DISTRIBUTION sums the categories beyond the policy's cap."""
+OTHER_CATEGORY: Final = OTHER_LABEL
+"""Where a DISTRIBUTION sums the categories beyond the policy's cap, and those that are not
+labels."""
 
 MAX_SAFE_INT: Final = 2**63 - 1
 """Integers beyond a signed 64-bit range are refused: most JSON consumers would corrupt them."""
@@ -40,7 +41,10 @@ Converter = Callable[[object, PrivacyPolicy], JSONValue]
 
 
 def convert(
-    value: object, conversion: AnonymityConversion, policy: PrivacyPolicy
+    value: object,
+    conversion: AnonymityConversion,
+    policy: PrivacyPolicy,
+    vocabulary: AbstractSet[str] = NO_VOCABULARY,
 ) -> Result[JSONValue, str]:
     """Apply one conversion; ``Failure`` holds the reason, which never contains the value.
 
@@ -51,15 +55,23 @@ def convert(
     <Failure: a str is not a number or a collection of numbers>
     """
     try:
-        return Success(apply(value, conversion, policy))
+        return Success(apply(value, conversion, policy, vocabulary))
     except ConversionRejected as rejected:
         return Failure(str(rejected))
     except Exception as error:  # noqa: BLE001 - user objects may raise anything; fail closed
         return Failure(describe_error(error))
 
 
-def apply(value: object, conversion: AnonymityConversion, policy: PrivacyPolicy) -> JSONValue:
-    """Apply one conversion, raising :class:`ConversionRejected` (or the value's own error)."""
+def apply(
+    value: object,
+    conversion: AnonymityConversion,
+    policy: PrivacyPolicy,
+    vocabulary: AbstractSet[str] = NO_VOCABULARY,
+) -> JSONValue:
+    """Apply one conversion, raising :class:`ConversionRejected` (or the value's own error).
+    ``vocabulary`` holds the property's declared labels, which a DISTRIBUTION always keeps."""
+    if conversion is AnonymityConversion.DISTRIBUTION:
+        return to_distribution(value, policy, vocabulary)
     return _CONVERTERS[conversion](value, policy)
 
 
@@ -116,11 +128,11 @@ def to_text_count(value: object, policy: PrivacyPolicy) -> int:
 
 
 def to_hash(value: object, policy: PrivacyPolicy) -> str:
-    """The keyed digest of the value (32 lowercase hex characters).
+    """The keyed digest of the value (``h:`` and 32 lowercase hex characters).
 
     >>> from codeweaver_telemetry.core.policy import PrivacyPolicy
-    >>> to_hash("/home/alice/auth.py", PrivacyPolicy(hash_key=bytes(32)))[:12]
-    '5fcbf085c7d2'
+    >>> to_hash("/home/alice/auth.py", PrivacyPolicy(hash_key=bytes(32)))[:14]
+    'h:5fcbf085c7d2'
     """
     try:
         return hash_value(
@@ -158,70 +170,48 @@ def to_aggregate(value: object, policy: PrivacyPolicy) -> int | float:
     return as_json_number(total)
 
 
-def to_distribution(value: object, policy: PrivacyPolicy) -> JSONObject:
-    """``{category: count}``, in label order; free-text categories are sent hashed.
+def to_distribution(
+    value: object, policy: PrivacyPolicy, vocabulary: AbstractSet[str] = NO_VOCABULARY
+) -> JSONObject:
+    """``{category: count}``, in label order, ``"__other__"`` last.
 
     A mapping is taken as category -> count; a collection is counted; a single value counts 1;
-    None is an empty distribution.
-    Beyond the policy's cap, the least frequent categories are summed under ``"__other__"``.
+    None is an empty distribution. A category that is not a label (see the wire grammar) is
+    counted under ``"__other__"``; so are the least frequent labels beyond the policy's
+    ``max_dynamic_labels``, except those of the ``vocabulary``, which are always kept.
 
     >>> from codeweaver_telemetry.core.policy import default_policy
-    >>> to_distribution(["python", "rust", "python", True], default_policy())
-    {'python': 2, 'rust': 1, 'true': 1}
+    >>> to_distribution(["python", "rust", "python", True, "/home/bob"], default_policy())
+    {'python': 2, 'rust': 1, 'true': 1, '__other__': 1}
     """
     if value is None:
         return {}
     counts: dict[str, int | float]
     if type(value) is tuple or type(value) is list:  # the common case, without the ABC checks
-        counts = _labelled_tally(value, policy)
+        counts = _labelled_tally(value, policy, vocabulary)
     elif isinstance(value, Mapping):
-        counts = _labelled_counts(_bounded_items(value, policy.max_scan_items), policy)
+        pairs = _bounded_items(value, policy.max_scan_items)
+        counts = _labelled_counts(pairs, policy, vocabulary)
     elif _is_category(value):
-        counts = {category_label(value, policy): 1}
+        counts = {category_label(value, policy, vocabulary): 1}
     else:
-        counts = _labelled_tally(_items(value), policy)
-    return _capped(counts, policy.max_categories)
+        counts = _labelled_tally(_items(value), policy, vocabulary)
+    return _capped(counts, policy.max_dynamic_labels, vocabulary)
 
 
-MAX_MEMOIZED_LABELS: Final = 4096
-"""Labels remembered per policy, and hashed labels known to it (``hashed_labels``); beyond
-this, labels are decided each time, and a hashed label that is guarded again may be taken for
-a secret and redacted (which errs on the safe side)."""
+def category_label(
+    value: object, policy: PrivacyPolicy, vocabulary: AbstractSet[str] = NO_VOCABULARY
+) -> str:
+    """The text of a category (an Enum member's value, ``true``/``false``, an int, a string)
+    if it is a label under the wire grammar, else ``"__other__"``: a path or a sentence never
+    becomes a key.
 
-
-def category_label(value: object, policy: PrivacyPolicy) -> str:
-    """The text of a category: an Enum member's value, ``true``/``false``, an int, a string.
-
-    A label that is long, has white space or control characters, or that the leak guard flags
-    is replaced by its keyed digest, so that a path or a sentence never becomes a key.
+    >>> from codeweaver_telemetry.core.policy import default_policy
+    >>> category_label("hybrid", default_policy()), category_label("a b", default_policy())
+    ('hybrid', '__other__')
     """
-    if type(value) is str:
-        text = value
-    elif type(type(value)) is enum.EnumType and type(value._value_) is str:  # type: ignore[attr-defined]
-        # Most Enums: the value is the text. (Checking the metaclass is a third of the cost of
-        # isinstance, which mypy would need; an Enum with its own metaclass takes the general
-        # way, to the same text.)
-        text = value._value_  # type: ignore[attr-defined]
-    else:
-        text = _category_text(value)
-    memo = policy.label_memo
-    label = memo.get(text)
-    if label is not None:
-        return label
-    if (
-        len(text) > policy.max_category_length
-        or " " in text
-        or not text.isprintable()
-        or find_leak(text, policy.literal_tokens) is not None
-    ):
-        label = to_hash(text, policy)
-        if len(policy.hashed_labels) < MAX_MEMOIZED_LABELS:
-            policy.hashed_labels.add(label)
-    else:
-        label = text
-    if len(memo) < MAX_MEMOIZED_LABELS and len(text) <= policy.max_category_length:
-        memo[text] = label
-    return label
+    text = _category_text(value)
+    return text if is_label(text, policy, vocabulary) else OTHER_LABEL
 
 
 def _category_text(value: object) -> str:
@@ -285,14 +275,14 @@ def _bounded_items(mapping: Mapping[object, object], max_items: int) -> list[tup
     return bounded
 
 
-def _labelled_tally(items: Iterable[object], policy: PrivacyPolicy) -> dict[str, int | float]:
+def _labelled_tally(
+    items: Iterable[object], policy: PrivacyPolicy, vocabulary: AbstractSet[str]
+) -> dict[str, int | float]:
     """How often each item's label occurs.
 
-    Each distinct object is labelled once. Items are told apart by identity, not equality,
-    since ``1 == True`` and an Enum's hash is computed in Python; equal items that are distinct
-    objects have equal labels, whose counts add up. The items are read into a tuple first:
+    The items are read into a tuple first (at most the policy's ``max_scan_items``):
     labelling may run the host's code (an ``int`` subclass's ``__str__``), which must not
-    change what is counted, nor free an item whose id was seen.
+    change what is counted.
     """
     if type(items) is tuple:
         bounded: Sequence[object] = items
@@ -300,49 +290,57 @@ def _labelled_tally(items: Iterable[object], policy: PrivacyPolicy) -> dict[str,
         bounded = tuple(itertools.islice(items, policy.max_scan_items + 1))
     if len(bounded) > policy.max_scan_items:
         raise ConversionRejected("too many items for a distribution")
-    labels: dict[int, str] = {}
     counts: dict[str, int | float] = {}
     for item in bounded:
-        label = labels.get(id(item))
-        if label is None:
-            label = labels[id(item)] = category_label(item, policy)
+        label = category_label(item, policy, vocabulary)
         counts[label] = counts.get(label, 0) + 1
     return counts
 
 
 def _labelled_counts(
-    pairs: Iterable[tuple[object, object]], policy: PrivacyPolicy
+    pairs: Iterable[tuple[object, object]], policy: PrivacyPolicy, vocabulary: AbstractSet[str]
 ) -> dict[str, int | float]:
     """Each category's label and its count; equal labels (1 and "1", an Enum and its value)
     add up."""
     counts: dict[str, int | float] = {}
     for category, count in pairs:
-        label = category_label(category, policy)
+        label = category_label(category, policy, vocabulary)
         number = as_json_number(count)
         merged = counts.get(label)
         counts[label] = number if merged is None else as_json_number(merged + number)
     return counts
 
 
-_COUNT: Final = operator.itemgetter(1)
+def kept_labels(
+    weights: Mapping[str, int | float], max_dynamic: int, vocabulary: AbstractSet[str]
+) -> set[str]:
+    """Which labels of a label map are kept as they are (the way Glean bounds a labeled
+    metric): every label of the ``vocabulary``, and the ``max_dynamic`` others of the most
+    weight, ties by label; never ``"__other__"``, where the caller merges the rest.
 
-
-def _capped(counts: dict[str, int | float], max_categories: int) -> JSONObject:
-    """The counts in label order, so that a distribution says how many of each category and
-    nothing of the order they came in; beyond the cap, the least frequent categories are
-    summed under ``"__other__"``, last."""
-    if len(counts) <= 1:
-        return dict(counts)
-    if len(counts) <= max_categories and OTHER_CATEGORY not in counts:
-        return {label: counts[label] for label in sorted(counts)}
-    # Which to keep: the most frequent, ties by label (two stable sorts in C, not a Python key).
-    ranked = sorted(counts.items())
-    ranked.sort(key=_COUNT, reverse=True)
-    ranked = [item for item in ranked if item[0] != OTHER_CATEGORY]
-    kept: JSONObject = dict(sorted(ranked[:max_categories]))
-    beyond = sum(count for _, count in ranked[max_categories:])
-    kept[OTHER_CATEGORY] = as_json_number(beyond + counts.get(OTHER_CATEGORY, 0))
+    >>> sorted(kept_labels({"a": 1, "b": 5, "c": 5, "python": 1}, 2, {"python"}))
+    ['b', 'c', 'python']
+    """
+    dynamic = sorted(label for label in weights if label not in vocabulary)
+    dynamic.sort(key=weights.__getitem__, reverse=True)  # stable: ties stay in label order
+    kept = {label for label in weights if label in vocabulary}
+    kept.update(dynamic[:max_dynamic])
+    kept.discard(OTHER_LABEL)
     return kept
+
+
+def _capped(
+    counts: dict[str, int | float], max_dynamic: int, vocabulary: AbstractSet[str]
+) -> JSONObject:
+    """The kept counts in label order, so that a distribution says how many of each category
+    and nothing of the order they came in; the rest summed under ``"__other__"``, last."""
+    kept = kept_labels(counts, max_dynamic, vocabulary)
+    capped: JSONObject = {label: counts[label] for label in sorted(kept)}
+    if len(kept) < len(counts):
+        capped[OTHER_LABEL] = as_json_number(
+            sum(count for label, count in counts.items() if label not in kept)
+        )
+    return capped
 
 
 def _forbidden(value: object, policy: PrivacyPolicy) -> JSONValue:
@@ -356,5 +354,4 @@ _CONVERTERS: Final[Mapping[AnonymityConversion, Converter]] = {
     AnonymityConversion.TEXT_COUNT: to_text_count,
     AnonymityConversion.HASH: to_hash,
     AnonymityConversion.AGGREGATE: to_aggregate,
-    AnonymityConversion.DISTRIBUTION: to_distribution,
 }

@@ -23,7 +23,12 @@ except ImportError:  # pragma: no cover - interpreters without the private modul
 DIGEST_BYTES: Final = 16
 """128-bit digests: 32 lowercase hex characters in the output."""
 
-DIGEST_HEX_LENGTH: Final = 2 * DIGEST_BYTES
+DIGEST_PREFIX: Final = "h:"
+"""What starts every digest, so that the wire check knows one by its form alone: a bare run
+of 32 hex characters is also a credential's form (a Datadog API key)."""
+
+DIGEST_LENGTH: Final = len(DIGEST_PREFIX) + 2 * DIGEST_BYTES
+"""The length of a digest's text."""
 
 
 class EncodingRejected(ValueError):
@@ -34,12 +39,13 @@ class EncodingRejected(ValueError):
 
 
 def keyed_digest(data: bytes, key: bytes) -> str:
-    """The keyed BLAKE2b digest of ``data`` as lowercase hex.
+    """The keyed BLAKE2b digest of ``data``: ``h:`` and 32 lowercase hex characters.
 
-    >>> len(keyed_digest(b"x", b"k" * 16))
-    32
+    >>> digest = keyed_digest(b"x", b"k" * 16)
+    >>> digest[:2], len(digest)
+    ('h:', 34)
     """
-    return blake2b(data, key=key, digest_size=DIGEST_BYTES).hexdigest()
+    return DIGEST_PREFIX + blake2b(data, key=key, digest_size=DIGEST_BYTES).hexdigest()
 
 
 def hash_value(value: object, key: bytes, *, max_depth: int, max_items: int) -> str:

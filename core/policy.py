@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from .vocabulary import LABEL_PATTERN
 
 MIN_KEY_BYTES = 16
 """Shorter hash keys are refused: a short key can be brute-forced, making HASH reversible."""
@@ -51,17 +54,15 @@ class PrivacyPolicy:
     max_scan_items: int = 100_000
     """Most items a conversion (HASH, DISTRIBUTION, AGGREGATE) reads before it gives up."""
 
-    max_categories: int = 50
-    """Most categories of a DISTRIBUTION; the rest are summed under ``"__other__"``."""
-
-    max_category_length: int = 64
-    """Longest category label sent as it is; a longer one is sent as its keyed hash."""
+    max_dynamic_labels: int = 16
+    """Most labels of a label map (a distribution, the latency per tool) kept as they are,
+    beyond the property's vocabulary; the rest are summed under ``"__other__"``."""
 
     max_payload_bytes: int = 65_536
     """Largest serialized payload (compact JSON, UTF-8) that is returned at all."""
 
     max_query_chars: int = 200
-    """With the opt-in, the query text is cut to this many characters after the leak guard."""
+    """With the opt-in, the query's plain words are cut, at a word, to this many characters."""
 
     sensitive_literals: frozenset[str] = frozenset()
     """This machine's user name, host name, directories and repository names: never sent."""
@@ -69,14 +70,9 @@ class PrivacyPolicy:
     literal_tokens: tuple[str, ...] = field(init=False, repr=False, compare=False)
     """The sensitive literals that are matched: lower-cased, long enough, longest first."""
 
-    label_memo: dict[str, str] = field(init=False, repr=False, compare=False)
-    """Category labels already decided under this policy (see ``category_label``): the same
-    few labels recur in every event, and deciding one runs the leak guard. Bounded."""
-
-    hashed_labels: set[str] = field(init=False, repr=False, compare=False)
-    """The keyed digests that stood in for category labels under this policy (bounded like
-    ``label_memo``): wherever one turns up again (in a built event a host hands back), the
-    leak guard knows it for the core's own output, not a secret that looks like one."""
+    vocabularies: Mapping[str, frozenset[str]] = field(default_factory=dict, hash=False)
+    """Declared words per property (``{"languages": {"python", ...}}``): a label among them is
+    always kept, even when it equals one of the machine's literals."""
 
     def __post_init__(self) -> None:
         if not MIN_KEY_BYTES <= len(self.hash_key) <= MAX_KEY_BYTES:
@@ -86,8 +82,7 @@ class PrivacyPolicy:
             self.max_string_length,
             self.max_list_length,
             self.max_scan_items,
-            self.max_categories,
-            self.max_category_length,
+            self.max_dynamic_labels,
             self.max_payload_bytes,
             self.max_query_chars,
         )
@@ -101,8 +96,12 @@ class PrivacyPolicy:
         object.__setattr__(
             self, "literal_tokens", tuple(sorted(tokens, key=lambda t: (-len(t), t)))
         )
-        object.__setattr__(self, "label_memo", {})
-        object.__setattr__(self, "hashed_labels", set())
+        vocabularies = {name: frozenset(words) for name, words in self.vocabularies.items()}
+        for name, words in vocabularies.items():
+            labels = (name, *words)
+            if not all(type(word) is str and LABEL_PATTERN.fullmatch(word) for word in labels):
+                raise ValueError("every vocabulary and its words must be labels (the wire grammar)")
+        object.__setattr__(self, "vocabularies", vocabularies)
 
     def __repr__(self) -> str:
         # The dataclass repr would print the key and the literals; neither may reach a log.

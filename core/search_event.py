@@ -1,81 +1,337 @@
 """The per-search event: intent, strategies, timing, result quality and index state.
 
 Without the user's opt-in (``tools_over_privacy``) it carries no value derived from the query
-at all. With it, it adds the query's token and character counts, its keyed hash (to see
-repeated query patterns) and its text after the leak guard, cut to a bounded length. It never
-carries code, file paths or repository names, in either mode.
+at all. With it, it adds the query's word and character counts, its keyed hash (to see
+repeated query patterns) and its plain words (see ``wire.plain_words``). It never carries
+code, file paths or repository names, in either mode.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import ClassVar, Final
+from typing import ClassVar, Final, NamedTuple
 
 from returns.result import Result
 
-from .conversions import as_json_number, to_count, to_hash, to_text_count
-from .domain import CodeMatch, FindCodeResponseSummary, IntentType, SearchStrategy
+from .conversions import (
+    ConversionRejected,
+    as_json_number,
+    category_label,
+    to_count,
+    to_distribution,
+    to_hash,
+    to_text_count,
+)
+from .domain import (
+    CodeMatch,
+    FindCodeResponseSummary,
+    IndexState,
+    IntentType,
+    MatchType,
+    SearchMode,
+    SearchStatus,
+    SearchStrategy,
+)
 from .event_schema import (
-    FEATURE_PREFIX,
+    FILTER_REPORT,
     NO_PERSON_PROFILE,
     AnonymizedEvent,
-    PropertyBuilder,
-    PropertySpec,
+    EventSchema,
+    Property,
     build_event,
-    schema_room,
 )
-from .leak_guard import REDACTED, find_leak
-from .payload import PRIVACY_FILTER_KEY
+from .known_labels import LANGUAGES, values_of
 from .policy import PrivacyPolicy
 from .vocabulary import AnonymityConversion, JSONObject, JSONValue, PrivacyError
+from .wire import FEATURE_PREFIX, OTHER_LABEL, plain_words
 
 _C = AnonymityConversion
 
-SEARCH_PROPERTIES: Final[tuple[PropertySpec, ...]] = (
-    PropertySpec("intent", "string | null", "The intent the search was run with."),
-    PropertySpec("strategies", "list[string]", "The search strategies used, in order."),
-    PropertySpec("execution_time_ms", "number", "Time the search took, in milliseconds."),
-    PropertySpec("result_candidates", "integer", "Candidate matches considered."),
-    PropertySpec("result_returned", "integer", "Matches returned.", _C.COUNT),
-    PropertySpec("result_total", "integer", "Total results reported by the search."),
-    PropertySpec("result_tokens", "integer", "Tokens of the returned results."),
-    PropertySpec("relevance_min", "number | null", "Lowest relevance score.", _C.AGGREGATE),
-    PropertySpec("relevance_max", "number | null", "Highest relevance score.", _C.AGGREGATE),
-    PropertySpec("relevance_mean", "number | null", "Mean relevance score.", _C.AGGREGATE),
-    PropertySpec("relevance_median", "number | null", "Median relevance score.", _C.AGGREGATE),
-    PropertySpec("match_types", "object", "Matches per match type.", _C.DISTRIBUTION),
-    PropertySpec("response_status", "string", "How the search ended."),
-    PropertySpec("search_mode", "string", "The speed/quality mode of the search."),
-    PropertySpec("index_state", "string", "The index's state during the search."),
-    PropertySpec("index_coverage", "number", "Share of the code base indexed, 0 to 1."),
-    PropertySpec("languages_found", "object", "Matches per language.", _C.DISTRIBUTION),
-    PropertySpec("warning_count", "integer", "Warnings the search produced.", _C.COUNT),
-    PropertySpec(f"{FEATURE_PREFIX}<flag>", "string | boolean", "Each feature flag's value."),
-    PropertySpec("query_tokens", "integer", "Words in the query.", _C.COUNT, opt_in=True),
-    PropertySpec("query_chars", "integer", "Characters in the query.", _C.TEXT_COUNT, True),
-    PropertySpec("query_hash", "string", "Keyed hash of the query.", _C.HASH, opt_in=True),
-    PropertySpec(
-        "query_text",
-        "string",
-        "The query after the leak guard, cut to the policy's length.",
-        opt_in=True,
+
+class SearchInputs(NamedTuple):
+    """What the search event is computed from."""
+
+    response: FindCodeResponseSummary
+    query: str
+    intent_type: IntentType | None
+    strategies: Iterable[SearchStrategy]
+    execution_time_ms: float
+    feature_flags: Mapping[str, object] | None
+
+
+def _label(value: object, policy: PrivacyPolicy, vocabulary: frozenset[str]) -> str | None:
+    return None if value is None else category_label(value, policy, vocabulary)
+
+
+_INTENTS: Final = values_of(IntentType)
+_STRATEGIES: Final = values_of(SearchStrategy)
+_MATCH_TYPES: Final = values_of(MatchType)
+_STATUSES: Final = values_of(SearchStatus)
+_MODES: Final = values_of(SearchMode)
+_INDEX_STATES: Final = values_of(IndexState)
+
+
+def _strategies(inputs: SearchInputs, policy: PrivacyPolicy) -> list[JSONValue]:
+    bounded = itertools.islice(inputs.strategies, policy.max_list_length)
+    return [_label(strategy, policy, _STRATEGIES) for strategy in bounded]
+
+
+def _finite_scores(matches: Iterable[CodeMatch]) -> list[float]:
+    """The matches' relevance scores that are finite numbers, in order; others are left out
+    of the statistics."""
+    scores: list[float] = []
+    for match in matches:
+        try:
+            score = float(match.relevance_score)
+        except Exception:  # noqa: BLE001 - host objects may raise anything; fail closed
+            continue
+        if math.isfinite(score):
+            scores.append(score)
+    return sorted(scores)
+
+
+def _relevance_min(inputs: SearchInputs, policy: PrivacyPolicy) -> float | None:
+    scores = _finite_scores(inputs.response.matches)
+    return scores[0] if scores else None
+
+
+def _relevance_max(inputs: SearchInputs, policy: PrivacyPolicy) -> float | None:
+    scores = _finite_scores(inputs.response.matches)
+    return scores[-1] if scores else None
+
+
+def _relevance_mean(inputs: SearchInputs, policy: PrivacyPolicy) -> float | None:
+    scores = _finite_scores(inputs.response.matches)
+    return as_json_number(math.fsum(scores) / len(scores)) if scores else None
+
+
+def _relevance_median(inputs: SearchInputs, policy: PrivacyPolicy) -> float | None:
+    scores = _finite_scores(inputs.response.matches)
+    if not scores:
+        return None
+    middle = len(scores) // 2
+    if len(scores) % 2:
+        return scores[middle]
+    # Two huge scores can sum to infinity: as_json_number refuses that rather than send it.
+    return as_json_number((scores[middle - 1] + scores[middle]) / 2)
+
+
+def _match_types(inputs: SearchInputs, policy: PrivacyPolicy) -> JSONObject:
+    kinds = [match.match_type for match in inputs.response.matches]
+    return to_distribution(kinds, policy, _MATCH_TYPES)
+
+
+def _feature_flags(inputs: SearchInputs, policy: PrivacyPolicy) -> JSONObject:
+    """``$feature/<flag>`` for each flag; a name or a value the wire grammar refuses is left
+    for the wire check to drop, and count, alone."""
+    flags = inputs.feature_flags
+    if flags is None:
+        return {}
+    spliced: JSONObject = {}
+    for name, value in itertools.islice(flags.items(), policy.max_list_length):
+        # An exact str, whatever a subclass overrides; a name that is not text gets one the
+        # check refuses (brackets), so that it is dropped and counted like any bad name.
+        text = name if isinstance(name, str) else f"[{type(name).__name__}]"
+        spliced["".join((FEATURE_PREFIX, text))] = _flag_value(value, policy)
+    return spliced
+
+
+def _flag_value(value: object, policy: PrivacyPolicy) -> JSONValue:
+    """A flag's value as sent: None, a bool, a label; ``__other__`` for anything else."""
+    if value is None or type(value) is bool:
+        return value
+    try:
+        return category_label(value, policy)
+    except ConversionRejected:
+        return OTHER_LABEL
+
+
+def _query(inputs: SearchInputs) -> str:
+    if type(inputs.query) is not str:
+        raise ConversionRejected(f"the query is a {type(inputs.query).__name__}, not a str")
+    return inputs.query
+
+
+SEARCH_SCHEMA: Final[EventSchema[SearchInputs]] = EventSchema(
+    "codeweaver_search",
+    (
+        Property(
+            "intent",
+            "string | null",
+            "The intent the search was run with.",
+            lambda i, p: _label(i.intent_type, p, _INTENTS),
+            vocabulary=_INTENTS,
+        ),
+        Property(
+            "strategies",
+            "list[string]",
+            "The search strategies used, in order.",
+            _strategies,
+            vocabulary=_STRATEGIES,
+        ),
+        Property(
+            "execution_time_ms",
+            "number",
+            "Time the search took, in milliseconds.",
+            lambda i, p: as_json_number(i.execution_time_ms),
+        ),
+        Property(
+            "result_candidates",
+            "integer",
+            "Candidate matches considered.",
+            lambda i, p: as_json_number(i.response.total_matches),
+        ),
+        Property(
+            "result_returned",
+            "integer",
+            "Matches returned.",
+            lambda i, p: to_count(i.response.matches, p),
+            _C.COUNT,
+        ),
+        Property(
+            "result_total",
+            "integer",
+            "Total results reported by the search.",
+            lambda i, p: as_json_number(i.response.total_results),
+        ),
+        Property(
+            "result_tokens",
+            "integer",
+            "Tokens of the returned results.",
+            lambda i, p: as_json_number(i.response.token_count),
+        ),
+        Property(
+            "relevance_min",
+            "number | null",
+            "Lowest relevance score.",
+            _relevance_min,
+            _C.AGGREGATE,
+        ),
+        Property(
+            "relevance_max",
+            "number | null",
+            "Highest relevance score.",
+            _relevance_max,
+            _C.AGGREGATE,
+        ),
+        Property(
+            "relevance_mean",
+            "number | null",
+            "Mean relevance score.",
+            _relevance_mean,
+            _C.AGGREGATE,
+        ),
+        Property(
+            "relevance_median",
+            "number | null",
+            "Median relevance score.",
+            _relevance_median,
+            _C.AGGREGATE,
+        ),
+        Property(
+            "match_types",
+            "object",
+            "Matches per match type.",
+            _match_types,
+            _C.DISTRIBUTION,
+            vocabulary=_MATCH_TYPES,
+        ),
+        Property(
+            "response_status",
+            "string",
+            "How the search ended.",
+            lambda i, p: _label(i.response.status, p, _STATUSES),
+            vocabulary=_STATUSES,
+        ),
+        Property(
+            "search_mode",
+            "string",
+            "The speed/quality mode of the search.",
+            lambda i, p: _label(i.response.search_mode, p, _MODES),
+            vocabulary=_MODES,
+        ),
+        Property(
+            "index_state",
+            "string",
+            "The index's state during the search.",
+            lambda i, p: _label(i.response.indexing_state, p, _INDEX_STATES),
+            vocabulary=_INDEX_STATES,
+        ),
+        Property(
+            "index_coverage",
+            "number",
+            "Share of the code base indexed, 0 to 1.",
+            lambda i, p: as_json_number(i.response.index_coverage),
+        ),
+        Property(
+            "languages_found",
+            "object",
+            "Matches per language.",
+            lambda i, p: to_distribution(i.response.languages_found, p, LANGUAGES),
+            _C.DISTRIBUTION,
+            vocabulary=LANGUAGES,
+        ),
+        Property(
+            "warning_count",
+            "integer",
+            "Warnings the search produced.",
+            lambda i, p: to_count(i.response.warnings, p),
+            _C.COUNT,
+        ),
+        Property(
+            f"{FEATURE_PREFIX}<flag>",
+            "string | boolean",
+            "Each feature flag's value.",
+            _feature_flags,
+            spliced=True,
+        ),
+        Property(
+            "query_tokens",
+            "integer",
+            "Words in the query.",
+            lambda i, p: len(_query(i).split()),
+            _C.COUNT,
+            opt_in=True,
+        ),
+        Property(
+            "query_chars",
+            "integer",
+            "Characters in the query.",
+            lambda i, p: to_text_count(_query(i), p),
+            _C.TEXT_COUNT,
+            opt_in=True,
+        ),
+        Property(
+            "query_hash",
+            "string",
+            "Keyed hash of the query.",
+            lambda i, p: to_hash(_query(i), p),
+            _C.HASH,
+            opt_in=True,
+        ),
+        Property(
+            "query_text",
+            "string",
+            "The query's plain words: every other token one marker, cut at a word.",
+            lambda i, p: plain_words(_query(i), p),
+            opt_in=True,
+        ),
+        NO_PERSON_PROFILE,
+        FILTER_REPORT,
     ),
-    PropertySpec(NO_PERSON_PROFILE, "boolean", "Always false: no person profile is made."),
-    PropertySpec(PRIVACY_FILTER_KEY, "object", "What the privacy filter dropped and redacted."),
 )
-
-
-_SCHEMA_ROOM: Final = schema_room(spec.name for spec in SEARCH_PROPERTIES if "<" not in spec.name)
+"""The search event's properties, in the order they are sent and listed."""
 
 
 @dataclass(frozen=True, slots=True)
 class SearchEvent(AnonymizedEvent):
     """One search, anonymized; build it with :func:`build_search_event`."""
 
-    EVENT_NAME: ClassVar[str] = "codeweaver_search"
-    PROPERTIES: ClassVar[tuple[PropertySpec, ...]] = SEARCH_PROPERTIES
+    EVENT_NAME: ClassVar[str] = SEARCH_SCHEMA.event_name
+    SCHEMA: ClassVar[EventSchema[SearchInputs]] = SEARCH_SCHEMA  # type: ignore[assignment]
 
 
 def build_search_event(
@@ -89,8 +345,7 @@ def build_search_event(
     feature_flags: Mapping[str, object] | None = None,
 ) -> Result[SearchEvent, PrivacyError]:
     """Build the search event; a property whose value cannot be computed is dropped and
-    counted. A response whose fields cannot be read at all (a host object that is not a
-    ``FindCodeResponseSummary``) fails the event as a whole, naming only the error's type.
+    counted, and so is whatever the wire check refuses.
 
     >>> from codeweaver_telemetry.core import default_policy
     >>> from codeweaver_telemetry.core.domain import FindCodeResponseSummary as R
@@ -101,123 +356,7 @@ def build_search_event(
     >>> "query_text" in event.properties
     False
     """
-
-    def put_properties(build: PropertyBuilder) -> None:
-        # What the search was asked to do, how long it took, and how many results it had
-        build.put_label("intent", intent_type)
-        build.put("strategies", _labels, build, strategies)
-        build.put_number("execution_time_ms", execution_time_ms)
-        build.put_number("result_candidates", response.total_matches)
-        build.put("result_returned", to_count, response.matches, policy)
-        build.put_number("result_total", response.total_results)
-        build.put_number("result_tokens", response.token_count)
-        # What the results were, and the state of the index they came from
-        build.put_many("relevance", _relevance, build, response.matches)
-        build.put("match_types", _match_types, build, response.matches)
-        build.put_label("response_status", response.status)
-        build.put_label("search_mode", response.search_mode)
-        build.put_label("index_state", response.indexing_state)
-        build.put_number("index_coverage", response.index_coverage)
-        build.put("languages_found", build.distribution, response.languages_found)
-        build.put("warning_count", to_count, response.warnings, policy)
-        _put_flags(build, feature_flags)
-        if policy.tools_over_privacy:
-            _put_query(build, query)
-
-    return build_event(SearchEvent, put_properties, policy, _SCHEMA_ROOM)
-
-
-def _put_flags(build: PropertyBuilder, flags: Mapping[str, object] | None) -> None:
-    for key, value in build.bounded(() if flags is None else flags.items(), "feature_flags"):
-        if not isinstance(key, str):
-            build.drop("feature_flags", f"a flag name is a {type(key).__name__}, not a str")
-            continue
-        name = "".join((FEATURE_PREFIX, key))  # an exact str, whatever a str subclass overrides
-        if not build.checked_name(name):
-            continue
-        if value is None or type(value) is bool:  # bool has no subclasses
-            build.properties[name] = value
-        else:
-            build.put_label(name, value)
-
-
-def _put_query(build: PropertyBuilder, query: str) -> None:
-    if not isinstance(query, str):
-        build.drop("query", f"the query is a {type(query).__name__}, not a str")
-        return
-    build.put("query_tokens", _word_count, query)
-    build.put("query_chars", to_text_count, query, build.policy)
-    build.put_digest("query_hash", to_hash, query, build.policy)
-    build.put_text("query_text", _cut_redacted_text, query, build.policy)
-
-
-def redacted_text(text: str, policy: PrivacyPolicy) -> str:
-    """``text`` with every word the leak guard flags replaced by the marker.
-
-    If the whole still trips the guard (a secret that spans words), the whole is replaced.
-
-    >>> from codeweaver_telemetry.core import default_policy
-    >>> redacted_text("where is /home/alice/auth.py used", default_policy())
-    'where is [REDACTED] used'
-    """
-    words = [
-        REDACTED if find_leak(word, policy.literal_tokens) is not None else word
-        for word in text.split()
-    ]
-    joined = " ".join(words)
-    return REDACTED if find_leak(joined, policy.literal_tokens) is not None else joined
-
-
-def _word_count(text: str) -> int:
-    return len(text.split())
-
-
-def _cut_redacted_text(text: str, policy: PrivacyPolicy) -> str:
-    return redacted_text(text, policy)[: policy.max_query_chars]
-
-
-def _relevance(build: PropertyBuilder, matches: Iterable[CodeMatch]) -> JSONObject:
-    return _score_statistics(_finite_scores(build, matches))
-
-
-def _finite_scores(build: PropertyBuilder, matches: Iterable[CodeMatch]) -> list[float]:
-    scores: list[float] = []
-    for match in matches:
-        try:
-            score = float(match.relevance_score)
-        except Exception:  # noqa: BLE001 - host objects may raise anything; fail closed
-            score = math.nan
-        if math.isfinite(score):
-            scores.append(score)
-        else:
-            build.drop("relevance", "a relevance score is not a finite number")
-    return scores
-
-
-def _match_types(build: PropertyBuilder, matches: Iterable[CodeMatch]) -> JSONObject:
-    return build.distribution([match.match_type for match in matches])
-
-
-def _score_statistics(scores: list[float]) -> JSONObject:
-    if not scores:
-        return dict.fromkeys(
-            ("relevance_min", "relevance_max", "relevance_mean", "relevance_median")
-        )
-    ordered = sorted(scores)
-    middle = len(ordered) // 2
-    # Two huge scores can sum to infinity: as_json_number refuses that rather than send it.
-    median = (
-        ordered[middle]
-        if len(ordered) % 2
-        else as_json_number((ordered[middle - 1] + ordered[middle]) / 2)
+    inputs = SearchInputs(
+        response, query, intent_type, strategies, execution_time_ms, feature_flags
     )
-    return {
-        "relevance_min": ordered[0],
-        "relevance_max": ordered[-1],
-        "relevance_mean": math.fsum(ordered) / len(ordered),
-        "relevance_median": median,
-    }
-
-
-def _labels(build: PropertyBuilder, values: Iterable[object]) -> list[JSONValue]:
-    return [build.label(value) for value in build.bounded(values, "strategies")]
+    return build_event(SearchEvent, SEARCH_SCHEMA, inputs, policy)

@@ -1,9 +1,11 @@
 """Privacy-filtered serialization: any supported model in, an anonymized JSON object out.
 
-Declared fields are reduced by their conversion at every depth; undeclared fields pass through
-as JSON when they are plain data (and go through the leak guard with everything else), or are
-dropped when they cannot be sent safely. Everything that is left out for a reason other than a
-FORBIDDEN declaration is counted and explained. Nothing here raises into the caller.
+Declared fields are reduced by their conversion at every depth; undeclared fields become JSON
+when they are plain data, or are dropped when they cannot be sent safely; then the whole goes
+through the wire check (``wire.py``), so an undeclared string is sent only when it is a label.
+A host's ``$`` keys and ``privacy_filter`` at the top are dropped: they are the library's.
+Everything that is left out for a reason other than a FORBIDDEN declaration is counted and
+explained. Nothing here raises into the caller.
 """
 
 from __future__ import annotations
@@ -13,25 +15,18 @@ import enum
 import math
 import numbers
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from typing import Final
 
-from returns.result import Failure, Result
+from returns.result import Failure, Result, Success
 
 from .conversions import ConversionRejected, apply, as_json_number, describe_error
 from .introspection import MISSING, ModelRejected, declared_keys, is_model, model_fields
-from .payload import (
-    MAX_NOTES,
-    PRIVACY_FILTER_KEY,
-    DropNote,
-    Filtered,
-    FilterReport,
-    finish_payload,
-)
+from .payload import MAX_NOTES, DropNote, Filtered, FilterReport, finish_payload
 from .policy import PrivacyPolicy, default_policy
 from .vocabulary import AnonymityConversion, JSONObject, JSONValue, PrivacyError
+from .wire import NO_VOCABULARY, PRIVACY_FILTER_KEY
 
-_HASH: Final = AnonymityConversion.HASH
-_DISTRIBUTION: Final = AnonymityConversion.DISTRIBUTION
 _FORBIDDEN: Final = AnonymityConversion.FORBIDDEN
 
 
@@ -55,6 +50,21 @@ def filter_for_telemetry(
 ) -> Result[Filtered, PrivacyError]:
     """Like :func:`serialize_for_telemetry`, with the report of what was dropped and why."""
     policy = policy or default_policy()
+    return reduced_payload(obj, policy, keys=keys).bind(
+        lambda reduced: finish_payload(reduced.payload, policy, reduced.report)
+    )
+
+
+def reduced_payload(
+    obj: object, policy: PrivacyPolicy, *, keys: Mapping[str, object] | None = None
+) -> Result[Filtered, PrivacyError]:
+    """The JSON object a model or a mapping reduces to under its declarations, *before* the
+    wire check: for a caller that merges several of them into one event and checks that.
+
+    >>> from codeweaver_telemetry.core.policy import default_policy
+    >>> reduced_payload({"$set": {"name": "Bob"}, "hits": 3}, default_policy()).unwrap().payload
+    {'hits': 3}
+    """
     walk = _Walk(policy)
     try:
         properties = walk.root(obj, keys)
@@ -62,7 +72,7 @@ def filter_for_telemetry(
         return Failure(PrivacyError("", None, str(rejected)))
     except Exception as error:  # noqa: BLE001 - user objects may raise anything; fail closed
         return Failure(PrivacyError("", None, describe_error(error)))
-    return finish_payload(properties, policy, vetted=walk.vetted, report=walk.report())
+    return Success(Filtered(properties, walk.report()))
 
 
 class _Dropped:
@@ -75,18 +85,17 @@ _DROP: Final = _Dropped()
 class _Walk:
     """One serialization's traversal: the policy, and what it has counted so far."""
 
-    __slots__ = ("active", "dropped", "hashed", "notes", "policy", "vetted")
+    __slots__ = ("active", "dropped", "notes", "policy", "vocabulary")
 
     def __init__(self, policy: PrivacyPolicy) -> None:
         self.policy = policy
         self.dropped = 0
-        self.hashed = 0
         self.notes: list[DropNote] = []
-        self.vetted: set[str] = set()
         self.active: set[int] = set()  # ids on the current path: a repeat is a cycle
+        self.vocabulary: AbstractSet[str] = NO_VOCABULARY  # the top-level property's
 
     def report(self) -> FilterReport:
-        return FilterReport(self.dropped, 0, self.hashed, tuple(self.notes))
+        return FilterReport(self.dropped, 0, tuple(self.notes))
 
     def drop(
         self, parent: str, name: str, conversion: AnonymityConversion | None, reason: str
@@ -107,11 +116,7 @@ class _Walk:
             raise ModelRejected(f"a {type(obj).__name__} is not a model or a mapping")
         self.active.add(id(obj))
         reveal_names = not isinstance(obj, Mapping)
-        properties = self.fields(fields, declarations, "", 1, reveal_names=reveal_names)
-        if PRIVACY_FILTER_KEY in properties:  # the name is reserved for the filter's own report
-            del properties[PRIVACY_FILTER_KEY]
-            self.drop("", PRIVACY_FILTER_KEY, None, "the key is reserved for the filter report")
-        return properties
+        return self.fields(fields, declarations, "", 1, reveal_names=reveal_names)
 
     def fields(
         self,
@@ -133,6 +138,12 @@ class _Walk:
             if conversion is _FORBIDDEN:
                 continue
             label = key if reveal_names or conversion is not None else "[*]"
+            if depth == 1:
+                if key == PRIVACY_FILTER_KEY or key[:1] == "$":
+                    # The filter's report, and PostHog's $ properties, are the library's alone.
+                    self.drop(path, label, conversion, "the key is reserved for the library")
+                    continue
+                self.vocabulary = self.policy.vocabularies.get(key, NO_VOCABULARY)
             if value is MISSING:
                 result: JSONValue | _Dropped = self.drop(path, label, conversion, "unreadable")
             elif conversion is None:
@@ -151,17 +162,11 @@ class _Walk:
         self, value: object, conversion: AnonymityConversion, path: str, name: str
     ) -> JSONValue | _Dropped:
         try:
-            converted = apply(value, conversion, self.policy)
+            return apply(value, conversion, self.policy, self.vocabulary)
         except ConversionRejected as rejected:
             return self.drop(path, name, conversion, str(rejected))
         except Exception as error:  # noqa: BLE001 - user objects may raise anything; fail closed
             return self.drop(path, name, conversion, describe_error(error))
-        if conversion is _HASH and isinstance(converted, str):
-            self.hashed += 1
-            self.vetted.add(converted)
-        elif conversion is _DISTRIBUTION and isinstance(converted, dict):
-            self.vetted.update(converted)  # labels passed the full guard or are digests
-        return converted
 
     def free(self, value: object, path: str, name: str, depth: int) -> JSONValue | _Dropped:
         """An undeclared value: plain JSON data passes, containers and models are walked."""
@@ -224,11 +229,13 @@ class _Walk:
     def container(self, value: object, path: str, depth: int) -> JSONValue | _Dropped:
         if isinstance(value, Mapping):
             return self.mapping(value, path, depth)
-        if not isinstance(value, list | tuple | set | frozenset):
+        if is_model(value):  # a NamedTuple or a list subclass that declares its keys too
             declarations = declared_keys(value)
             return self.fields(
                 list(model_fields(value)), declarations, path, depth, reveal_names=True
             )
+        if not isinstance(value, list | tuple | set | frozenset):
+            return self.drop(path, "", None, f"a {type(value).__name__} cannot be walked")
         if len(value) > self.policy.max_list_length:
             return self.drop(path, "", None, "the collection has more items than allowed")
         items: list[JSONValue] = []

@@ -1,96 +1,321 @@
 """The end-of-session event: setup, requests, latency, token economics, repository, failover.
 
-Everything in it is a count, a number, a True/False or a category label; repository
-characteristics are languages and file counts, never names.
+Everything in it is a count, a number, a True/False or a label; repository characteristics
+are languages and file counts, never names. Each label map (languages, file categories,
+operations, setup error kinds, tools, settings) keeps its declared vocabulary and at most the
+policy's ``max_dynamic_labels`` other labels; the rest are merged under ``__other__``.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Final
+from typing import ClassVar, Final, NamedTuple
 
 from returns.result import Result
 
-from .conversions import as_json_number, to_aggregate, to_boolean, to_count
+from .conversions import (
+    as_json_number,
+    category_label,
+    kept_labels,
+    to_aggregate,
+    to_boolean,
+    to_count,
+    to_distribution,
+)
 from .domain import SessionStatistics
 from .event_schema import (
+    FILTER_REPORT,
     NO_PERSON_PROFILE,
     AnonymizedEvent,
-    PropertyBuilder,
-    PropertySpec,
+    EventSchema,
+    Property,
     build_event,
-    schema_room,
 )
-from .payload import PRIVACY_FILTER_KEY, entries_bound
+from .known_labels import FILE_CATEGORIES, LANGUAGES, VECTOR_STORES
 from .policy import PrivacyPolicy
 from .vocabulary import AnonymityConversion, JSONObject, PrivacyError
+from .wire import NO_VOCABULARY, OTHER_LABEL
 
 _C = AnonymityConversion
-
-SESSION_PROPERTIES: Final[tuple[PropertySpec, ...]] = (
-    PropertySpec("version", "string", "Version of the host tool."),
-    PropertySpec("duration_seconds", "number", "How long the session lasted."),
-    PropertySpec("setup_success", "boolean", "Whether setup succeeded.", _C.BOOLEAN),
-    PropertySpec("setup_attempts", "integer", "Setup attempts made."),
-    PropertySpec(
-        "setup_error_kinds", "object", "Setup errors per exception class name.", _C.DISTRIBUTION
-    ),
-    PropertySpec("config_error_count", "integer", "Configuration errors seen.", _C.COUNT),
-    PropertySpec("requests_total", "integer", "Requests handled."),
-    PropertySpec("requests_successful", "integer", "Requests that succeeded."),
-    PropertySpec("requests_failed", "integer", "Requests that failed."),
-    PropertySpec("request_success_rate", "number | null", "Successful / total, 0 to 1."),
-    PropertySpec(
-        "tool_latency_ms",
-        "object",
-        "Per tool: count, mean, p50, p95 and max latency in milliseconds.",
-        _C.AGGREGATE,
-    ),
-    PropertySpec("tokens_embedding", "integer", "Tokens sent for embedding."),
-    PropertySpec("tokens_delivered", "integer", "Tokens delivered to the agent."),
-    PropertySpec("tokens_saved", "integer", "Tokens the agent did not have to read."),
-    PropertySpec("estimated_savings_usd", "number", "Estimated cost saved, in US dollars."),
-    PropertySpec("languages", "object", "Indexed files per language.", _C.DISTRIBUTION),
-    PropertySpec("file_categories", "object", "Indexed files per category.", _C.DISTRIBUTION),
-    PropertySpec("operations", "object", "Operations run, per kind.", _C.DISTRIBUTION),
-    PropertySpec("files_total", "integer", "Indexed files in all.", _C.AGGREGATE),
-    PropertySpec("failover_occurred", "boolean", "Whether the backup store was used.", _C.BOOLEAN),
-    PropertySpec("failover_count", "integer", "Failovers during the session."),
-    PropertySpec("failover_time_ms", "number", "Time spent failed over, in milliseconds."),
-    PropertySpec("active_store", "string | null", "Label of the store in use at the end."),
-    PropertySpec(
-        "config_flags", "object", "Each setting's name, and whether it is on.", _C.BOOLEAN
-    ),
-    PropertySpec(
-        "telemetry_events_dropped",
-        "integer",
-        "Events this library dropped in the session (full buffer, closed sink, filter errors).",
-    ),
-    PropertySpec(
-        "telemetry_events_failed", "integer", "Events whose delivery failed in the session."
-    ),
-    PropertySpec(NO_PERSON_PROFILE, "boolean", "Always false: no person profile is made."),
-    PropertySpec(PRIVACY_FILTER_KEY, "object", "What the privacy filter dropped and redacted."),
-)
-
 
 LATENCY_STATISTICS: Final = ("count", "mean", "p50", "p95", "max")
 """The statistics of each tool's latency samples, in ``tool_latency_ms``."""
 
-_SCHEMA_ROOM: Final = schema_room(spec.name for spec in SESSION_PROPERTIES)
 
-_LATENCY_ROOM: Final = 2 + entries_bound(LATENCY_STATISTICS)
-"""Room for one tool's latency statistics (the label's own room is the label's)."""
+class SessionInputs(NamedTuple):
+    """What the session event is computed from."""
+
+    stats: SessionStatistics
+    version: str
+    duration_seconds: float
+    setup_success: bool | None
+    setup_attempts: int | None
+    config_errors: Sequence[object]
+    events_dropped: int
+    events_failed: int
+
+
+def _error_kinds(inputs: SessionInputs, policy: PrivacyPolicy) -> JSONObject:
+    kinds: list[object] = list(
+        itertools.islice(inputs.stats.setup_error_kinds, policy.max_scan_items)
+    )
+    errors = itertools.islice(inputs.config_errors, policy.max_scan_items)
+    kinds.extend(type(error).__name__ for error in errors if isinstance(error, BaseException))
+    return to_distribution(kinds, policy)
+
+
+def _rate(inputs: SessionInputs, policy: PrivacyPolicy) -> float | None:
+    stats = inputs.stats
+    successful, total = (
+        as_json_number(stats.successful_requests),
+        as_json_number(stats.total_requests),
+    )
+    return None if total <= 0 else as_json_number(successful / total)
+
+
+def _config_flags(inputs: SessionInputs, policy: PrivacyPolicy) -> JSONObject:
+    """Each setting's label and whether it is on; the settings beyond the cap, and those
+    whose name is not a label, are one ``__other__``: on if any of them is."""
+    flags: dict[str, bool] = {}
+    for name, value in itertools.islice(inputs.stats.config_flags.items(), policy.max_list_length):
+        label = category_label(name, policy)
+        flags[label] = flags.get(label, False) or to_boolean(value, policy)
+    kept = kept_labels(dict.fromkeys(flags, 1), policy.max_dynamic_labels, NO_VOCABULARY)
+    merged: JSONObject = {label: flags[label] for label in sorted(kept)}
+    if len(kept) < len(flags):
+        merged[OTHER_LABEL] = any(on for label, on in flags.items() if label not in kept)
+    return merged
+
+
+def _latencies(inputs: SessionInputs, policy: PrivacyPolicy) -> JSONObject:
+    """Per tool: count, mean, p50, p95 and max; the samples of the tools beyond the cap, and
+    of those whose name is not a label, are summarised together under ``__other__``."""
+    samples: dict[str, list[int | float]] = {}
+    for tool, values in itertools.islice(
+        inputs.stats.tool_latencies_ms.items(), policy.max_list_length
+    ):
+        label = category_label(
+            tool, policy, policy.vocabularies.get("tool_latency_ms", NO_VOCABULARY)
+        )
+        bounded = itertools.islice(values, policy.max_scan_items)
+        samples.setdefault(label, []).extend(map(as_json_number, bounded))
+    weights = {label: len(values) for label, values in samples.items() if values}
+    kept = kept_labels(
+        weights,
+        policy.max_dynamic_labels,
+        policy.vocabularies.get("tool_latency_ms", NO_VOCABULARY),
+    )
+    summary: JSONObject = {label: _statistics(samples[label]) for label in sorted(kept)}
+    rest = [sample for label, values in samples.items() if label not in kept for sample in values]
+    if rest:
+        summary[OTHER_LABEL] = _statistics(rest)
+    return summary
+
+
+def _statistics(samples: list[int | float]) -> JSONObject:
+    ordered = sorted(samples)
+    return {
+        "count": len(ordered),
+        "mean": as_json_number(math.fsum(ordered) / len(ordered)),
+        "p50": _nearest_rank(ordered, 0.50),
+        "p95": _nearest_rank(ordered, 0.95),
+        "max": ordered[-1],
+    }
+
+
+def _nearest_rank(ordered: list[int | float], quantile: float) -> int | float:
+    return ordered[max(0, math.ceil(quantile * len(ordered)) - 1)]
+
+
+def _setup_success(inputs: SessionInputs, policy: PrivacyPolicy) -> bool:
+    given = inputs.setup_success
+    return to_boolean(inputs.stats.setup_success if given is None else given, policy)
+
+
+def _setup_attempts(inputs: SessionInputs, policy: PrivacyPolicy) -> int | float:
+    given = inputs.setup_attempts
+    return as_json_number(inputs.stats.setup_attempts if given is None else given)
+
+
+def _active_store(inputs: SessionInputs, policy: PrivacyPolicy) -> str | None:
+    store = inputs.stats.active_store
+    return None if store is None else category_label(store, policy, VECTOR_STORES)
+
+
+SESSION_SCHEMA: Final[EventSchema[SessionInputs]] = EventSchema(
+    "codeweaver_session",
+    (
+        Property(
+            "version",
+            "string",
+            "Version of the host tool (a label; otherwise __other__).",
+            lambda i, p: category_label(i.version, p),
+        ),
+        Property(
+            "duration_seconds",
+            "number",
+            "How long the session lasted.",
+            lambda i, p: as_json_number(i.duration_seconds),
+        ),
+        Property(
+            "setup_success", "boolean", "Whether setup succeeded.", _setup_success, _C.BOOLEAN
+        ),
+        Property("setup_attempts", "integer", "Setup attempts made.", _setup_attempts),
+        Property(
+            "setup_error_kinds",
+            "object",
+            "Setup errors per exception class name.",
+            _error_kinds,
+            _C.DISTRIBUTION,
+        ),
+        Property(
+            "config_error_count",
+            "integer",
+            "Configuration errors seen.",
+            lambda i, p: to_count(i.config_errors, p),
+            _C.COUNT,
+        ),
+        Property(
+            "requests_total",
+            "integer",
+            "Requests handled.",
+            lambda i, p: as_json_number(i.stats.total_requests),
+        ),
+        Property(
+            "requests_successful",
+            "integer",
+            "Requests that succeeded.",
+            lambda i, p: as_json_number(i.stats.successful_requests),
+        ),
+        Property(
+            "requests_failed",
+            "integer",
+            "Requests that failed.",
+            lambda i, p: as_json_number(i.stats.failed_requests),
+        ),
+        Property("request_success_rate", "number | null", "Successful / total, 0 to 1.", _rate),
+        Property(
+            "tool_latency_ms",
+            "object",
+            "Per tool: count, mean, p50, p95 and max latency in milliseconds.",
+            _latencies,
+            _C.AGGREGATE,
+        ),
+        Property(
+            "tokens_embedding",
+            "integer",
+            "Tokens sent for embedding.",
+            lambda i, p: as_json_number(i.stats.embedding_tokens),
+        ),
+        Property(
+            "tokens_delivered",
+            "integer",
+            "Tokens delivered to the agent.",
+            lambda i, p: as_json_number(i.stats.tokens_delivered),
+        ),
+        Property(
+            "tokens_saved",
+            "integer",
+            "Tokens the agent did not have to read.",
+            lambda i, p: as_json_number(i.stats.tokens_saved),
+        ),
+        Property(
+            "estimated_savings_usd",
+            "number",
+            "Estimated cost saved, in US dollars.",
+            lambda i, p: as_json_number(i.stats.estimated_savings_usd),
+        ),
+        Property(
+            "languages",
+            "object",
+            "Indexed files per language.",
+            lambda i, p: to_distribution(i.stats.languages, p, LANGUAGES),
+            _C.DISTRIBUTION,
+            vocabulary=LANGUAGES,
+        ),
+        Property(
+            "file_categories",
+            "object",
+            "Indexed files per category.",
+            lambda i, p: to_distribution(i.stats.file_categories, p, FILE_CATEGORIES),
+            _C.DISTRIBUTION,
+            vocabulary=FILE_CATEGORIES,
+        ),
+        Property(
+            "operations",
+            "object",
+            "Operations run, per kind.",
+            lambda i, p: to_distribution(i.stats.operations, p),
+            _C.DISTRIBUTION,
+        ),
+        Property(
+            "files_total",
+            "integer",
+            "Indexed files in all.",
+            lambda i, p: to_aggregate(i.stats.languages, p),
+            _C.AGGREGATE,
+        ),
+        Property(
+            "failover_occurred",
+            "boolean",
+            "Whether the backup store was used.",
+            lambda i, p: to_boolean(i.stats.failover_occurred, p),
+            _C.BOOLEAN,
+        ),
+        Property(
+            "failover_count",
+            "integer",
+            "Failovers during the session.",
+            lambda i, p: as_json_number(i.stats.failover_count),
+        ),
+        Property(
+            "failover_time_ms",
+            "number",
+            "Time spent failed over, in milliseconds.",
+            lambda i, p: as_json_number(i.stats.failover_time_ms),
+        ),
+        Property(
+            "active_store",
+            "string | null",
+            "Label of the store in use at the end.",
+            _active_store,
+            vocabulary=VECTOR_STORES,
+        ),
+        Property(
+            "config_flags",
+            "object",
+            "Each setting's name, and whether it is on.",
+            _config_flags,
+            _C.BOOLEAN,
+        ),
+        Property(
+            "telemetry_events_dropped",
+            "integer",
+            "Events this library dropped in the session (full buffer, closed sink, filter errors).",
+            lambda i, p: as_json_number(i.events_dropped),
+        ),
+        Property(
+            "telemetry_events_failed",
+            "integer",
+            "Events whose delivery failed in the session.",
+            lambda i, p: as_json_number(i.events_failed),
+        ),
+        NO_PERSON_PROFILE,
+        FILTER_REPORT,
+    ),
+)
+"""The session event's properties, in the order they are sent and listed."""
 
 
 @dataclass(frozen=True, slots=True)
 class SessionEvent(AnonymizedEvent):
     """One session, aggregated and anonymized; build it with :func:`build_session_event`."""
 
-    EVENT_NAME: ClassVar[str] = "codeweaver_session"
-    PROPERTIES: ClassVar[tuple[PropertySpec, ...]] = SESSION_PROPERTIES
+    EVENT_NAME: ClassVar[str] = SESSION_SCHEMA.event_name
+    SCHEMA: ClassVar[EventSchema[SessionInputs]] = SESSION_SCHEMA  # type: ignore[assignment]
 
 
 def build_session_event(
@@ -106,8 +331,7 @@ def build_session_event(
     events_failed: int = 0,
 ) -> Result[SessionEvent, PrivacyError]:
     """Build the session event; a property whose value cannot be computed is dropped and
-    counted. Statistics whose fields cannot be read at all (a host object that is not a
-    ``SessionStatistics``) fail the event as a whole, naming only the error's type.
+    counted, and so is whatever the wire check refuses.
 
     ``setup_success`` and ``setup_attempts``, when given, override the statistics' own.
     Configuration errors are counted, and exceptions among them add their class names to the
@@ -121,85 +345,14 @@ def build_session_event(
     >>> event.properties["request_success_rate"]
     0.75
     """
-
-    def put_properties(build: PropertyBuilder) -> None:
-        success = stats.setup_success if setup_success is None else setup_success
-        attempts = stats.setup_attempts if setup_attempts is None else setup_attempts
-        build.put_label("version", version)
-        build.put_number("duration_seconds", duration_seconds)
-        # Setup
-        build.put("setup_success", to_boolean, success, policy)
-        build.put_number("setup_attempts", attempts)
-        build.put("setup_error_kinds", _error_kinds, build, stats, config_errors)
-        build.put("config_error_count", to_count, config_errors, policy)
-        # Requests and their performance
-        build.put_number("requests_total", stats.total_requests)
-        build.put_number("requests_successful", stats.successful_requests)
-        build.put_number("requests_failed", stats.failed_requests)
-        build.put("request_success_rate", _rate, stats.successful_requests, stats.total_requests)
-        build.put("tool_latency_ms", _latencies, build, stats.tool_latencies_ms)
-        # Token economics
-        build.put_number("tokens_embedding", stats.embedding_tokens)
-        build.put_number("tokens_delivered", stats.tokens_delivered)
-        build.put_number("tokens_saved", stats.tokens_saved)
-        build.put_number("estimated_savings_usd", stats.estimated_savings_usd)
-        # Repository characteristics
-        build.put("languages", build.distribution, stats.languages)
-        build.put("file_categories", build.distribution, stats.file_categories)
-        build.put("operations", build.distribution, stats.operations)
-        build.put("files_total", to_aggregate, stats.languages, policy)
-        # Failover
-        build.put("failover_occurred", to_boolean, stats.failover_occurred, policy)
-        build.put_number("failover_count", stats.failover_count)
-        build.put_number("failover_time_ms", stats.failover_time_ms)
-        build.put_label("active_store", stats.active_store)
-        # Settings, as True/False
-        build.put("config_flags", _flags, build, stats.config_flags)
-        # The library's own delivery
-        build.put_number("telemetry_events_dropped", events_dropped)
-        build.put_number("telemetry_events_failed", events_failed)
-
-    return build_event(SessionEvent, put_properties, policy, _SCHEMA_ROOM)
-
-
-def _error_kinds(
-    build: PropertyBuilder, stats: SessionStatistics, config_errors: Sequence[object]
-) -> JSONObject:
-    kinds: list[object] = list(stats.setup_error_kinds)
-    kinds.extend(
-        type(error).__name__ for error in config_errors if isinstance(error, BaseException)
+    inputs = SessionInputs(
+        stats,
+        version,
+        duration_seconds,
+        setup_success,
+        setup_attempts,
+        config_errors,
+        events_dropped,
+        events_failed,
     )
-    return build.distribution(kinds)
-
-
-def _rate(part: object, whole: object) -> float | None:
-    numerator, denominator = as_json_number(part), as_json_number(whole)
-    return None if denominator <= 0 else as_json_number(numerator / denominator)
-
-
-def _flags(build: PropertyBuilder, flags: Mapping[str, object]) -> JSONObject:
-    return {
-        build.key_label(name): to_boolean(value, build.policy)
-        for name, value in build.bounded(flags.items(), "config_flags")
-    }
-
-
-def _latencies(build: PropertyBuilder, samples: Mapping[str, Sequence[float]]) -> JSONObject:
-    summary: JSONObject = {}
-    for tool, values in build.bounded(samples.items(), "tool_latency_ms"):
-        ordered = sorted(map(as_json_number, values[: build.policy.max_scan_items]))
-        if not ordered:
-            continue
-        build.reserve(_LATENCY_ROOM)
-        summary[build.key_label(tool)] = {
-            "count": len(ordered),
-            "mean": as_json_number(math.fsum(ordered) / len(ordered)),
-            "p50": _nearest_rank(ordered, 0.50),
-            "p95": _nearest_rank(ordered, 0.95),
-            "max": ordered[-1],
-        }
-    return summary
-
-
-def _nearest_rank(ordered: list[int | float], quantile: float) -> int | float:
-    return ordered[max(0, math.ceil(quantile * len(ordered)) - 1)]
+    return build_event(SessionEvent, SESSION_SCHEMA, inputs, policy)

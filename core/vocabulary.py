@@ -7,9 +7,10 @@ integrator who declares which fields of a model are sensitive.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import NewType, TypeAlias
+from typing import Final, NewType, TypeAlias
 
 JSONScalar: TypeAlias = str | int | float | bool | None
 """A JSON leaf. Floats are always finite in anything the core returns."""
@@ -19,6 +20,9 @@ JSONValue: TypeAlias = JSONScalar | list["JSONValue"] | dict[str, "JSONValue"]
 
 JSONObject: TypeAlias = dict[str, JSONValue]
 """An event's properties, or any other serialized model."""
+
+LABEL_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:+#-]{0,63}")
+"""The alphabet of a label (with ``fullmatch``): the only free-form string the wire carries."""
 
 FilteredKey = NewType("FilteredKey", str)
 """The name of a model field (or of a mapping key) that carries a privacy declaration."""

@@ -8,11 +8,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from codeweaver_telemetry.core import AnonymityConversion, PrivacyPolicy, convert
-from codeweaver_telemetry.core.conversions import OTHER_CATEGORY
+from codeweaver_telemetry.core.conversions import OTHER_CATEGORY, category_label
 
 C = AnonymityConversion
 POLICY = PrivacyPolicy(hash_key=b"laws-key-0123456789abcdef")
-UNCAPPED = PrivacyPolicy(hash_key=b"laws-key-0123456789abcdef", max_categories=10_000)
+UNCAPPED = PrivacyPolicy(hash_key=b"laws-key-0123456789abcdef", max_dynamic_labels=10_000)
 
 scalars = st.one_of(st.integers(-1000, 1000), st.text(max_size=6), st.booleans(), st.none())
 categories = st.one_of(
@@ -43,8 +43,11 @@ def test_distribution_counts_sum_to_count(values: list[object], policy: PrivacyP
     distribution = unwrap(values, C.DISTRIBUTION, policy)
     assert isinstance(distribution, dict)
     assert sum(distribution.values()) == unwrap(values, C.COUNT)
-    assert len(distribution) <= policy.max_categories + 1
-    if len(distribution) > policy.max_categories:
+    assert len(distribution) <= policy.max_dynamic_labels + 1
+    if (
+        len({category_label(value, policy) for value in values} - {OTHER_CATEGORY})
+        > policy.max_dynamic_labels
+    ):
         assert OTHER_CATEGORY in distribution
 
 

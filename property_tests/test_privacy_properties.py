@@ -31,7 +31,6 @@ from codeweaver_telemetry.core import (
     build_session_event,
     serialize_for_telemetry,
 )
-from codeweaver_telemetry.core.payload import payload_size
 from codeweaver_telemetry.core.settings import RawSources, resolve_settings
 from codeweaver_telemetry.core.testing import Planted
 from codeweaver_telemetry.core.testing.models import hostile_values, planted_models
@@ -47,9 +46,7 @@ def output_text(result: Result[JSONObject, PrivacyError]) -> str:
 
 
 def assert_bounded_json(payload: JSONObject, policy: PrivacyPolicy) -> None:
-    json.dumps(payload, allow_nan=False)
-    size = payload_size(payload)
-    assert size is not None
+    size = len(json.dumps(payload, allow_nan=False, separators=(",", ":")))
     assert size <= policy.max_payload_bytes
 
 

@@ -12,15 +12,13 @@ from returns.result import Failure, Success
 
 from codeweaver_telemetry.core import (
     AnonymityConversion,
-    JSONObject,
     PrivacyPolicy,
-    conversions,
     convert,
-    guard_payload,
 )
 from codeweaver_telemetry.core.conversions import OTHER_CATEGORY
-from codeweaver_telemetry.core.hashing import DIGEST_HEX_LENGTH
+from codeweaver_telemetry.core.hashing import DIGEST_LENGTH
 from codeweaver_telemetry.core.leak_guard import find_leak
+from codeweaver_telemetry.core.wire import checked_properties
 
 C = AnonymityConversion
 POLICY = PrivacyPolicy(hash_key=b"k" * 32, sensitive_literals=frozenset({"alice"}))
@@ -98,33 +96,30 @@ def test_text_count(value: object, expected: int) -> None:
     assert ok(value, C.TEXT_COUNT) == expected
 
 
-def test_hash_is_fixed_length_lowercase_hex_and_keyed() -> None:
+def test_hash_is_prefixed_fixed_length_lowercase_hex_and_keyed() -> None:
     digest = ok("/home/alice/auth.py", C.HASH)
     assert isinstance(digest, str)
-    assert len(digest) == DIGEST_HEX_LENGTH
+    assert len(digest) == DIGEST_LENGTH
+    assert digest.startswith("h:")
     assert digest == digest.lower()
-    int(digest, 16)
+    int(digest[2:], 16)
     assert ok("/home/alice/auth.py", C.HASH) == digest
     other_key = PrivacyPolicy(hash_key=b"j" * 32)
     assert ok("/home/alice/auth.py", C.HASH, other_key) != digest
 
 
-def test_a_policy_knows_its_hashed_labels_so_a_guard_run_again_keeps_them(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_a_digest_is_known_by_its_form_so_a_check_run_again_keeps_it() -> None:
     policy = PrivacyPolicy(hash_key=b"k" * 32)
-    distribution = ok(["/home/alice/auth.py"], C.DISTRIBUTION, policy)
-    assert isinstance(distribution, dict)
-    [label] = distribution
-    assert label in policy.hashed_labels
-    assert find_leak(label, ()) is not None  # alone, a digest looks like a credential
-    payload: JSONObject = {label: 1, "other": "0123456789abcdef0123456789abcdef"}
-    guarded, redacted = guard_payload(payload, (), digests=policy.hashed_labels)
-    assert guarded == {label: 1, "other": "[REDACTED]"}
-    assert redacted == 1
-    monkeypatch.setattr(conversions, "MAX_MEMOIZED_LABELS", 3)
-    ok([f"/srv/{n}.py" for n in range(10)], C.DISTRIBUTION, policy)
-    assert len(policy.hashed_labels) == 3
+    digest = ok("/home/alice/auth.py", C.HASH, policy)
+    assert isinstance(digest, str)
+    assert find_leak(digest, ()) is not None  # alone, the hex looks like a credential
+    once = checked_properties({"file": digest, "key": "0123456789abcdef0123456789abcdef"}, policy)
+    assert once.unwrap().properties == {
+        "file": digest,
+        "privacy_filter": {"dropped": 1, "redacted": 0},
+    }
+    again = checked_properties(dict(once.unwrap().properties), policy)
+    assert again.unwrap().properties == once.unwrap().properties
 
 
 def test_hash_distinguishes_types_and_boundaries() -> None:
@@ -168,19 +163,34 @@ def test_distribution_takes_a_mapping_as_counts() -> None:
     assert ok({"python": 10, "rust": 2.5}, C.DISTRIBUTION) == {"python": 10, "rust": 2.5}
 
 
-def test_distribution_hashes_free_text_categories() -> None:
-    out = ok(["/home/x/a.py", "has spaces", "x" * 65, "ALICE", "python"], C.DISTRIBUTION)
-    assert isinstance(out, dict)
-    assert out["python"] == 1
-    hashed = [label for label in out if label != "python"]
-    assert len(hashed) == 4
-    assert all(len(label) == DIGEST_HEX_LENGTH for label in hashed)
+def test_distribution_counts_what_is_not_a_label_under_other() -> None:
+    policy = PrivacyPolicy(hash_key=b"k" * 32, sensitive_literals=frozenset({"alice"}))
+    values = ["/home/x/a.py", "has spaces", "x" * 65, "ALICE", "password=hunter2", "python"]
+    assert ok(values, C.DISTRIBUTION, policy) == {"python": 1, OTHER_CATEGORY: 5}
 
 
-def test_distribution_caps_categories_under_other() -> None:
-    policy = PrivacyPolicy(hash_key=b"k" * 32, max_categories=2)
+def test_distribution_keeps_vocabulary_labels_even_when_they_are_machine_literals() -> None:
+    policy = PrivacyPolicy(hash_key=b"k" * 32, sensitive_literals=frozenset({"python"}))
+    assert ok(["python", "rust"], C.DISTRIBUTION, policy) == {"rust": 1, OTHER_CATEGORY: 1}
+    kept = convert(["python", "rust"], C.DISTRIBUTION, policy, frozenset({"python"})).unwrap()
+    assert kept == {"python": 1, "rust": 1}
+
+
+def test_distribution_caps_dynamic_labels_under_other_but_keeps_its_vocabulary() -> None:
+    policy = PrivacyPolicy(hash_key=b"k" * 32, max_dynamic_labels=2)
     values = ["a"] * 5 + ["b"] * 4 + ["c"] * 3 + ["d"]
     assert ok(values, C.DISTRIBUTION, policy) == {"a": 5, "b": 4, OTHER_CATEGORY: 4}
+    vocabulary = frozenset({"d"})
+    kept = convert(values, C.DISTRIBUTION, policy, vocabulary).unwrap()
+    assert kept == {"a": 5, "b": 4, "d": 1, OTHER_CATEGORY: 3}
+
+
+def test_a_label_map_keeps_at_most_sixteen_dynamic_labels_by_default() -> None:
+    values = [f"tool{n}" for n in range(40) for _ in range(n + 1)]
+    out = ok(values, C.DISTRIBUTION)
+    assert isinstance(out, dict)
+    assert len(out) == 17
+    assert out[OTHER_CATEGORY] == sum(range(1, 25))  # tools 0 to 23, the least frequent
 
 
 def test_distribution_says_nothing_of_the_order_its_values_came_in() -> None:
@@ -191,14 +201,14 @@ def test_distribution_says_nothing_of_the_order_its_values_came_in() -> None:
         out = ok(ordering, C.DISTRIBUTION)
         assert isinstance(out, dict)
         assert list(out.items()) == [("go", 2), ("python", 1), ("red", 1), ("rust", 3)]
-    capped = PrivacyPolicy(hash_key=b"k" * 32, max_categories=2)
+    capped = PrivacyPolicy(hash_key=b"k" * 32, max_dynamic_labels=2)
     out = ok(["d", "b", "b", "a", "a", "a", "c"], C.DISTRIBUTION, capped)
     assert isinstance(out, dict)
     assert list(out.items()) == [("a", 3), ("b", 2), (OTHER_CATEGORY, 2)]
 
 
 def test_distribution_merges_an_existing_other_category() -> None:
-    policy = PrivacyPolicy(hash_key=b"k" * 32, max_categories=1)
+    policy = PrivacyPolicy(hash_key=b"k" * 32, max_dynamic_labels=1)
     out = ok({"a": 5, OTHER_CATEGORY: 2, "b": 1}, C.DISTRIBUTION, policy)
     assert out == {"a": 5, OTHER_CATEGORY: 3}
 

@@ -26,6 +26,9 @@ from codeweaver_telemetry.core import (
     find_leak,
 )
 from codeweaver_telemetry.core.conversions import to_hash
+from codeweaver_telemetry.core.search_event import SEARCH_SCHEMA
+from codeweaver_telemetry.core.session_event import SESSION_SCHEMA
+from codeweaver_telemetry.core.vocabulary import LABEL_PATTERN
 
 POLICY = PrivacyPolicy(hash_key=b"k" * 32, sensitive_literals=frozenset({"alice", "acme-repo"}))
 OPTED_IN = PrivacyPolicy(
@@ -124,10 +127,10 @@ def test_search_event_with_opt_in_adds_only_query_statistics_and_guarded_text() 
     }
 
 
-def test_opt_in_query_text_is_cut_after_the_guard() -> None:
+def test_opt_in_query_text_is_cut_at_a_word() -> None:
     policy = PrivacyPolicy(hash_key=b"k" * 32, tools_over_privacy=True, max_query_chars=10)
     event = search(policy, query="a very long query about many things")
-    assert event.properties["query_text"] == "a very lon"
+    assert event.properties["query_text"] == "a very"
 
 
 def test_search_event_never_carries_code_paths_or_repository_names() -> None:
@@ -138,13 +141,16 @@ def test_search_event_never_carries_code_paths_or_repository_names() -> None:
 
 
 def test_search_event_drops_what_it_cannot_compute_and_counts_it() -> None:
-    event = search(execution_time_ms=math.nan, feature_flags={"ok": 1.5})
+    flags = {"ok": 1.5, "fine": "on", "password=hunter2": True, "x": "db.internal.acme.com"}
+    event = search(execution_time_ms=math.nan, feature_flags=flags)
     assert "execution_time_ms" not in event.properties
-    assert "$feature/ok" not in event.properties
+    assert event.properties["$feature/ok"] == "__other__"
+    assert event.properties["$feature/fine"] == "on"
+    assert event.properties["$feature/x"] == "__other__"
+    assert "$feature/password=hunter2" not in event.properties
     assert event.properties["privacy_filter"] == {"dropped": 2, "redacted": 0}
     assert [str(note) for note in event.report.notes] == [
         "execution_time_ms: the number is not finite",
-        "$feature/ok: a float is not a category",
     ]
 
 
@@ -192,7 +198,7 @@ def test_session_event_properties() -> None:
     ).unwrap()
     name, properties = event.to_posthog_event()
     assert name == "codeweaver_session"
-    tool_label = to_hash("/home/alice/tool", POLICY)
+    tool_label = "__other__"
     assert properties == {
         "version": "0.5.0",
         "duration_seconds": 3600.0,
@@ -259,10 +265,10 @@ def test_events_satisfy_the_event_protocol() -> None:
 
 
 def test_every_property_a_builder_emits_is_declared_in_its_schema() -> None:
-    declared_search = {spec.name for spec in SearchEvent.PROPERTIES}
+    declared_search = {spec.name for spec in SearchEvent.SCHEMA.properties}
     for key in search(OPTED_IN).properties:
         assert key in declared_search or key.startswith("$feature/"), key
-    declared_session = {spec.name for spec in SessionEvent.PROPERTIES}
+    declared_session = {spec.name for spec in SessionEvent.SCHEMA.properties}
     session = build_session_event(stats(), version="1", duration_seconds=1.0, policy=POLICY)
     assert set(session.unwrap().properties) == declared_session
 
@@ -274,8 +280,11 @@ def test_to_posthog_event_returns_a_copy() -> None:
     assert event.properties["intent"] == "understand"
 
 
-def test_schema_names_are_clean_so_vetting_them_is_sound() -> None:
-    names = [spec.name for spec in (*SearchEvent.PROPERTIES, *SessionEvent.PROPERTIES)]
+def test_schema_names_are_labels_the_guard_passes() -> None:
+    names = [prop.name for prop in SEARCH_SCHEMA.properties]
+    names += [prop.name for prop in SESSION_SCHEMA.properties]
+    names = [name for name in names if name != "$feature/<flag>"]
+    assert all(LABEL_PATTERN.fullmatch(name.lstrip("$")) for name in names)
     names += ["count", "mean", "p50", "p95", "max", "dropped", "redacted"]
     assert [name for name in names if find_leak(name) is not None] == []
 

@@ -24,7 +24,7 @@ from codeweaver_telemetry.core import (
     filter_for_telemetry,
     serialize_for_telemetry,
 )
-from codeweaver_telemetry.core.hashing import DIGEST_HEX_LENGTH
+from codeweaver_telemetry.core.hashing import DIGEST_LENGTH
 
 C = AnonymityConversion
 POLICY = PrivacyPolicy(hash_key=b"k" * 32, sensitive_literals=frozenset({"alice"}))
@@ -175,22 +175,24 @@ def test_any_object_with_telemetry_keys_is_read_by_its_public_attributes() -> No
     assert ok(PlainObject()) == {"visible": 1, "secret": True, "privacy_filter": CLEAN}
 
 
-def test_undeclared_text_passes_through_the_leak_guard() -> None:
-    payload = ok({"where": "/home/bob/x.py", "who": "Alice", "what": "hybrid", "/etc/k": 1})
-    assert payload == {
-        "where": "[REDACTED]",
-        "who": "[REDACTED]",
-        "what": "hybrid",
-        "[REDACTED]": 1,
-        "privacy_filter": {"dropped": 0, "redacted": 3},
-    }
+def test_undeclared_text_is_sent_only_as_a_label_of_the_wire_grammar() -> None:
+    payload = ok(
+        {
+            "where": "/home/bob/x.py",
+            "who": "Alice",
+            "what": "hybrid",
+            "/etc/k": 1,
+            "snippet": "def charge(card): return stripe.Charge.create(amount=100)",
+        }
+    )
+    assert payload == {"what": "hybrid", "privacy_filter": {"dropped": 4, "redacted": 0}}
 
 
 def test_hash_output_is_not_taken_for_a_secret_by_the_guard() -> None:
     payload = ok({"path": "/x/y.py"}, keys={"path": C.HASH})
     path = payload["path"]
     assert isinstance(path, str)
-    assert len(path) == DIGEST_HEX_LENGTH
+    assert len(path) == DIGEST_LENGTH
 
 
 def test_a_conversion_that_cannot_apply_drops_the_field_and_counts_it() -> None:

@@ -1,0 +1,379 @@
+"""The wire grammar, and the one check every outgoing event passes right before a sink.
+
+Every string the library sends, as a value or as a key, at any depth, is exactly one of:
+
+1. a **label**: 1 to 64 characters of ASCII letters, digits and ``_ . - : + #``, starting
+   with a letter or a digit, which the leak guard does not flag and which is not one of the
+   machine's sensitive literals; or a word of the property's declared vocabulary, which is
+   always kept (a repository named ``python`` does not cost the language ``python``);
+2. a **digest** made by HASH: ``h:`` and 32 lowercase hex characters, recognised by its form
+   alone (no registry of known digests; no common credential has that form);
+3. one of the library's own keys and constants: ``$lib``, ``$lib_version``, ``$os``,
+   ``$python_version``, ``$geoip_disable`` (always true), ``$process_person_profile``
+   (always false), ``$session_id`` (a random uuid), ``$feature/`` followed by a label, and
+   ``__other__``;
+4. with the user's opt-in only, the top-level ``query_text`` reduced to **plain words** (see
+   :func:`plain_words`).
+
+Nothing else can be written: no white space, no ``/ \\ @ = % ? &``, quotes, brackets or
+non-ASCII in a label, so sentences, code, paths, URLs, e-mail addresses, ``key=value``
+secrets and percent-encodings are not sendable at all, whatever a pattern knows. What fails is
+dropped (the field, the list item, or the map entry whose key fails) and counted, never cut;
+numbers must be finite and within 64 bits, and only exact JSON types pass (a ``str`` subclass
+could lie about itself). The check is a pure function of the event and the policy, and it is
+idempotent: an event it has passed comes through it again unchanged, so a built event handed
+back by a host needs no seal, and a tampered one is checked like any other.
+
+>>> from codeweaver_telemetry.core.policy import PrivacyPolicy
+>>> policy = PrivacyPolicy(hash_key=bytes(32))
+>>> checked_properties({"mode": "hybrid", "note": "see /home/bob/x.py", "n": 3}, policy).unwrap()[0]
+{'mode': 'hybrid', 'n': 3, 'privacy_filter': {'dropped': 1, 'redacted': 0}}
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
+from typing import Final, NamedTuple
+
+from returns.result import Failure, Result, Success
+
+from .hashing import DIGEST_PREFIX
+from .leak_guard import REDACTED, find_leak
+from .policy import PrivacyPolicy
+from .vocabulary import LABEL_PATTERN, JSONObject, JSONValue, PrivacyError
+
+MAX_LABEL_LENGTH: Final = 64
+
+_DIGEST: Final = re.compile(re.escape(DIGEST_PREFIX) + "[0-9a-f]{32}")
+_UUID: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+OTHER_LABEL: Final = "__other__"
+"""Where a label map sums what is beyond its cap, and what a failing label stands for."""
+
+PRIVACY_FILTER_KEY: Final = "privacy_filter"
+"""The top-level key that reports what the filter did: ``{"dropped": n, "redacted": m}``."""
+
+QUERY_TEXT_KEY: Final = "query_text"
+"""The one property that may carry plain words, and only with the user's opt-in."""
+
+FEATURE_PREFIX: Final = "$feature/"
+"""PostHog's prefix for the feature-flag values an event was produced under."""
+
+SESSION_ID_KEY: Final = "$session_id"
+NO_PERSON_PROFILE_KEY: Final = "$process_person_profile"
+NO_GEOIP_KEY: Final = "$geoip_disable"
+LIBRARY_NAME: Final = "codeweaver-telemetry"
+
+MAX_QUERY_WORD_LENGTH: Final = 24
+"""The longest word plain words keep; a longer one is not a word a person types."""
+
+_QUERY_WORD: Final = re.compile(r"[^\W_]+(?:['\u2019-][^\W_]+)*")
+"""Letters and digits (any script), with inner apostrophes or hyphens (``don't``, ``e-mail``)."""
+
+_INT_BOUND: Final = 2**63
+
+NO_VOCABULARY: Final[AbstractSet[str]] = frozenset()
+
+
+class Checked(NamedTuple):
+    """What the check let through, and what it did: drops, and markers in the query text."""
+
+    properties: JSONObject
+    dropped: int
+    redacted: int
+
+
+def is_label(
+    text: str, policy: PrivacyPolicy, vocabulary: AbstractSet[str] = NO_VOCABULARY
+) -> bool:
+    """Whether ``text`` (a plain ``str``) may be sent as a label: a vocabulary word, or of the
+    label alphabet, not flagged by the leak guard and not a sensitive literal.
+
+    >>> from codeweaver_telemetry.core.policy import PrivacyPolicy
+    >>> policy = PrivacyPolicy(hash_key=bytes(32), sensitive_literals=frozenset({"python"}))
+    >>> is_label("hybrid", policy), is_label("python", policy)
+    (True, False)
+    >>> is_label("python", policy, vocabulary={"python"})
+    True
+    >>> is_label("acme-corp/payments", policy), is_label("password=hunter2", policy)
+    (False, False)
+    """
+    if text in vocabulary:
+        return True
+    return (
+        LABEL_PATTERN.fullmatch(text) is not None and find_leak(text, policy.literal_tokens) is None
+    )
+
+
+def is_digest(text: str) -> bool:
+    """Whether ``text`` has the form of a digest the core makes (``h:`` and 32 hex).
+
+    >>> is_digest("h:" + "0" * 32), is_digest("0" * 32)
+    (True, False)
+    """
+    return _DIGEST.fullmatch(text) is not None
+
+
+def is_session_id(text: str) -> bool:
+    """Whether ``text`` is a random session id, as the client makes them (a uuid's text)."""
+    return _UUID.fullmatch(text) is not None
+
+
+def plain_words(text: str, policy: PrivacyPolicy) -> str:
+    """The opted-in query reduced to plain words, cut at a word to the policy's length.
+
+    Every white-space separated token that is not a word of letters and digits (inner
+    apostrophes and hyphens allowed, at most 24 characters), or that the leak guard flags,
+    becomes one marker; a run of markers is one marker. So ``charge(card)``, ``amount=100``
+    and every part of a path with spaces (each holds a separator) are gone.
+
+    >>> from codeweaver_telemetry.core.policy import PrivacyPolicy
+    >>> plain_words(r"open C:\\Users\\bob\\My Documents\\Q3 Payroll\\x.xlsx now",
+    ...             PrivacyPolicy(hash_key=bytes(32)))
+    'open [REDACTED] now'
+    """
+    words: list[str] = []
+    length = -1
+    for token in text.split():
+        word = token if _is_query_word(token, policy) else REDACTED
+        if word is REDACTED and words and words[-1] is REDACTED:
+            continue
+        length += len(word) + 1
+        if length > policy.max_query_chars:
+            break
+        words.append(word)
+    return " ".join(words)
+
+
+def _is_query_word(token: str, policy: PrivacyPolicy) -> bool:
+    return (
+        len(token) <= MAX_QUERY_WORD_LENGTH
+        and _QUERY_WORD.fullmatch(token) is not None
+        and find_leak(token, policy.literal_tokens) is None
+    )
+
+
+def _is_plain_words(text: str, policy: PrivacyPolicy) -> bool:
+    return plain_words(text, policy) == text
+
+
+def checked_event(
+    name: object,
+    properties: object,
+    policy: PrivacyPolicy,
+    vocabularies: Mapping[str, AbstractSet[str]] | None = None,
+) -> Result[Checked, PrivacyError]:
+    """:func:`checked_properties` of an event whose ``name`` must itself be a label."""
+    if type(name) is not str or not is_label(name, policy):
+        return Failure(PrivacyError("", None, "the event name is not a label"))
+    return checked_properties(properties, policy, vocabularies)
+
+
+def checked_properties(
+    properties: object,
+    policy: PrivacyPolicy,
+    vocabularies: Mapping[str, AbstractSet[str]] | None = None,
+) -> Result[Checked, PrivacyError]:
+    """The properties in the wire grammar, with the ``privacy_filter`` report brought up to
+    date: what fails is dropped and counted; a Failure only when ``properties`` is not a JSON
+    object or is larger than the policy's payload bound once checked.
+
+    ``vocabularies`` are the declared words of each top-level property (at any depth under
+    it), always kept, and its name is taken as declared; the policy's declared vocabularies
+    apply too.
+    """
+    if type(properties) is not dict:
+        return Failure(PrivacyError("", None, "the properties are not a JSON object"))
+    check = _Check(policy, vocabularies)
+    checked = check.top(properties)
+    if check.size > policy.max_payload_bytes:
+        size = _json_size(checked)
+        if size > policy.max_payload_bytes:
+            reason = f"the payload is {size} bytes, over the policy's {policy.max_payload_bytes}"
+            return Failure(PrivacyError("", None, reason))
+    return Success(Checked(checked, check.dropped, check.redacted))
+
+
+# Room in the JSON text: a key or string takes its length and two quotes; punctuation one.
+_NUMBER_ROOM: Final = 25  # the longest finite float, ``-2.2250738585072014e-308``
+_CONSTANT_ROOM: Final = 6  # ``false,``
+
+
+class _Drop:
+    """The marker of a value the check leaves out."""
+
+
+_DROP: Final = _Drop()
+
+
+class _Check:
+    """One walk over an event: the policy, the vocabularies, what was dropped, the size."""
+
+    __slots__ = ("dropped", "policy", "redacted", "size", "vocabularies")
+
+    def __init__(
+        self, policy: PrivacyPolicy, vocabularies: Mapping[str, AbstractSet[str]] | None
+    ) -> None:
+        self.policy = policy
+        self.vocabularies = vocabularies
+        self.dropped = 0
+        self.redacted = 0
+        self.size = 2
+
+    def vocabulary(self, name: str) -> AbstractSet[str]:
+        declared = self.policy.vocabularies.get(name, NO_VOCABULARY)
+        given = self.vocabularies.get(name, NO_VOCABULARY) if self.vocabularies else NO_VOCABULARY
+        if not given:
+            return declared
+        return given | declared if declared else given
+
+    def is_property_name(self, key: str) -> bool:
+        """A declared property's name (of the label alphabet, whatever the literals), or a
+        label."""
+        declared = key in self.policy.vocabularies or (
+            self.vocabularies is not None and key in self.vocabularies
+        )
+        if declared:
+            return LABEL_PATTERN.fullmatch(key) is not None
+        return is_label(key, self.policy)
+
+    def top(self, properties: dict[object, object]) -> JSONObject:
+        out: JSONObject = {}
+        report: object = None
+        for key, value in list(properties.items()):
+            if type(key) is not str:
+                self.dropped += 1
+                continue
+            if key == PRIVACY_FILTER_KEY:
+                report = value
+                continue
+            if key[:1] == "$":
+                checked = self.library_value(key, value)
+            elif key == QUERY_TEXT_KEY and self.policy.tools_over_privacy and type(value) is str:
+                checked = self.query_text(value)
+            elif self.is_property_name(key):
+                checked = self.value(value, 1, self.vocabulary(key))
+            else:
+                checked = _DROP
+            if checked is _DROP:
+                self.dropped += 1
+                continue
+            self.size += len(key) + 4
+            out[key] = checked  # type: ignore[assignment]
+        out[PRIVACY_FILTER_KEY] = {
+            "dropped": self.dropped + _count(report, "dropped"),
+            "redacted": self.redacted,
+        }
+        self.size += 60
+        return out
+
+    def library_value(self, key: str, value: object) -> JSONValue | _Drop:
+        """The library's own ``$`` properties, each of its fixed form; any other ``$`` key is
+        a host's, and is dropped."""
+        self.size += _CONSTANT_ROOM
+        if key == NO_PERSON_PROFILE_KEY:
+            return False if value is False else _DROP
+        if key == NO_GEOIP_KEY:
+            return True if value is True else _DROP
+        if type(value) is str:
+            if key == "$lib":
+                return value if value == LIBRARY_NAME else _DROP
+            if key == SESSION_ID_KEY:
+                return value if is_session_id(value) else _DROP
+        if key in _LIBRARY_LABEL_KEYS or (
+            key.startswith(FEATURE_PREFIX) and is_label(key[len(FEATURE_PREFIX) :], self.policy)
+        ):
+            if type(value) is bool or value is None:
+                return value
+            return self.string(value, NO_VOCABULARY) if type(value) is str else _DROP
+        return _DROP
+
+    def query_text(self, text: str) -> JSONValue | _Drop:
+        if not _is_plain_words(text, self.policy):
+            return _DROP
+        self.redacted = text.split().count(REDACTED)
+        self.size += 12 * len(text) + 2
+        return text
+
+    def string(self, text: str, vocabulary: AbstractSet[str]) -> str | _Drop:
+        if text == OTHER_LABEL or is_digest(text) or is_label(text, self.policy, vocabulary):
+            self.size += len(text) + 3
+            return text
+        return _DROP
+
+    def value(self, value: object, depth: int, vocabulary: AbstractSet[str]) -> JSONValue | _Drop:
+        kind = type(value)
+        if kind is str:
+            return self.string(value, vocabulary)  # type: ignore[arg-type]
+        if kind is bool or value is None:
+            self.size += _CONSTANT_ROOM
+            return value  # type: ignore[return-value]
+        if kind is int:
+            if -_INT_BOUND < value < _INT_BOUND:  # type: ignore[operator]
+                self.size += _NUMBER_ROOM
+                return value  # type: ignore[return-value]
+            return _DROP
+        if kind is float:
+            if math.isfinite(value):  # type: ignore[arg-type]
+                self.size += _NUMBER_ROOM
+                return value  # type: ignore[return-value]
+            return _DROP
+        if kind is dict:
+            return self.mapping(value, depth, vocabulary)  # type: ignore[arg-type]
+        if kind is list:
+            return self.items(value, depth, vocabulary)  # type: ignore[arg-type]
+        return _DROP
+
+    def mapping(
+        self, value: dict[object, object], depth: int, vocabulary: AbstractSet[str]
+    ) -> JSONValue | _Drop:
+        if depth >= self.policy.max_depth or len(value) > self.policy.max_list_length:
+            return _DROP
+        out: JSONObject = {}
+        for key, item in list(value.items()):
+            if type(key) is not str or self.string(key, vocabulary) is _DROP:
+                self.dropped += 1
+                continue
+            checked = self.value(item, depth + 1, vocabulary)
+            if checked is _DROP:
+                self.dropped += 1
+                continue
+            out[key] = checked  # type: ignore[assignment]
+        self.size += 2
+        return out
+
+    def items(
+        self, value: list[object], depth: int, vocabulary: AbstractSet[str]
+    ) -> JSONValue | _Drop:
+        if depth >= self.policy.max_depth or len(value) > self.policy.max_list_length:
+            return _DROP
+        out: list[JSONValue] = []
+        for item in list(value):
+            checked = self.value(item, depth + 1, vocabulary)
+            if checked is _DROP:
+                self.dropped += 1
+                continue
+            out.append(checked)  # type: ignore[arg-type]
+        self.size += 2
+        return out
+
+
+_LIBRARY_LABEL_KEYS: Final = frozenset({"$lib_version", "$os", "$python_version"})
+"""The library's ``$`` properties whose value is a label."""
+
+
+def _count(report: object, name: str) -> int:
+    """A count from an earlier ``privacy_filter`` report (a builder's or an earlier check's)."""
+    if type(report) is not dict:
+        return 0
+    count = report.get(name)
+    return count if type(count) is int and 0 <= count < _INT_BOUND else 0
+
+
+def _json_size(payload: JSONObject) -> int:
+    """Bytes of the compact JSON text (ASCII-escaped: an upper bound of what a sink sends)."""
+    return len(json.dumps(payload, allow_nan=False, separators=(",", ":")))
