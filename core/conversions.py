@@ -210,7 +210,7 @@ def category_label(
     >>> category_label("hybrid", default_policy()), category_label("a b", default_policy())
     ('hybrid', '__other__')
     """
-    text = _category_text(value)
+    text = value if type(value) is str else _category_text(value)
     return text if is_label(text, policy, vocabulary) else OTHER_LABEL
 
 
@@ -219,6 +219,8 @@ def _category_text(value: object) -> str:
     could lie to the leak guard or to the label memo)."""
     if isinstance(value, enum.Enum):
         inner = value._value_  # the attribute behind .value, without its descriptor's cost
+        if type(inner) is str:
+            return inner
         value = inner if _is_category(inner) else value.name
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -290,10 +292,17 @@ def _labelled_tally(
         bounded = tuple(itertools.islice(items, policy.max_scan_items + 1))
     if len(bounded) > policy.max_scan_items:
         raise ConversionRejected("too many items for a distribution")
-    counts: dict[str, int | float] = {}
+    # Each distinct object is labelled once (most items are a few Enum members), told apart by
+    # identity, not equality: 1 == True, and an Enum's hash is computed in Python. The tuple
+    # holds every item, so no id is reused while this runs.
+    tally: dict[int, int] = {}
     for item in bounded:
-        label = category_label(item, policy, vocabulary)
-        counts[label] = counts.get(label, 0) + 1
+        tally[id(item)] = tally.get(id(item), 0) + 1
+    first = {id(item): item for item in bounded}
+    counts: dict[str, int | float] = {}
+    for identity, count in tally.items():
+        label = category_label(first[identity], policy, vocabulary)
+        counts[label] = counts.get(label, 0) + count
     return counts
 
 
@@ -321,11 +330,13 @@ def kept_labels(
     >>> sorted(kept_labels({"a": 1, "b": 5, "c": 5, "python": 1}, 2, {"python"}))
     ['b', 'c', 'python']
     """
-    dynamic = sorted(label for label in weights if label not in vocabulary)
-    dynamic.sort(key=weights.__getitem__, reverse=True)  # stable: ties stay in label order
-    kept = {label for label in weights if label in vocabulary}
-    kept.update(dynamic[:max_dynamic])
+    kept = set(weights)
     kept.discard(OTHER_LABEL)
+    if len(kept) <= max_dynamic:  # nothing to cap
+        return kept
+    dynamic = sorted(label for label in kept if label not in vocabulary)
+    dynamic.sort(key=weights.__getitem__, reverse=True)  # stable: ties stay in label order
+    kept.difference_update(dynamic[max_dynamic:])
     return kept
 
 

@@ -17,7 +17,7 @@ from returns.result import Result
 from .conversions import ConversionRejected, describe_error
 from .payload import MAX_NOTES, DropNote, Filtered, FilterReport, finish_payload
 from .policy import PrivacyPolicy
-from .vocabulary import AnonymityConversion, JSONObject, JSONValue, PrivacyError
+from .vocabulary import LABEL_PATTERN, AnonymityConversion, JSONObject, JSONValue, PrivacyError
 from .wire import FEATURE_PREFIX, NO_PERSON_PROFILE_KEY, PRIVACY_FILTER_KEY
 
 __all__ = [
@@ -75,6 +75,9 @@ class EventSchema(Generic[_In]):
     def __init__(self, event_name: str, properties: Iterable[Property[_In]]) -> None:
         self.event_name = event_name
         self.properties = tuple(properties)
+        for prop in self.properties:
+            if not (prop.spliced or prop.name[:1] == "$" or LABEL_PATTERN.fullmatch(prop.name)):
+                raise ValueError(f"{prop.name!r} is not a label: the wire check would drop it")
         self.vocabularies: Mapping[str, frozenset[str]] = {
             prop.name: prop.vocabulary for prop in self.properties
         }

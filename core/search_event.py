@@ -8,11 +8,12 @@ code, file paths or repository names, in either mode.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import ClassVar, Final, NamedTuple
+from typing import ClassVar, Final
 
 from returns.result import Result
 
@@ -51,7 +52,8 @@ from .wire import FEATURE_PREFIX, OTHER_LABEL, plain_words
 _C = AnonymityConversion
 
 
-class SearchInputs(NamedTuple):
+@dataclass(frozen=True)  # no slots: ``scores`` is cached on the instance
+class SearchInputs:
     """What the search event is computed from."""
 
     response: FindCodeResponseSummary
@@ -60,6 +62,12 @@ class SearchInputs(NamedTuple):
     strategies: Iterable[SearchStrategy]
     execution_time_ms: float
     feature_flags: Mapping[str, object] | None
+
+    @functools.cached_property
+    def scores(self) -> list[float]:
+        """The matches' finite relevance scores, in order, read once for the four statistics
+        (if reading raises, each statistic is dropped with its note)."""
+        return _finite_scores(self.response.matches)
 
 
 def _label(value: object, policy: PrivacyPolicy, vocabulary: frozenset[str]) -> str | None:
@@ -94,22 +102,22 @@ def _finite_scores(matches: Iterable[CodeMatch]) -> list[float]:
 
 
 def _relevance_min(inputs: SearchInputs, policy: PrivacyPolicy) -> float | None:
-    scores = _finite_scores(inputs.response.matches)
+    scores = inputs.scores
     return scores[0] if scores else None
 
 
 def _relevance_max(inputs: SearchInputs, policy: PrivacyPolicy) -> float | None:
-    scores = _finite_scores(inputs.response.matches)
+    scores = inputs.scores
     return scores[-1] if scores else None
 
 
 def _relevance_mean(inputs: SearchInputs, policy: PrivacyPolicy) -> float | None:
-    scores = _finite_scores(inputs.response.matches)
+    scores = inputs.scores
     return as_json_number(math.fsum(scores) / len(scores)) if scores else None
 
 
 def _relevance_median(inputs: SearchInputs, policy: PrivacyPolicy) -> float | None:
-    scores = _finite_scores(inputs.response.matches)
+    scores = inputs.scores
     if not scores:
         return None
     middle = len(scores) // 2

@@ -1,0 +1,233 @@
+"""Every leak an audit found on the deny-list design, as a careless host would make it, through
+the stdout sink's exact lines and a PostHog-compatible server on 127.0.0.1.
+
+Each secret is planted where a host would put it (an undeclared property's value and key,
+session metadata, a context tag, the opted-in query, the library's own label maps) and must not
+reach the output in any form; most are of shapes no pattern of the leak guard knows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import platform
+from collections.abc import Iterator
+
+import pytest
+from domain_samples import empty_summary
+from fake_posthog import FakePostHog
+
+from codeweaver_telemetry.adapters import NullSink, StdoutSink, TelemetryClient
+from codeweaver_telemetry.adapters.posthog_sink import Endpoint, PostHogSink
+from codeweaver_telemetry.core import PrivacyPolicy, SessionStatistics
+from codeweaver_telemetry.core.settings import RawSources, TelemetrySettings, resolve_settings
+
+HF_TOKEN = "hf_" + "QwErTyUiOpAsDfGhJkLzXcVbNmQwErTyUi"  # 34 letters, no digit
+
+# (what is planted, the part of it that must not appear anywhere in the output)
+LEAKS: dict[str, tuple[str, str]] = {
+    "python code": ("def charge(card): return stripe.Charge.create(amount=100)", "stripe"),
+    "sql": ("SELECT ssn FROM employees WHERE name = 'Bob'", "employees"),
+    "a shell line": ("scp /srv/payroll.db bob@backup:/tmp && rm -rf /srv", "payroll"),
+    "a hugging face token": (HF_TOKEN, HF_TOKEN[3:]),
+    "password=": ("password=hunter2xyz", "hunter2xyz"),
+    "a libpq dsn": ("host=db user=admin password=s3cretpw", "s3cretpw"),
+    "an ado connection string": ("Server=db;User Id=sa;Password=Adm1nPass;", "Adm1nPass"),
+    "a percent-encoded path": ("%2Fhome%2Fbobby%2Fsalaries", "salaries"),
+    "a one-separator path": ("etc/passwd", "passwd"),
+    "a source folder": ("src/billing", "billing"),
+    "a windows folder": ("Documents\\payrollq", "payrollq"),
+    "a repository slug": ("acme-corp/payments-internal", "payments-internal"),
+    "a host name": ("db-prod-01.internal.acme.com", "db-prod-01"),
+    "a non-ascii e-mail": ("jöran.åberg@exämple.se", "åberg"),
+    "a mac address": ("00:1a:2b:3c:4d:5e", "4d:5e"),
+    "a spreadsheet": ("salaries_2026.xlsx", "salaries_2026"),
+    "a project file": ("Payments.csproj", "Payments"),
+    "terraform state": ("terraform.tfstate", "tfstate"),
+}
+
+
+def settings(**arguments: object) -> TelemetrySettings:
+    return resolve_settings(RawSources(arguments=arguments, environment={})).unwrap()
+
+
+def policy(*, opted_in: bool = False, literals: frozenset[str] = frozenset()) -> PrivacyPolicy:
+    return PrivacyPolicy(
+        hash_key=b"k" * 32, tools_over_privacy=opted_in, sensitive_literals=literals
+    )
+
+
+def stdout_client(stream: io.StringIO, *, opted_in: bool = False) -> TelemetryClient:
+    chosen = policy(opted_in=opted_in)
+    return TelemetryClient(settings(), policy=chosen, sink=StdoutSink(stream=stream))
+
+
+def plant(client: TelemetryClient, secret: str) -> None:
+    """The secret everywhere a host puts text: metadata, a tag, a property's value and key."""
+    client.start_session({"version": "0.5.0", "note": secret, secret: 1})
+    with client.context(tool="find_code", detail=secret):
+        client.capture("codeweaver_search", {"intent": "UNDERSTAND", "snippet": secret, secret: 2})
+    client.end_session()
+
+
+@pytest.mark.parametrize(("secret", "tell"), list(LEAKS.values()), ids=list(LEAKS))
+def test_no_shape_of_secret_reaches_the_stdout_lines(secret: str, tell: str) -> None:
+    stream = io.StringIO()
+    client = stdout_client(stream)
+    plant(client, secret)
+    client.shutdown()
+    output = stream.getvalue()
+    assert len(output.splitlines()) == 2  # the event and the session event are still sent
+    assert tell not in output
+    assert tell not in json.dumps([json.loads(line) for line in output.splitlines()])
+    first = json.loads(output.splitlines()[0])
+    assert first["properties"]["intent"] == "UNDERSTAND"
+    assert first["properties"]["tool"] == "find_code"
+
+
+@pytest.mark.parametrize(
+    ("query", "sent"),
+    [
+        (
+            "def charge(card): return stripe.Charge.create(amount=100)",
+            "def [REDACTED] return [REDACTED]",
+        ),
+        (
+            r"open C:\Users\bob\My Documents\Q3 Payroll\x.xlsx now",
+            "open [REDACTED] now",
+        ),
+        ("where is password=hunter2 used", "where is [REDACTED] used"),
+        ("how does the auth flow work", "how does the auth flow work"),
+    ],
+)
+def test_the_opted_in_query_is_sent_as_plain_words_only(query: str, sent: str) -> None:
+    stream = io.StringIO()
+    client = stdout_client(stream, opted_in=True)
+    client.capture_search_event(
+        empty_summary(), query=query, intent_type=None, strategies=[], execution_time_ms=1.0
+    )
+    client.shutdown()
+    (line,) = stream.getvalue().splitlines()
+    assert json.loads(line)["properties"]["query_text"] == sent
+
+
+def test_a_hosts_dollar_properties_never_override_the_librarys() -> None:
+    sink = NullSink(keep=True)
+    client = TelemetryClient(settings(), policy=policy(), sink=sink)
+    client.start_session({"$process_person_profile": True, "$ip": "203.0.113.9"})
+    with client.context(**{"$geoip_disable": False, "$feature/x": "on"}):
+        client.capture("e", {"$set": {"name": "Bob"}, "$os": "Linux 6.8 build-host-7"})
+    client.shutdown()
+    (event,) = sink.events
+    properties = event.properties
+    assert properties["$process_person_profile"] is False
+    assert properties["$geoip_disable"] is True
+    assert properties["$os"] == (platform.system() or "unknown")
+    assert {key for key in properties if key.startswith("$")} == {
+        "$lib",
+        "$lib_version",
+        "$os",
+        "$python_version",
+        "$geoip_disable",
+        "$process_person_profile",
+        "$session_id",
+    }
+    assert properties["privacy_filter"] == {"dropped": 6, "redacted": 0}
+
+
+def test_the_librarys_own_label_maps_send_no_host_text() -> None:
+    stream = io.StringIO()
+    client = stdout_client(stream)
+    stats = SessionStatistics(
+        operations={HF_TOKEN: 1, "search": 3},
+        config_flags={"password=hunter2": True, "reranking": True},
+        active_store="db-prod-01.internal.acme.com",
+        tool_latencies_ms={"acme-corp/payments-internal": (3.0,), "find_code": (5.0,)},
+        languages={"/home/bob/secret.py": 2, "python": 10},
+        setup_error_kinds=("password=hunter2",),
+    )
+    client.capture_session_event(stats, version="0.5.0 (build-host-7)")
+    client.shutdown()
+    (line,) = stream.getvalue().splitlines()
+    for tell in (HF_TOKEN, "hunter2", "db-prod-01", "payments-internal", "secret.py", "build-host"):
+        assert tell not in line
+    properties = json.loads(line)["properties"]
+    assert properties["operations"] == {"search": 3, "__other__": 1}
+    assert properties["config_flags"] == {"reranking": True, "__other__": True}
+    assert properties["active_store"] == "__other__"
+    assert set(properties["tool_latency_ms"]) == {"find_code", "__other__"}
+    assert properties["languages"] == {"python": 10, "__other__": 2}
+    assert properties["version"] == "__other__"
+
+
+def test_an_event_named_like_a_secret_is_not_sent() -> None:
+    sink = NullSink(keep=True)
+    client = TelemetryClient(settings(), policy=policy(), sink=sink)
+    client.capture("password=hunter2", {"n": 1})
+    client.capture(HF_TOKEN, {"n": 1})
+    assert sink.events == []
+    assert client.dropped == 2
+
+
+def test_a_vocabulary_word_that_is_a_machine_literal_is_still_sent() -> None:
+    # Run from a folder named "python", as user "test": the language and the intent stay.
+    sink = NullSink(keep=True)
+    literal = policy(literals=frozenset({"python", "test"}))
+    client = TelemetryClient(settings(), policy=literal, sink=sink)
+    response = dataclasses.replace(empty_summary(), languages_found=("python", "rust"))
+    from codeweaver_telemetry.core import IntentType
+
+    client.capture_search_event(
+        response, query="q", intent_type=IntentType.TEST, strategies=[], execution_time_ms=1.0
+    )
+    client.capture("custom", {"language": "python", "n": 1})
+    client.shutdown()
+    search, custom = sink.events
+    assert search.properties["languages_found"] == {"python": 1, "rust": 1}
+    assert search.properties["intent"] == "test"
+    assert "language" not in custom.properties  # outside a vocabulary, a literal is not sent
+
+
+@pytest.fixture
+def server() -> Iterator[FakePostHog]:
+    with FakePostHog(lifetime_seconds=60) as fake:
+        yield fake
+
+
+def test_no_planted_secret_reaches_a_posthog_server(
+    server: FakePostHog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("POSTHOG_CAPTURE_MODE", raising=False)
+    sink = PostHogSink(Endpoint("phc_test", server.host, 100, 60.0, 1000))
+    chosen = policy(opted_in=True)
+    client = TelemetryClient(
+        settings(posthog_api_key="phc_test", posthog_host=server.host, sink="posthog"),
+        policy=chosen,
+        sink=sink,
+    )
+    for secret, _ in LEAKS.values():
+        plant(client, secret)
+        # The opted-in query keeps its plain words (SQL's are words too): the secrets' tells
+        # are planted everywhere else, and the query carries the path-and-code shapes.
+        client.capture_search_event(
+            empty_summary(),
+            query=f"why {secret} fails",
+            intent_type=None,
+            strategies=[],
+            execution_time_ms=1.0,
+        )
+    report = client.shutdown(timeout=10)
+    assert report.delivered == 3 * len(LEAKS)
+    bodies = b"".join(server.raw_bodies())
+    received = json.dumps(server.events(), ensure_ascii=False)
+    for name, (_, tell) in LEAKS.items():
+        if name == "sql":  # its words are plain words of the opted-in query
+            continue
+        assert tell.encode() not in bodies
+        assert tell not in received
+    for event in server.events():
+        properties = event["properties"]
+        assert isinstance(properties, dict)
+        assert properties["$process_person_profile"] is False
+        assert properties["$geoip_disable"] is True
