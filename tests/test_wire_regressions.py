@@ -40,7 +40,7 @@ LEAKS: dict[str, tuple[str, str]] = {
     "a windows folder": ("Documents\\payrollq", "payrollq"),
     "a repository slug": ("acme-corp/payments-internal", "payments-internal"),
     "a host name": ("db-prod-01.internal.acme.com", "db-prod-01"),
-    "a non-ascii e-mail": ("jöran.åberg@exämple.se", "åberg"),
+    "a non-ascii e-mail": ("kåre.sjöö@acme-corp.se", "sjöö"),
     "a mac address": ("00:1a:2b:3c:4d:5e", "4d:5e"),
     "a spreadsheet": ("salaries_2026.xlsx", "salaries_2026"),
     "a project file": ("Payments.csproj", "Payments"),
@@ -79,8 +79,9 @@ def test_no_shape_of_secret_reaches_the_stdout_lines(secret: str, tell: str) -> 
     client.shutdown()
     output = stream.getvalue()
     assert len(output.splitlines()) == 2  # the event and the session event are still sent
+    decoded = json.dumps([json.loads(line) for line in output.splitlines()], ensure_ascii=False)
     assert tell not in output
-    assert tell not in json.dumps([json.loads(line) for line in output.splitlines()])
+    assert tell not in decoded  # the lines escape non-ASCII: look at what they say
     first = json.loads(output.splitlines()[0])
     assert first["properties"]["intent"] == "UNDERSTAND"
     assert first["properties"]["tool"] == "find_code"
