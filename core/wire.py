@@ -260,7 +260,11 @@ class _Check:
             elif key == QUERY_TEXT_KEY and self.policy.tools_over_privacy and type(value) is str:
                 checked = self.query_text(value)
             elif (words := self.declared(key)) is not None or is_label(key, self.policy):
-                checked = self.value(value, 1, words or NO_VOCABULARY)
+                kind = type(value)
+                if kind is int or kind is float or kind is bool or value is None:
+                    checked = self.scalar(value)  # most properties: no vocabulary to look up
+                else:
+                    checked = self.value(value, 1, words or NO_VOCABULARY)
             else:
                 checked = _DROP
             if checked is _DROP:
@@ -315,10 +319,9 @@ class _Check:
             return text
         return _DROP
 
-    def value(self, value: object, depth: int, vocabulary: AbstractSet[str]) -> JSONValue | _Drop:
+    def scalar(self, value: object) -> JSONValue | _Drop:
+        """A bool, null, or a number: finite, within 64 bits."""
         kind = type(value)
-        if kind is str:
-            return self.string(value, vocabulary)  # type: ignore[arg-type]
         if kind is bool or value is None:
             self.size += _CONSTANT_ROOM
             return value  # type: ignore[return-value]
@@ -327,11 +330,17 @@ class _Check:
                 self.size += _NUMBER_ROOM
                 return value  # type: ignore[return-value]
             return _DROP
-        if kind is float:
-            if math.isfinite(value):  # type: ignore[arg-type]
-                self.size += _NUMBER_ROOM
-                return value  # type: ignore[return-value]
-            return _DROP
+        if kind is float and math.isfinite(value):  # type: ignore[arg-type]
+            self.size += _NUMBER_ROOM
+            return value  # type: ignore[return-value]
+        return _DROP
+
+    def value(self, value: object, depth: int, vocabulary: AbstractSet[str]) -> JSONValue | _Drop:
+        kind = type(value)
+        if kind is str:
+            return self.string(value, vocabulary)  # type: ignore[arg-type]
+        if kind is int or kind is float or kind is bool or value is None:
+            return self.scalar(value)
         if kind is dict:
             return self.mapping(value, depth, vocabulary)  # type: ignore[arg-type]
         if kind is list:
