@@ -128,22 +128,27 @@ def test_status_explains_an_opt_out_from_each_source(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     _, out, _ = run(capsys, "status")
-    assert out.startswith("telemetry: on (decided by default)")
+    assert out.startswith("telemetry: on, but nothing is sent: no API key configured\n")
     (tmp_path / "codeweaver.toml").write_text("[telemetry]\ndisable_telemetry = true\n")
     _, out, _ = run(capsys, "status", "--json")
     report = json.loads(out)
     assert report["enabled"] is False
-    assert report["deciding"] == {"source": "file", "where": str(tmp_path / "codeweaver.toml")}
+    assert report["deciding"] == {
+        "source": "project file",
+        "where": str(tmp_path / "codeweaver.toml"),
+        "speaker": "project",
+    }
+    assert report["verdict"] == f"off: the project (file {tmp_path}/codeweaver.toml) said so"
     (tmp_path / "codeweaver.toml").unlink()
     monkeypatch.setenv("CODEWEAVER__TELEMETRY__DISABLE_TELEMETRY", "1")
     _, out, _ = run(capsys, "status")
     assert out.startswith(
-        "telemetry: off (decided by environment (CODEWEAVER__TELEMETRY__DISABLE_TELEMETRY))"
+        "telemetry: off: the user (environment CODEWEAVER__TELEMETRY__DISABLE_TELEMETRY) said so"
     )
     monkeypatch.delenv("CODEWEAVER__TELEMETRY__DISABLE_TELEMETRY")
     monkeypatch.setenv("DO_NOT_TRACK", "true")
     _, out, _ = run(capsys, "status")
-    assert out.startswith("telemetry: off (decided by environment (DO_NOT_TRACK))")
+    assert out.startswith("telemetry: off: the user (environment DO_NOT_TRACK) said so")
 
 
 def test_status_masks_the_key_and_never_shows_the_hash_key(
@@ -153,10 +158,10 @@ def test_status_masks_the_key_and_never_shows_the_hash_key(
     _, out, _ = run(capsys, "status", "--json")
     report = json.loads(out)
     key = report["settings"]["posthog_api_key"]
-    assert key["value"] == "phc_…(masked)"
+    assert key["value"] == "phc_…e123"
     assert key["where"] == "CODEWEAVER__TELEMETRY__POSTHOG_API_KEY"
     assert "secretvalue" not in out
-    assert report["hash_key_path"].endswith("telemetry-hash-key")
+    assert "telemetry-hash-key" in report["hash_key"]
 
 
 def test_a_bad_configuration_is_one_line_and_exit_code_2(
