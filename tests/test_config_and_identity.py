@@ -13,6 +13,7 @@ from codeweaver_telemetry.adapters.config import find_project_file, load_config
 from codeweaver_telemetry.adapters.identity import (
     KEY_BYTES,
     KEY_FILE_NAME,
+    describe_key_file,
     installation_hash_key,
     sensitive_literals,
 )
@@ -138,3 +139,75 @@ def test_sensitive_literals_name_the_user_the_directories_and_the_repository(
     literals = sensitive_literals(inside)
     assert {"acme-repo", str(repository), "pkg", str(inside), str(Path.home())} <= literals
     assert "/" not in literals
+
+
+def stored_key(state: Path) -> bytes:
+    return (state / KEY_FILE_NAME).read_bytes()
+
+
+def test_a_key_file_others_can_read_is_replaced(tmp_path: Path) -> None:
+    known = os.urandom(KEY_BYTES)
+    (tmp_path / KEY_FILE_NAME).write_bytes(known)
+    (tmp_path / KEY_FILE_NAME).chmod(0o644)
+    assert describe_key_file(str(tmp_path)).endswith(
+        "(not trusted, it had mode 0644, not 0600: a new key replaces it at the first capture)"
+    )
+    hash_key = installation_hash_key(tmp_path)
+    assert hash_key.key != known
+    assert hash_key.how == "a new key, stored in place of one that had mode 0644, not 0600"
+    assert stored_key(tmp_path) == hash_key.key
+    assert stat.S_IMODE(os.stat(tmp_path / KEY_FILE_NAME).st_mode) == 0o600
+    assert installation_hash_key(tmp_path) == (hash_key.key, "the stored key")
+    assert "(the stored key is used;" in describe_key_file(str(tmp_path))
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid") or os.getuid() != 0, reason="needs root to chown")
+def test_a_key_file_owned_by_someone_else_is_replaced(tmp_path: Path) -> None:
+    known = os.urandom(KEY_BYTES)
+    path = tmp_path / KEY_FILE_NAME
+    path.write_bytes(known)
+    path.chmod(0o600)
+    os.chown(path, 12345, 12345)
+    hash_key = installation_hash_key(tmp_path)
+    assert hash_key.key != known
+    assert "belongs to someone else" in hash_key.how
+    assert os.stat(path).st_uid == os.getuid()
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid") or os.getuid() != 0, reason="needs root to chown")
+def test_a_state_directory_owned_by_someone_else_gives_a_process_key(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    os.chown(state, 12345, 12345)
+    hash_key = installation_hash_key(state)
+    assert hash_key.how.startswith("a key for this process only")
+    assert not (state / KEY_FILE_NAME).exists()
+    assert "each process uses its own key" in describe_key_file(str(state))
+
+
+@pytest.mark.parametrize("kind", ["symlink", "fifo", "device", "directory"])
+def test_a_key_path_that_is_not_a_regular_file_is_never_read(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / KEY_FILE_NAME
+    target = write(tmp_path / "elsewhere", "k" * KEY_BYTES)
+    target.chmod(0o600)
+    if kind == "symlink":
+        path.symlink_to(target)
+    elif kind == "fifo":
+        os.mkfifo(path, 0o600)  # opening it to read would block for ever
+    elif kind == "device":
+        path.symlink_to("/dev/zero")  # reading it would never end
+    else:
+        path.mkdir()
+    hash_key = installation_hash_key(tmp_path)
+    assert hash_key.key != b"k" * KEY_BYTES
+    assert target.read_text() == "k" * KEY_BYTES  # a linked file is never written through
+    if kind != "directory":
+        assert stored_key(tmp_path) == hash_key.key
+        assert not path.is_symlink()
+
+
+def test_a_configuration_path_that_is_a_fifo_is_refused_at_once(tmp_path: Path) -> None:
+    fifo = tmp_path / "config.toml"
+    os.mkfifo(fifo)
+    loaded = load_config(config_path=fifo, environment={})
+    assert "cannot read the file (not a regular file)" in str(loaded.settings.failure())
