@@ -44,7 +44,7 @@ def notice_text(app: App = DEFAULT_APP, command: str | None = None) -> str:
 
 def default_command(app: App) -> str:
     """How a user reaches the telemetry commands when the host mounts none of its own."""
-    if app == DEFAULT_APP or app.name == DEFAULT_APP.name:
+    if app.name == DEFAULT_APP.name:
         return "codeweaver-telemetry"
     return f"codeweaver-telemetry --app {app.name}"
 
