@@ -17,6 +17,7 @@ from typing import Final, NamedTuple
 
 from returns.result import Result
 
+from codeweaver_telemetry.core.app import DEFAULT_APP, App
 from codeweaver_telemetry.core.event_schema import AnonymizedEvent
 from codeweaver_telemetry.core.payload import Filtered
 from codeweaver_telemetry.core.policy import PrivacyPolicy
@@ -30,6 +31,7 @@ from codeweaver_telemetry.core.wire import (
     checked_event,
 )
 
+from .event_names import library_event_names
 from .library import library_properties
 
 LIBRARY_VOCABULARIES: Final = {**SEARCH_SCHEMA.vocabularies, **SESSION_SCHEMA.vocabularies}
@@ -49,10 +51,12 @@ NOTHING: Final = Reduced({}, 0)
 class CaptureSteps:
     """The policy (and its opted-out twin), the core's steps, and the library's properties."""
 
-    __slots__ = ("opted_out", "policy")
+    __slots__ = ("event_names", "opted_out", "policy")
 
-    def __init__(self, policy: PrivacyPolicy) -> None:
+    def __init__(self, policy: PrivacyPolicy, app: App = DEFAULT_APP) -> None:
         self.policy = policy
+        self.event_names = library_event_names(app)
+        """The library's own events' names for the app (``mytool_search``)."""
         # The search event's opt-in is a policy field: the opted-out variant is made once.
         self.opted_out = dataclasses.replace(policy, tools_over_privacy=False)
 
@@ -67,6 +71,10 @@ class CaptureSteps:
     def serialized(self, obj: object) -> Result[JSONObject, PrivacyError]:
         """A model's ``serialize_for_telemetry`` form."""
         return serialize_for_telemetry(obj, self.policy)
+
+    def sent_name(self, event: str) -> str:
+        """The name an event is sent under: the library's own under the app's names."""
+        return self.event_names.get(event, event)
 
     @staticmethod
     def is_built(event: object) -> bool:

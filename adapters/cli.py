@@ -1,66 +1,128 @@
-"""The ``codeweaver-telemetry`` command: demo, status, manifest, check.
+"""The ``codeweaver-telemetry`` command: demo, status, enable, disable, manifest, check.
 
 Errors in arguments or configuration are one line on standard error and exit code 2; ``check``
 exits 1 when a model leaks. Events go to standard output; summaries to standard error, so that
-``demo`` output stays JSON lines.
+``demo`` output stays JSON lines. A closed pipe (``status | head -1``) ends a command quietly.
+
+A host mounts ``status``, ``enable`` and ``disable`` under its own command line with
+:func:`add_telemetry_commands`, or runs this whole command under its app's names with
+``main(argv, app="mytool")``.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import io
 import json
 import os
 import sys
-from collections.abc import Sequence
-from typing import Final, Never, TextIO
+from collections.abc import Callable, Mapping, Sequence
+from typing import Final, Never, NoReturn, TextIO
 
 from returns.result import Success
 
-from codeweaver_telemetry.core import PrivacyPolicy
+from codeweaver_telemetry.core import PrivacyPolicy, __version__
+from codeweaver_telemetry.core.app import APP_NAME_ACCEPTED, DEFAULT_APP, App
 from codeweaver_telemetry.core.event_schema import Property
 from codeweaver_telemetry.core.search_event import SEARCH_SCHEMA
 from codeweaver_telemetry.core.session_event import SESSION_SCHEMA
 from codeweaver_telemetry.core.settings import (
-    KEYS,
+    DO_NOT_TRACK,
     RawSources,
+    Secret,
     SinkName,
     TelemetrySettings,
     resolve_settings,
+    verdict,
 )
 from codeweaver_telemetry.core.wire import is_digest
 
 from .client import TelemetryClient
-from .config import load_config
+from .config import LoadedConfig, checked_app, load_config, user_config_file
 from .directories import user_state_directory
-from .identity import KEY_FILE_NAME, sensitive_literals
+from .identity import describe_key_file, sensitive_literals
 from .library import LIBRARY_PROPERTIES
 from .local_sinks import StdoutSink
+from .notice import notice_was_shown
 from .registry import build_client
 from .simulation import session_statistics, simulated_searches
+from .user_config_file import write_user_settings
 
 EVENT_SCHEMAS: Final = (SEARCH_SCHEMA, SESSION_SCHEMA)
 """The library's own events, as the manifest lists them."""
 
+Command = Callable[[argparse.Namespace], int]
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; the return value is the process's exit code."""
-    parser = _parser()
-    arguments = parser.parse_args(argv)
+
+def main(argv: Sequence[str] | None = None, *, app: str | App = DEFAULT_APP) -> int:
+    """Run one command; the return value is the process's exit code. ``app`` is the default
+    of ``--app``: whose names (variables, files, key) the commands use."""
+    name = app.name if isinstance(app, App) else str(app)
+    prog = "codeweaver-telemetry" if name == DEFAULT_APP.name else f"{name} telemetry"
+    arguments = _parser(prog, app).parse_args(argv)
     command: int = arguments.run(arguments)
     return command
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="codeweaver-telemetry",
+def add_telemetry_commands(
+    subparsers: argparse._SubParsersAction,  # type: ignore[type-arg]
+    app: str | App = DEFAULT_APP,
+    *,
+    name: str = "telemetry",
+) -> argparse.ArgumentParser:
+    """Mount ``status``, ``enable`` and ``disable`` under a host's command line, as
+    ``mytool telemetry status`` (``name`` is the group's name), using ``app``'s names.
+
+    The parsed arguments carry ``run``, which runs the command and returns its exit code::
+
+        commands = parser.add_subparsers()
+        add_telemetry_commands(commands, app="mytool")
+        arguments = parser.parse_args()
+        sys.exit(arguments.run(arguments))
+    """
+    group: argparse.ArgumentParser = subparsers.add_parser(
+        name,
+        help="telemetry: whether it is on, and turning it on or off",
+        description="Whether telemetry is on and why, and turning it on or off for you.",
+    )
+    group.set_defaults(telemetry_app=app)
+    _add_consent_commands(group.add_subparsers(required=True, metavar="COMMAND"))
+    return group
+
+
+class _OneLineErrors(argparse.ArgumentParser):
+    """Argument errors as one line naming what was wrong and where help is, exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _parser(prog: str, app: str | App) -> argparse.ArgumentParser:
+    parser = _OneLineErrors(
+        prog=prog,
         description="Privacy-preserving telemetry: see what is sent, whether it is on, and why.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--app",
+        dest="telemetry_app",
+        default=app,
+        metavar="NAME",
+        help="the tool whose telemetry settings to use (default: %(default)s)",
+    )
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
-    demo = commands.add_parser("demo", help="simulate a code-search session and show its events")
+    demo = _command(
+        commands,
+        "demo",
+        "simulate a code-search session and show its events",
+        "Simulate a code-search session and print each event exactly as PostHog would receive "
+        "it, then a summary on standard error. Nothing leaves the machine on the stdout sink.",
+        _demo,
+    )
     demo.add_argument("--searches", type=_positive, default=8, help="searches to simulate")
-    demo.add_argument("--seed", type=int, default=7, help="the same seed gives the same session")
+    demo.add_argument("--seed", type=_whole, default=7, help="the same seed gives the same session")
     demo.add_argument(
         "--tools-over-privacy", action="store_true", help="show what the user's opt-in adds"
     )
@@ -70,25 +132,122 @@ def _parser() -> argparse.ArgumentParser:
         default="stdout",
         help="stdout (default) prints the events; posthog sends them for real",
     )
-    demo.set_defaults(run=_demo)
-    status = commands.add_parser("status", help="whether telemetry is on, and why")
-    status.add_argument("--json", action="store_true", help="machine-readable output")
-    status.set_defaults(run=_status)
-    manifest = commands.add_parser("manifest", help="every event and property that is sent")
+    _add_consent_commands(commands)
+    manifest = _command(
+        commands,
+        "manifest",
+        "every event and property that is sent",
+        "Print the inventory of every event and property that can be sent, as Markdown tables.",
+        _manifest,
+    )
     manifest.add_argument("--json", action="store_true", help="machine-readable output")
-    manifest.set_defaults(run=_manifest)
-    check = commands.add_parser("check", help="prove a model class never leaks (for CI)")
+    check = _command(
+        commands,
+        "check",
+        "prove a model class never leaks (for CI)",
+        "Run the testing kit's leak proof against MODULE:CLASS (the working directory is on the "
+        "import path, as with python -m); exit 1 naming each leaking field.",
+        _check,
+    )
     check.add_argument("target", metavar="MODULE:CLASS", help="for example myapp.models:Search")
     check.add_argument("--examples", type=_positive, default=100, help="Hypothesis examples")
-    check.set_defaults(run=_check)
     return parser
 
 
+def _add_consent_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    status = _command(
+        commands,
+        "status",
+        "whether telemetry is on, and why",
+        "Say whether telemetry is on and whether anything is actually sent, each setting and "
+        "who set it, any opt-in that was ignored and why, the files read and the hash key's state.",
+        _status,
+    )
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    enable = _command(
+        commands,
+        "enable",
+        "turn telemetry on for you (your configuration file)",
+        "Turn telemetry on in your user-level configuration file; with --tools-over-privacy, "
+        "also opt in to query statistics. An opt-out elsewhere (DO_NOT_TRACK, a variable, a "
+        "project file, the host) still wins.",
+        _enable,
+    )
+    enable.add_argument(
+        "--tools-over-privacy", action="store_true", help="also opt in to query statistics"
+    )
+    disable = _command(
+        commands,
+        "disable",
+        "turn telemetry off for you (your configuration file)",
+        "Turn telemetry off in your user-level configuration file, wherever you run the tool; "
+        "with --tools-over-privacy, withdraw only the opt-in to query statistics.",
+        _disable,
+    )
+    disable.add_argument(
+        "--tools-over-privacy",
+        action="store_true",
+        help="withdraw only the opt-in to query statistics",
+    )
+
+
+def _command(
+    commands: argparse._SubParsersAction,  # type: ignore[type-arg]
+    name: str,
+    summary: str,
+    description: str,
+    run: Command,
+) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name, help=summary, description=description
+    )
+    parser.set_defaults(run=_quiet_when_the_pipe_closes(run))
+    return parser
+
+
+def _quiet_when_the_pipe_closes(run: Command) -> Command:
+    """A reader that stops early (``status | head -1``) ends the command quietly, exit 0."""
+
+    @functools.wraps(run)
+    def quiet(arguments: argparse.Namespace) -> int:
+        try:
+            code = run(arguments)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            # Python would report the failed flush at exit: point standard output at nothing.
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+            except (OSError, ValueError, io.UnsupportedOperation):
+                pass
+            return 0
+        return code
+
+    return quiet
+
+
 def _positive(text: str) -> int:
-    value = int(text)
+    value = _whole(text)
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return value
+
+
+def _whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def _app_of(arguments: argparse.Namespace) -> App | None:
+    """The commands' app, or None (and the reason printed) when its name is not valid."""
+    named = checked_app(getattr(arguments, "telemetry_app", DEFAULT_APP))
+    if isinstance(named, Success):
+        app: App = named.unwrap()
+        return app
+    print(f"error: {named.failure()}; accepted: {APP_NAME_ACCEPTED}", file=sys.stderr)
+    return None
 
 
 # --- demo -----------------------------------------------------------------------------------
@@ -111,7 +270,7 @@ class _CountingStream(io.TextIOBase):
 
 def _demo(arguments: argparse.Namespace) -> int:
     if arguments.sink == "posthog":
-        client = build_client()
+        client = build_client(app=arguments.telemetry_app)
         refusal = _posthog_refusal(client)
         if refusal:
             print(f"codeweaver-telemetry: {refusal}", file=sys.stderr)
@@ -141,7 +300,7 @@ def _posthog_refusal(client: TelemetryClient) -> str:
         return f"invalid configuration: {client.config_error}"
     settings = client.settings
     if settings is None or not client.enabled:
-        deciding = settings.deciding if settings else "the configuration"
+        deciding = settings.deciding.who if settings else "the configuration"
         return f"telemetry is off ({deciding}); nothing was sent"
     if settings.sink.value is not SinkName.POSTHOG:
         return "no PostHog key is configured (CODEWEAVER__TELEMETRY__POSTHOG_API_KEY)"
@@ -202,68 +361,132 @@ def _strings(value: object) -> list[str]:
     return []
 
 
-# --- status ---------------------------------------------------------------------------------
+# --- status, enable, disable ----------------------------------------------------------------
 
 
 def _status(arguments: argparse.Namespace) -> int:
-    loaded = load_config()
-    state_directory = user_state_directory()
-    key_path = os.path.join(state_directory, KEY_FILE_NAME) if state_directory else None
-    do_not_track = os.environ.get("DO_NOT_TRACK")
+    app = _app_of(arguments)
+    if app is None:
+        return 2
+    loaded = load_config(app=app)
     if not isinstance(loaded.settings, Success):
         error = str(loaded.settings.failure())
         if arguments.json:
             print(
-                json.dumps({"enabled": False, "deciding": "invalid configuration", "error": error})
+                json.dumps(
+                    {"enabled": False, "verdict": "off: invalid configuration", "error": error}
+                )
             )
         else:
-            print("telemetry: off (invalid configuration; it stays off until this is fixed)")
+            print("telemetry: off: invalid configuration (it stays off until this is fixed)")
             print(f"error: {error}")
         return 2
     settings = loaded.settings.unwrap()
-    config_file = str(loaded.file_path or "")
-    report = _status_report(settings, config_file, str(key_path or ""), do_not_track)
+    report = status_report(settings, loaded)
     if arguments.json:
         print(json.dumps(report, indent=2))
         return 0
-    state = "on" if settings.enabled else "off"
-    print(f"telemetry: {state} (decided by {settings.deciding})")
+    print(f"telemetry: {report['verdict']}")
     for key, entry in report["settings"].items():  # type: ignore[attr-defined]
         print(f"  {key:<24} {entry['value']!s:<28} {entry['origin']}")
-    print(f"configuration file: {report['config_file'] or 'none found'}")
-    print(f"DO_NOT_TRACK: {do_not_track if do_not_track is not None else 'unset'}")
-    if key_path is None:
-        print("hash key: none stored (no home directory); each process uses its own")
-    else:
-        exists = "exists" if os.path.exists(key_path) else "not created yet"
-        print(f"hash key: {key_path} ({exists}; the key itself is never shown or sent)")
+    for ignored in settings.ignored:
+        print(f"ignored: {ignored}")
+    user_file = report["user_config_file"] or "none (no home directory)"
+    exists = "" if loaded.user_file else " (not created yet; enable and disable write it)"
+    print(f"user configuration file: {user_file}{exists}")
+    print(f"project configuration file: {report['project_config_file'] or 'none found'}")
+    do_not_track = report["do_not_track"]
+    print(f"{DO_NOT_TRACK}: {'unset' if do_not_track is None else do_not_track}")
+    debugging = "on" if settings.debug.value else "off"
+    print(
+        f"debug: {debugging} ({app.env_prefix}DEBUG=1 prints each event to standard error, "
+        "and sends nothing)"
+    )
+    shown = "shown" if report["notice_shown"] else "not shown yet"
+    print(f"first-run notice: {shown}")
+    print(f"hash key: {report['hash_key']}")
     return 0
 
 
-def _status_report(
-    settings: TelemetrySettings, config_file: str, key_path: str, do_not_track: str | None
-) -> dict[str, object]:
+def status_report(settings: TelemetrySettings, loaded: LoadedConfig) -> dict[str, object]:
+    """What ``status --json`` prints: every secret masked, the hash key never shown."""
+    app = settings.app
+    notice_shown = notice_was_shown(app)
     entries: dict[str, object] = {}
     for key, setting in settings.settings().items():
-        value = setting.value
-        if KEYS[key].secret and value:
-            value = f"{str(value)[:4]}…(masked)"
-        elif hasattr(value, "value"):
-            value = value.value  # an enum
         entries[key] = {
-            "value": value,
+            "value": _shown(setting.value),
             "source": setting.origin.source.value,
             "where": setting.origin.where,
-            "origin": str(setting.origin),
+            "speaker": setting.origin.speaker.name.lower(),
+            "origin": setting.origin.who,
         }
     return {
+        "app": app.name,
         "enabled": settings.enabled,
-        "deciding": {"source": settings.deciding.source.value, "where": settings.deciding.where},
+        "verdict": verdict(settings, notice_shown=notice_shown),
+        "deciding": {
+            "source": settings.deciding.source.value,
+            "where": settings.deciding.where,
+            "speaker": settings.deciding.speaker.name.lower(),
+        },
         "settings": entries,
-        "config_file": config_file,
-        "do_not_track": do_not_track,
-        "hash_key_path": key_path,
+        "ignored": [
+            {"key": ignored.key, "origin": ignored.origin.who, "reason": ignored.reason}
+            for ignored in settings.ignored
+        ],
+        "user_config_file": user_config_file(app, os.environ) or "",
+        "project_config_file": loaded.project_file or "",
+        "do_not_track": os.environ.get(DO_NOT_TRACK),
+        "notice_shown": notice_shown,
+        "hash_key": describe_key_file(user_state_directory(app=app)),
     }
+
+
+def _shown(value: object) -> object:
+    """A setting's value as status shows it: secrets masked, enums by value."""
+    if isinstance(value, Secret):
+        return value.masked
+    if isinstance(value, SinkName):
+        return value.value
+    if isinstance(value, Mapping):
+        return dict(value)
+    return value
+
+
+def _enable(arguments: argparse.Namespace) -> int:
+    values = {"disable_telemetry": False}
+    if arguments.tools_over_privacy:
+        values["tools_over_privacy"] = True
+    return _write(arguments, values)
+
+
+def _disable(arguments: argparse.Namespace) -> int:
+    if arguments.tools_over_privacy:
+        return _write(arguments, {"tools_over_privacy": False})
+    return _write(arguments, {"disable_telemetry": True})
+
+
+def _write(arguments: argparse.Namespace, values: Mapping[str, bool]) -> int:
+    """Write the user's settings, say what changed, then what is now true."""
+    app = _app_of(arguments)
+    if app is None:
+        return 2
+    written = write_user_settings(app, values)
+    if not isinstance(written, Success):
+        print(f"error: {written.failure()}", file=sys.stderr)
+        return 2
+    print(f"wrote {written.unwrap().path}")
+    for change in written.unwrap().changes:
+        print(f"  {change}")
+    settings = load_config(app=app).settings
+    if not isinstance(settings, Success):
+        print(f"telemetry: off: invalid configuration: {settings.failure()}")
+        return 2
+    print(f"telemetry: {verdict(settings.unwrap(), notice_shown=notice_was_shown(app))}")
+    for ignored in settings.unwrap().ignored:
+        print(f"ignored: {ignored}")
+    return 0
 
 
 # --- manifest -------------------------------------------------------------------------------
@@ -303,10 +526,14 @@ def _table(specs: Sequence[Property[Never]]) -> list[str]:
     for spec in specs:
         conversion = spec.conversion.name if spec.conversion else ""
         opt_in = "yes" if spec.opt_in else ""
-        lines.append(
-            f"| `{spec.name}` | {spec.json_type} | {conversion} | {opt_in} | {spec.description} |"
-        )
+        cells = (f"`{spec.name}`", spec.json_type, conversion, opt_in, spec.description)
+        lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
     return lines
+
+
+def _cell(text: str) -> str:
+    """A Markdown table cell: a ``|`` inside would end it."""
+    return text.replace("|", "\\|")
 
 
 def _manifest(arguments: argparse.Namespace) -> int:
@@ -321,6 +548,8 @@ def _manifest(arguments: argparse.Namespace) -> int:
 
 
 def _check(arguments: argparse.Namespace) -> int:
+    if os.getcwd() not in sys.path:  # as ``python -m`` does: the user's own modules import
+        sys.path.insert(0, os.getcwd())
     module_name, _, class_name = arguments.target.partition(":")
     if not module_name or not class_name:
         print(
@@ -358,3 +587,7 @@ def _check(arguments: argparse.Namespace) -> int:
         return 1
     print(f"ok: no canary of {arguments.target} reached the output")
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

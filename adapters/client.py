@@ -415,7 +415,9 @@ class TelemetryClient:
             try:
                 from .capture_steps import CaptureSteps  # noqa: PLC0415 - first capture only
 
-                steps = CaptureSteps(made(policy))
+                steps = CaptureSteps(
+                    made(policy), *([self._settings.app] if self._settings else [])
+                )
                 sink = made(sink_source)
             except Exception as error:  # noqa: BLE001 - telemetry never throws into its host
                 self._set_up_failed = True  # tried once; every later capture is counted
@@ -485,12 +487,13 @@ class TelemetryClient:
         session_id = self._session_id or self._first_session_id()
         tags = current_tags()
         context = steps.context(self._session_metadata, self._reduced(tags) if tags else None)
-        result = steps.checked(event, session_id, context, own)
+        name = steps.sent_name(event)
+        result = steps.checked(name, session_id, context, own)
         checked = result.value_or(None)
         if checked is None:
             self._count_drop("capture", None, str(result.failure()))
             return False
-        outcome = sink.emit(OutboundEvent(event, session_id, checked.properties, time.time()))
+        outcome = sink.emit(OutboundEvent(name, session_id, checked.properties, time.time()))
         if outcome is Accepted.QUEUED:
             return True
         with self._lock:

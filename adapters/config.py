@@ -1,8 +1,10 @@
-"""Reading the configuration: environment, a TOML ``[telemetry]`` table, ``DO_NOT_TRACK``.
+"""Reading the configuration: environment, the user's and the project's ``[telemetry]`` tables,
+``DO_NOT_TRACK``.
 
 Only the reading happens here; :func:`codeweaver_telemetry.core.settings.resolve_settings`
-decides. A file that cannot be read or parsed is a configuration error like any other bad
-value: telemetry stays off and the reason is kept for the caller.
+decides. Every source is read, always: the user's own file too when a project has one (the
+user's opt-out must not be lost by changing directory). A file that cannot be read or parsed is
+a configuration error like any other bad value: telemetry stays off and the reason is kept.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Final, NamedTuple
 
 from returns.result import Failure, Result
 
+from codeweaver_telemetry.core.app import DEFAULT_APP, App, app_named
 from codeweaver_telemetry.core.settings import (
     ConfigError,
     Origin,
@@ -24,25 +27,26 @@ from codeweaver_telemetry.core.settings import (
 )
 
 from .directories import current_directory, user_config_directory
+from .files import read_regular_file
 
 # Paths are plain strings here (os.path, not pathlib): this module runs at the host's start-up.
 
-CONFIG_FILE_VARIABLE: Final = "CODEWEAVER_TELEMETRY_CONFIG"
-"""Names a configuration file, looked up after an explicit path and before ``./codeweaver.toml``."""
-
-FILE_NAME: Final = "codeweaver.toml"
+MAX_CONFIG_BYTES: Final = 1 << 20
+"""A configuration file larger than this (1 MiB) is refused, not read."""
 
 
 class LoadedConfig(NamedTuple):
-    """The resolved settings, or why there are none, and which file was read (if any)."""
+    """The resolved settings, or why there are none, and the files that were read (if any)."""
 
     settings: Result[TelemetrySettings, ConfigError]
-    file_path: str | None
+    user_file: str | None
+    project_file: str | None
 
 
 def load_config(
     arguments: Mapping[str, object] | None = None,
     *,
+    app: App = DEFAULT_APP,
     config_path: str | os.PathLike[str] | None = None,
     environment: Mapping[str, str] | None = None,
     working_directory: str | os.PathLike[str] | None = None,
@@ -50,47 +54,76 @@ def load_config(
     """Find and read the sources, then resolve them. Never raises."""
     environ = dict(os.environ if environment is None else environment)
     cwd = current_directory() if working_directory is None else os.fspath(working_directory)
-    found = find_config_file(config_path, environ, cwd)
-    table: Mapping[str, object] | None = None
-    if found is not None:
-        read = read_telemetry_table(found)
-        if isinstance(read, ConfigError):
-            return LoadedConfig(Failure(read), found)
-        table = read
+    user_file = user_config_file(app, environ)
+    project_file = find_project_file(config_path, environ, cwd, app)
+    if user_file is not None and not os.path.isfile(user_file):
+        user_file = None
+    if project_file is not None and user_file is not None and _same_file(project_file, user_file):
+        project_file = None  # the working directory is the user's configuration directory
+    tables: list[Mapping[str, object] | None] = []
+    for path, source in ((user_file, Source.USER_FILE), (project_file, Source.PROJECT_FILE)):
+        table = None if path is None else read_telemetry_table(path, source)
+        if isinstance(table, ConfigError):
+            return LoadedConfig(Failure(table), user_file, project_file)
+        tables.append(table)
     raw = RawSources(
         arguments=dict(arguments or {}),
         environment=environ,
-        file_table=table,
-        file_path=found or "",
-        posthog_installed=importlib.util.find_spec("posthog") is not None,
+        user_file_table=tables[0],
+        user_file_path=user_file or "",
+        project_file_table=tables[1],
+        project_file_path=project_file or "",
+        posthog_installed=posthog_installed(),
+        app=app,
     )
-    return LoadedConfig(resolve_settings(raw), found)
+    return LoadedConfig(resolve_settings(raw), user_file, project_file)
 
 
-def find_config_file(
-    explicit: str | os.PathLike[str] | None, environment: Mapping[str, str], cwd: str | None
+def checked_app(app: object) -> Result[App, str]:
+    """A host's app (a name or an :class:`App`), its name checked whatever it was handed."""
+    if isinstance(app, App):
+        return app_named(app.name, on_by_default=app.on_by_default)
+    return app_named(app)
+
+
+def posthog_installed() -> bool:
+    """Whether the ``posthog`` extra is installed (without importing it)."""
+    return importlib.util.find_spec("posthog") is not None
+
+
+def user_config_file(app: App, environment: Mapping[str, str]) -> str | None:
+    """Where the user's own file is (whether or not it exists yet): the one ``enable`` and
+    ``disable`` write; None when there is no home directory."""
+    directory = user_config_directory(environment, app=app)
+    return None if directory is None else os.path.join(directory, app.config_file_name)
+
+
+def find_project_file(
+    explicit: str | os.PathLike[str] | None,
+    environment: Mapping[str, str],
+    cwd: str | None,
+    app: App = DEFAULT_APP,
 ) -> str | None:
-    """The first of: the explicit path, the variable's file, ``./codeweaver.toml``, the user's
-    configuration directory. An explicit or named file is returned even if it does not exist,
-    so that reading it reports the problem instead of silently using another file."""
+    """The first of: the host's explicit path, the variable's file, ``./codeweaver.toml``. An
+    explicit or named file is returned even if it does not exist, so that reading it reports
+    the problem instead of silently using none."""
     if explicit is not None:
         return os.fspath(explicit)
-    if environment.get(CONFIG_FILE_VARIABLE):
-        return environment[CONFIG_FILE_VARIABLE]
-    for directory in (cwd, user_config_directory()):
-        if directory is not None and os.path.isfile(os.path.join(directory, FILE_NAME)):
-            return os.path.join(directory, FILE_NAME)
+    if environment.get(app.config_file_variable):
+        return environment[app.config_file_variable]
+    if cwd is not None and os.path.isfile(os.path.join(cwd, app.config_file_name)):
+        return os.path.join(cwd, app.config_file_name)
     return None
 
 
-def read_telemetry_table(path: str) -> Mapping[str, object] | ConfigError:
+def read_telemetry_table(path: str, source: Source) -> Mapping[str, object] | ConfigError:
     """The file's ``[telemetry]`` table (empty when the file has none), or what went wrong."""
     import tomllib  # noqa: PLC0415 - only when there is a file to read
 
-    origin = Origin(Source.FILE, path)
+    origin = Origin(source, path)
     try:
-        with open(path, encoding="utf-8") as file:
-            document = tomllib.loads(file.read())
+        text = read_regular_file(path, max_bytes=MAX_CONFIG_BYTES).content.decode("utf-8")
+        document = tomllib.loads(text)
     except OSError as error:
         return ConfigError(
             origin,
@@ -98,9 +131,19 @@ def read_telemetry_table(path: str) -> Mapping[str, object] | ConfigError:
             f"cannot read the file ({error.strerror})",
             "a readable TOML file",
         )
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
-        return ConfigError(origin, "[telemetry]", "not valid TOML", "a TOML file")
+    except UnicodeDecodeError:
+        return ConfigError(origin, "[telemetry]", "not UTF-8 text", "a TOML file in UTF-8")
+    except tomllib.TOMLDecodeError as error:
+        # tomllib's message names the problem, the line and the column, never a value.
+        return ConfigError(origin, "[telemetry]", f"not valid TOML: {error}", "a TOML file")
     table = document.get("telemetry", {})
     if not isinstance(table, dict):
         return ConfigError(origin, "telemetry", "not a table", "a [telemetry] table")
     return table
+
+
+def _same_file(first: str, second: str) -> bool:
+    try:
+        return os.path.samefile(first, second)
+    except OSError:
+        return False

@@ -1,7 +1,8 @@
 """What identifies this installation and this machine, gathered so that it is never sent.
 
-- The HASH key: a random secret created once per installation in the user's state directory
-  (file mode 0600), never sent and never logged; a per-process key if it cannot be stored.
+- The HASH key: a random secret created once per installation and app in the user's state
+  directory (file mode 0600), never sent and never logged; replaced when the stored one cannot
+  be trusted, and a per-process key if none can be stored.
 - The sensitive literals: user name, home and working directories, host name, the repository's
   name. The core's leak guard redacts them wherever they appear.
 
@@ -10,12 +11,15 @@
 
 from __future__ import annotations
 
+import errno
 import getpass
 import os
 import platform
-from typing import Final
+import stat
+from typing import Final, NamedTuple
 
 from .directories import current_directory
+from .files import owned_by_user, read_regular_file, write_private_file
 from .log import debug
 
 KEY_FILE_NAME: Final = "telemetry-hash-key"
@@ -24,53 +28,92 @@ MAX_PARENTS_SEARCHED: Final = 32
 """How far up from the working directory a ``.git`` is looked for."""
 
 
-def installation_hash_key(state_directory: str | os.PathLike[str] | None) -> bytes:
-    """The installation's HASH key: read, or created once with mode 0600.
+class HashKey(NamedTuple):
+    """The HASH key and how it was had (what ``status`` and the debug log say)."""
 
-    If it cannot be read or stored (or there is no state directory), a random key for this
-    process only: hashes then link within the process, never across runs, which fails
-    towards privacy.
+    key: bytes
+    how: str
+
+
+def installation_hash_key(state_directory: str | os.PathLike[str] | None) -> HashKey:
+    """The installation's HASH key: the stored one if it can be trusted, else a new one
+    stored in its place (mode 0600), else a random key for this process only.
+
+    A stored key is trusted only as a regular file (not a link, a FIFO or a device) of exactly
+    its size, owned by the user, with mode 0600, in a directory the user owns: a key others can
+    read or write is a known key, and a HASH made with it is reversed with a dictionary. A
+    process key makes hashes link within the process, never across runs, which fails towards
+    privacy.
     """
     if state_directory is None:
-        return os.urandom(KEY_BYTES)
-    path = os.path.join(state_directory, KEY_FILE_NAME)
-    try:
-        key = _read_bytes(path)
-        if len(key) == KEY_BYTES:
-            return key
-        debug("telemetry: the stored hash key has the wrong length; using a process key")
-    except FileNotFoundError:
-        stored = _store_new_key(path)
-        if stored is not None:
-            return stored
-    except OSError as error:
-        debug("telemetry: cannot read the hash key (%s); using a process key", error.strerror)
-    return os.urandom(KEY_BYTES)
-
-
-def _store_new_key(path: str) -> bytes | None:
+        return HashKey(os.urandom(KEY_BYTES), "a key for this process only (no home directory)")
+    path = os.path.join(os.fspath(state_directory), KEY_FILE_NAME)
+    distrust = key_file_distrust(path)
+    if isinstance(distrust, bytes):
+        return HashKey(distrust, "the stored key")
     key = os.urandom(KEY_BYTES)
     try:
-        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        # O_EXCL: if two processes race, one creates the key and the other reads it.
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        try:
-            existing = _read_bytes(path)
-        except OSError:
-            return None
-        return existing if len(existing) == KEY_BYTES else None
+        if not _directory_owned(os.path.dirname(path)):
+            raise PermissionError(errno.EPERM, "the directory is not the user's")
+        write_private_file(path, key, replace=distrust is not None)
+    except FileExistsError:  # another process stored one first: use it if it can be trusted
+        theirs = key_file_distrust(path)
+        if isinstance(theirs, bytes):
+            return HashKey(theirs, "the stored key")
     except OSError as error:
         debug("telemetry: cannot store a hash key (%s); using a process key", error.strerror)
+        return HashKey(key, f"a key for this process only (cannot store one: {error.strerror})")
+    else:
+        if distrust is None:
+            return HashKey(key, "a new key, stored")
+        debug("telemetry: the stored hash key was not trusted (%s); replaced it", distrust)
+        return HashKey(key, f"a new key, stored in place of one that {distrust}")
+    return HashKey(key, "a key for this process only (the stored key is not trusted)")
+
+
+def key_file_distrust(path: str) -> bytes | str | None:
+    """The stored key if it can be trusted; else why not (a phrase: "is not a regular file");
+    None when there is none."""
+    try:
+        file = read_regular_file(path, max_bytes=KEY_BYTES, follow_symlinks=False)
+    except FileNotFoundError:
         return None
-    with os.fdopen(descriptor, "wb") as file:
-        file.write(key)
-    return key
+    except OSError as error:
+        return f"could not be read as a regular file ({error.strerror})"
+    mode = stat.S_IMODE(file.status.st_mode)
+    if not owned_by_user(file.status):
+        return "belongs to someone else"
+    if os.name == "posix" and mode != 0o600:
+        return f"had mode {mode:04o}, not 0600"
+    if not _directory_owned(os.path.dirname(path)):
+        return "is in a directory that belongs to someone else"
+    if len(file.content) != KEY_BYTES:
+        return "had the wrong length"
+    return file.content
 
 
-def _read_bytes(path: str) -> bytes:
-    with open(path, "rb") as file:
-        return file.read()
+def describe_key_file(state_directory: str | None) -> str:
+    """What the next capture will hash with, for ``status`` (never the key)."""
+    if state_directory is None:
+        return "none stored (no home directory): each process uses its own key"
+    path = os.path.join(state_directory, KEY_FILE_NAME)
+    distrust = key_file_distrust(path)
+    if isinstance(distrust, bytes):
+        return f"{path} (the stored key is used; the key itself is never shown or sent)"
+    if not _directory_owned(state_directory):
+        return f"{path} (its directory belongs to someone else: each process uses its own key)"
+    if distrust is None:
+        return f"{path} (not created yet: made at the first capture)"
+    return f"{path} (not trusted, it {distrust}: a new key replaces it at the first capture)"
+
+
+def _directory_owned(directory: str) -> bool:
+    try:
+        return owned_by_user(os.stat(directory))
+    except FileNotFoundError:
+        return True  # it is created, the user's, with the key
+    except OSError:
+        return False
 
 
 def sensitive_literals(*working_directories: str | os.PathLike[str] | None) -> frozenset[str]:

@@ -53,8 +53,8 @@ class Endpoint:
 def endpoint_from_settings(settings: TelemetrySettings) -> Endpoint:
     """Where and how to send, as the settings say (the settings chose PostHog: a key is set)."""
     return Endpoint(
-        api_key=settings.posthog_api_key.value or "",
-        host=settings.posthog_host.value,
+        api_key=key.reveal() if (key := settings.posthog_api_key.value) else "",
+        host=settings.posthog_host.value.reveal(),
         batch_size=settings.batch_size.value,
         batch_interval=settings.batch_interval_seconds.value,
         max_buffered=settings.max_buffered_events.value,

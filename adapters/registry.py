@@ -11,10 +11,17 @@ from typing import TYPE_CHECKING
 
 from returns.result import Success
 
-from codeweaver_telemetry.core.settings import SinkName, TelemetrySettings
+from codeweaver_telemetry.core.app import APP_NAME_ACCEPTED, DEFAULT_APP, App
+from codeweaver_telemetry.core.settings import (
+    ConfigError,
+    Origin,
+    SinkName,
+    Source,
+    TelemetrySettings,
+)
 
 from .client import OnFirstUse, TelemetryClient
-from .config import load_config
+from .config import checked_app, load_config
 from .directories import current_directory, user_state_directory
 from .flags import FlagSource, NoFlags
 from .log import debug
@@ -29,18 +36,30 @@ class _Registry:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.client: TelemetryClient | None = None
+        self.clients: dict[object, TelemetryClient] = {}
+        """One per app, by the app as the host named it."""
 
 
 _registry = _Registry()
 
 
 def build_client(
-    arguments: Mapping[str, object] | None = None, *, config_path: str | None = None
+    arguments: Mapping[str, object] | None = None,
+    *,
+    config_path: str | None = None,
+    app: str | App = DEFAULT_APP,
 ) -> TelemetryClient:
-    """A client configured from arguments, environment and file; inert when telemetry is off
-    or the configuration is invalid (the reason is in ``client.config_error``). Never raises."""
-    loaded = load_config(arguments, config_path=config_path)
+    """A client configured from the host's arguments, the user's and the project's files and
+    the user's environment, under ``app``'s names (a name such as ``"mytool"``, or an
+    :class:`App`); inert when telemetry is off or the configuration or app name is invalid
+    (the reason is in ``client.config_error``). The host's arguments can turn things off,
+    never opt the user in. Never raises."""
+    named = checked_app(app)
+    if not isinstance(named, Success):
+        error = ConfigError(Origin(Source.ARGUMENT), "app", named.failure(), APP_NAME_ACCEPTED)
+        debug("telemetry: off, invalid app name")
+        return TelemetryClient(None, config_error=error)
+    loaded = load_config(arguments, config_path=config_path, app=named.unwrap())
     if not isinstance(loaded.settings, Success):
         error = loaded.settings.failure()
         debug("telemetry: off, invalid configuration: %s", error)
@@ -68,16 +87,24 @@ def build_client(
 
 
 def make_sink(settings: TelemetrySettings) -> Sink:
-    """The sink the settings choose."""
+    """The sink the settings choose; the null sink while a required first-run notice has not
+    been shown."""
     from .local_sinks import NullSink, StdoutSink  # noqa: PLC0415 - see above
+    from .notice import notice_was_shown  # noqa: PLC0415 - see above
 
+    sink: Sink
+    if settings.require_notice.value and not notice_was_shown(settings.app):
+        debug("telemetry: nothing is sent before the first-run notice has been shown")
+        return NullSink()
     if settings.sink.value is SinkName.STDOUT:
-        return StdoutSink(settings.stdout_target.value)
-    if settings.sink.value is SinkName.POSTHOG:
+        sink = StdoutSink(settings.stdout_target.value)
+    elif settings.sink.value is SinkName.POSTHOG:
         from .posthog_sink import PostHogSink  # noqa: PLC0415 - see above
 
-        return PostHogSink.from_settings(settings)
-    return NullSink()
+        sink = PostHogSink.from_settings(settings)
+    else:
+        sink = NullSink()
+    return sink
 
 
 def make_flags(settings: TelemetrySettings) -> FlagSource:
@@ -100,31 +127,37 @@ def installation_policy(
 
     from .identity import installation_hash_key, sensitive_literals  # noqa: PLC0415 - see above
 
+    hash_key = installation_hash_key(user_state_directory(app=settings.app))
+    debug("telemetry: hashing with %s", hash_key.how)
     return PrivacyPolicy(
-        hash_key=installation_hash_key(user_state_directory()),
+        hash_key=hash_key.key,
         tools_over_privacy=settings.tools_over_privacy.value,
         sensitive_literals=sensitive_literals(start_directory, current_directory()),
     )
 
 
-def get_telemetry_client() -> TelemetryClient:
-    """The process-wide client, configured from settings on first use; thread-safe."""
-    client = _registry.client
+def get_telemetry_client(app: str | App = DEFAULT_APP) -> TelemetryClient:
+    """The process-wide client of ``app`` (CodeWeaver's by default), configured from settings
+    on first use; thread-safe."""
+    key = app if isinstance(app, str | App) else repr(app)
+    client = _registry.clients.get(key)
     if client is not None:
         return client
     with _registry.lock:
-        if _registry.client is None:
-            _registry.client = build_client()
-            if _registry.client.enabled:
-                atexit.register(_registry.client.shutdown)
-        return _registry.client
+        client = _registry.clients.get(key)
+        if client is None:
+            client = _registry.clients[key] = build_client(app=app)
+            if client.enabled:
+                atexit.register(client.shutdown)
+        return client
 
 
 def reset_telemetry_client() -> None:
-    """Shut the process-wide client down (within its budget) and forget it: for tests."""
+    """Shut every process-wide client down (each within its budget) and forget them: for
+    tests."""
     with _registry.lock:
-        client, _registry.client = _registry.client, None
-    if client is not None:
+        clients, _registry.clients = list(_registry.clients.values()), {}
+    for client in clients:
         atexit.unregister(client.shutdown)
         client.shutdown()
 

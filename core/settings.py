@@ -1,28 +1,45 @@
-"""Telemetry settings: parsing, validation and precedence, as pure functions over raw sources.
+"""Telemetry settings: parsing, validation, precedence and consent, as pure functions.
 
-The adapters read the sources (arguments, environment variables, a TOML ``[telemetry]``
-table, ``DO_NOT_TRACK``); this module decides. Precedence is argument > environment > file >
-default, except that an opt-out from any source wins over an opt-in from any other. Every
-resolved setting remembers where it came from, and an invalid configuration is an error value
-that names the source, the key, what was wrong and what is accepted, never a secret.
+The adapters read the sources; this module decides. Each source has a speaker:
+
+- the **user**: their environment variables, their user-level configuration file (which the
+  ``enable`` and ``disable`` commands write) and ``DO_NOT_TRACK``;
+- the **project**: a configuration file in the working directory, or named by a variable or by
+  the host;
+- the **host** (the tool's code): the arguments it gives ``build_client``.
+
+Precedence is argument > environment > project file > user file > default, with two rules of
+consent above it: an **opt-out from any speaker wins**, and an **opt-in** (``tools_over_privacy``,
+or turning on telemetry that the tool has off by default) **counts only from the user**; a
+project or a host can only turn things off. Every resolved setting remembers where it came from,
+every opt-in that was ignored is kept with the reason, and an invalid configuration is an error
+value that names the source, the key, what was wrong and what is accepted, never a secret.
 """
 
 from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Final, Generic, NamedTuple, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 from returns.result import Failure, Result, Success
 
-ENV_PREFIX: Final = "CODEWEAVER__TELEMETRY__"
-"""Environment variables are this prefix and the key in upper case (note the double ``__``)."""
+from .app import DEFAULT_APP, App
 
-LEGACY_API_KEY_VARIABLE: Final = "CODEWEAVER_POSTHOG_API_KEY"
-"""Also accepted for the PostHog project key, as CodeWeaver documents it."""
+ENV_PREFIX: Final = DEFAULT_APP.env_prefix
+"""CodeWeaver's variables are this prefix and the key in upper case (note the double ``__``);
+another tool's are its own (:attr:`App.env_prefix`)."""
+
+DO_NOT_TRACK: Final = "DO_NOT_TRACK"
+"""The global opt-out (https://consoledonottrack.com), no tool's own."""
 
 DEFAULT_HOST: Final = "https://us.i.posthog.com"
+
+POSTHOG_EXTRA_MISSING: Final = (
+    'the posthog extra is not installed (pip install "codeweaver-telemetry[posthog]")'
+)
 
 _TRUE: Final = frozenset({"true", "1", "yes", "on"})
 _FALSE: Final = frozenset({"false", "0", "no", "off"})
@@ -33,13 +50,37 @@ _T = TypeVar("_T")
 # start-up, and creating a NamedTuple class costs about a fifth of a frozen dataclass.
 
 
+class Speaker(enum.Enum):
+    """Whose word a value is."""
+
+    DEFAULT = "the tool's default"
+    USER = "the user"
+    PROJECT = "the project"
+    HOST = "the host"
+
+
 class Source(enum.Enum):
     """Where a setting's value came from, in increasing precedence."""
 
     DEFAULT = "default"
-    FILE = "file"
+    USER_FILE = "user file"
+    PROJECT_FILE = "project file"
     ENVIRONMENT = "environment"
     ARGUMENT = "argument"
+
+    @property
+    def speaker(self) -> Speaker:
+        """Who speaks through this source."""
+        return _SPEAKERS[self]
+
+
+_SPEAKERS: Final = {
+    Source.DEFAULT: Speaker.DEFAULT,
+    Source.USER_FILE: Speaker.USER,
+    Source.PROJECT_FILE: Speaker.PROJECT,
+    Source.ENVIRONMENT: Speaker.USER,
+    Source.ARGUMENT: Speaker.HOST,
+}
 
 
 class SinkName(enum.Enum):
@@ -59,12 +100,86 @@ class Origin(NamedTuple):
     def __str__(self) -> str:
         return f"{self.source.value} ({self.where})" if self.where else self.source.value
 
+    @property
+    def speaker(self) -> Speaker:
+        """Whose word this is."""
+        return self.source.speaker
+
+    @property
+    def who(self) -> str:
+        """Who said it and through what: ``the user (environment DO_NOT_TRACK)``."""
+        if self.source is Source.DEFAULT:
+            return self.speaker.value
+        label = (
+            "file" if self.source in (Source.USER_FILE, Source.PROJECT_FILE) else self.source.value
+        )
+        through = f"{label} {self.where}" if self.where else label
+        return f"{self.speaker.value} ({through})"
+
 
 class Setting(NamedTuple, Generic[_T]):
     """A resolved value and where it came from."""
 
     value: _T
     origin: Origin
+
+
+class Secret:
+    """A value that is used but never shown: ``str``, ``repr`` and formatting give its masked
+    form, so a log line, a traceback or ``repr(settings)`` cannot reveal it."""
+
+    __slots__ = ("_text", "masked")
+
+    def __init__(self, text: str, masked: str) -> None:
+        self._text = text
+        self.masked = masked
+        """What may be shown instead."""
+
+    def reveal(self) -> str:
+        """The value itself, for the one place that sends it."""
+        return self._text
+
+    def __str__(self) -> str:
+        return self.masked
+
+    def __repr__(self) -> str:
+        return repr(self.masked)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._text == self._text
+
+    def __hash__(self) -> int:
+        return hash(self._text)
+
+
+def masked_api_key(key: str) -> str:
+    """A project key's prefix and, for a key long enough to keep the rest secret, its last four.
+
+    >>> masked_api_key("phc_0123456789abcdefWXYZ"), masked_api_key("phc_short")
+    ('phc_…WXYZ', 'phc_…')
+    """
+    underscore = key.find("_", 0, 8)
+    prefix = key[: underscore + 1] if underscore >= 0 else ""
+    return f"{prefix}…{key[-4:]}" if len(key) >= 16 else f"{prefix}…"
+
+
+def masked_url(url: str) -> str:
+    """A URL without its credentials or query: ``https://user:***@proxy/``.
+
+    >>> masked_url("https://alice:hunter2@proxy.example:8080/ingest?token=abc")
+    'https://alice:***@proxy.example:8080/ingest?***'
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(an unreadable URL)"
+    credentials, at, address = parts.netloc.rpartition("@")
+    if at:
+        user, colon, _ = credentials.partition(":")
+        address = f"{user}:***@{address}" if colon else f"***@{address}"
+    query = "***" if parts.query else ""
+    fragment = "***" if parts.fragment else ""
+    return urlunsplit((parts.scheme, address, parts.path, query, fragment))
 
 
 class ConfigError(NamedTuple):
@@ -79,27 +194,41 @@ class ConfigError(NamedTuple):
         return f"{self.origin}: {self.key}: {self.problem}; accepted: {self.accepted}"
 
 
+class IgnoredOptIn(NamedTuple):
+    """An opt-in that did not count, and why."""
+
+    key: str
+    origin: Origin
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.key} from {self.origin.who}: {self.reason}"
+
+
 class RawSources(NamedTuple):
     """Everything the adapters read, before any decision.
 
-    ``file_table`` is the ``[telemetry]`` table of ``file_path``, or None when no file was found.
+    A file's table is its ``[telemetry]`` table, or None when there is no such file.
     """
 
     arguments: Mapping[str, object]
     environment: Mapping[str, str]
-    file_table: Mapping[str, object] | None = None
-    file_path: str = ""
+    project_file_table: Mapping[str, object] | None = None
+    project_file_path: str = ""
     posthog_installed: bool = False
+    user_file_table: Mapping[str, object] | None = None
+    user_file_path: str = ""
+    app: App = DEFAULT_APP
 
 
 class TelemetrySettings(NamedTuple):
     """The resolved configuration; ``enabled`` and ``deciding`` say whether telemetry is on and
-    which source decided it."""
+    which source decided it, ``ignored`` which opt-ins did not count."""
 
     disable_telemetry: Setting[bool]
     tools_over_privacy: Setting[bool]
-    posthog_api_key: Setting[str | None]
-    posthog_host: Setting[str]
+    posthog_api_key: Setting[Secret | None]
+    posthog_host: Setting[Secret]
     batch_size: Setting[int]
     batch_interval_seconds: Setting[float]
     sink: Setting[SinkName]
@@ -108,9 +237,14 @@ class TelemetrySettings(NamedTuple):
     flag_budget_seconds: Setting[float]
     max_buffered_events: Setting[int]
     flag_overrides: Setting[Mapping[str, str | bool]]
+    require_notice: Setting[bool]
+    debug: Setting[bool]
     do_not_track: Setting[bool]
     enabled: bool
     deciding: Origin
+    ignored: tuple[IgnoredOptIn, ...] = ()
+    posthog_installed: bool = False
+    app: App = DEFAULT_APP
 
     def settings(self) -> dict[str, Setting[object]]:
         """Every setting by key, in declaration order (for ``status``)."""
@@ -118,13 +252,17 @@ class TelemetrySettings(NamedTuple):
 
 
 class KeySpec(NamedTuple):
-    """One configuration key: how to parse it, its default, what it means."""
+    """One configuration key: how to parse it, its default, what it means.
+
+    ``restrictive`` is set for a key of consent: the value that shares less, which any speaker
+    may choose and which wins; its other value counts only from the user.
+    """
 
     parse: Callable[[object], object]
     default: object
     accepted: str
     description: str
-    secret: bool = False
+    restrictive: bool | None = None
 
 
 class _Rejected(ValueError):
@@ -170,15 +308,18 @@ def _text(raw: object) -> str:
     return raw.strip()
 
 
-def _optional_text(raw: object) -> str | None:
-    return _text(raw) if raw is not None else None
+def _api_key(raw: object) -> Secret | None:
+    if raw is None:
+        return None
+    key = _text(raw)
+    return Secret(key, masked_api_key(key))
 
 
-def _host(raw: object) -> str:
+def _host(raw: object) -> Secret:
     text = _text(raw).rstrip("/")
     if not text.startswith(("https://", "http://")):
         raise _Rejected("not an http(s) URL")
-    return text
+    return Secret(text, masked_url(text))
 
 
 def _sink(raw: object) -> SinkName:
@@ -209,14 +350,22 @@ def _flag_overrides(raw: object) -> Mapping[str, str | bool]:
 _BOOLEANS: Final = "true/false, 1/0, yes/no, on/off (any case)"
 
 KEYS: Final[Mapping[str, KeySpec]] = {
-    "disable_telemetry": KeySpec(parse_bool, False, _BOOLEANS, "Turn all telemetry off."),
+    "disable_telemetry": KeySpec(
+        parse_bool, False, _BOOLEANS, "Turn all telemetry off.", restrictive=True
+    ),
     "tools_over_privacy": KeySpec(
-        parse_bool, False, _BOOLEANS, "Opt in to query statistics and guarded query text."
+        parse_bool,
+        False,
+        _BOOLEANS,
+        "Opt in to query statistics and guarded query text (counts only from the user).",
+        restrictive=False,
     ),
     "posthog_api_key": KeySpec(
-        _optional_text, None, "a PostHog project key", "PostHog project API key.", secret=True
+        _api_key, None, "a PostHog project key", "PostHog project API key (never shown)."
     ),
-    "posthog_host": KeySpec(_host, DEFAULT_HOST, "an http(s) URL", "PostHog host."),
+    "posthog_host": KeySpec(
+        _host, _host(DEFAULT_HOST), "an http(s) URL", "PostHog host (credentials never shown)."
+    ),
     "batch_size": KeySpec(_positive_int, 10, "a whole number >= 1", "Events per request."),
     "batch_interval_seconds": KeySpec(
         _positive_seconds, 60.0, "seconds > 0", "Longest wait before a partial batch is sent."
@@ -237,118 +386,206 @@ KEYS: Final[Mapping[str, KeySpec]] = {
     "flag_overrides": KeySpec(
         _flag_overrides, {}, "name=value pairs, or a table", "Local feature-flag values."
     ),
+    "require_notice": KeySpec(
+        parse_bool,
+        False,
+        _BOOLEANS,
+        "Send nothing before the first-run notice has been shown once.",
+        restrictive=True,
+    ),
+    "debug": KeySpec(
+        parse_bool,
+        False,
+        _BOOLEANS,
+        "Print each event to standard error as it would be sent, and send nothing.",
+        restrictive=True,
+    ),
 }
 """Every key, as it is spelled in a TOML ``[telemetry]`` table (upper case after the prefix
 in the environment)."""
 
-FILE_ALIASES: Final[Mapping[str, str]] = {"tools_above_privacy": "tools_over_privacy"}
-"""Accepted in a file for compatibility with CodeWeaver's documentation."""
+ALIASES: Final[Mapping[str, str]] = {
+    "tools_above_privacy": "tools_over_privacy",
+    "posthog_project_key": "posthog_api_key",
+}
+"""CodeWeaver's own names for two keys, accepted wherever a key is (file, variable, argument)."""
+
+_Layer = tuple[Origin, Mapping[str, object]]
 
 
 def resolve_settings(raw: RawSources) -> Result[TelemetrySettings, ConfigError]:
     """Decide every setting from the raw sources; the first bad value is the error.
 
     >>> settings = resolve_settings(RawSources(arguments={}, environment={"DO_NOT_TRACK": "1"}))
-    >>> settings.unwrap().enabled, str(settings.unwrap().deciding)
-    (False, 'environment (DO_NOT_TRACK)')
+    >>> settings.unwrap().enabled, settings.unwrap().deciding.who
+    (False, 'the user (environment DO_NOT_TRACK)')
     """
-    layers: list[tuple[Origin, Mapping[str, object]]] = []
-    if raw.file_table is not None:
-        table = _file_layer(raw.file_table, Origin(Source.FILE, raw.file_path))
-        if isinstance(table, ConfigError):
-            return Failure(table)
-        layers.append((Origin(Source.FILE, raw.file_path), table))
-    layers.extend(_environment_layers(raw.environment))
-    layers.append((Origin(Source.ARGUMENT), raw.arguments))
-    unknown = [key for key in raw.arguments if key not in KEYS]
-    if unknown:
-        return Failure(ConfigError(Origin(Source.ARGUMENT), unknown[0], "unknown key", _known()))
-    # A misspelt variable would otherwise be ignored: a typo in DISABLE_TELEMETRY would leave
-    # telemetry on. Fail closed instead.
-    misspelt = sorted(
-        name
-        for name in raw.environment
-        if name.startswith(ENV_PREFIX) and name[len(ENV_PREFIX) :].lower() not in KEYS
-    )
-    if misspelt:
-        origin = Origin(Source.ENVIRONMENT, misspelt[0])
-        return Failure(ConfigError(origin, misspelt[0], "unknown variable", _known()))
-    resolved: dict[str, Setting[object]] = {}
-    opt_outs: list[Origin] = []
-    for key, spec in KEYS.items():
-        setting: Setting[object] = Setting(spec.default, Origin(Source.DEFAULT))
-        for origin, layer in layers:
-            if key not in layer:
-                continue
-            try:
-                value = spec.parse(layer[key])
-            except _Rejected as rejected:
-                return Failure(ConfigError(origin, key, str(rejected), spec.accepted))
-            setting = Setting(value, origin)
-            if key == "disable_telemetry" and value is True:
-                opt_outs.append(origin)
-        resolved[key] = setting
+    layers: list[_Layer] = []
+    for table, origin in (
+        (raw.user_file_table, Origin(Source.USER_FILE, raw.user_file_path)),
+        (raw.project_file_table, Origin(Source.PROJECT_FILE, raw.project_file_path)),
+    ):
+        if table is not None:
+            layer = _canonical_layer(table, origin, "unknown key in [telemetry]")
+            if isinstance(layer, ConfigError):
+                return Failure(layer)
+            layers.append((origin, layer))
+    environment = _environment_layers(raw.environment, raw.app)
+    if isinstance(environment, ConfigError):
+        return Failure(environment)
+    layers.extend(environment)
+    arguments = _canonical_layer(raw.arguments, Origin(Source.ARGUMENT), "unknown key")
+    if isinstance(arguments, ConfigError):
+        return Failure(arguments)
+    layers.append((Origin(Source.ARGUMENT), arguments))
     do_not_track = _do_not_track(raw.environment)
     if do_not_track.value:
-        opt_outs.append(do_not_track.origin)
-    return Success(_decided(resolved, do_not_track, opt_outs, raw.posthog_installed))
+        layers.append((do_not_track.origin, {"disable_telemetry": True}))
+    resolved: dict[str, Setting[object]] = {}
+    ignored: list[IgnoredOptIn] = []
+    for key, spec in KEYS.items():
+        said: list[tuple[Origin, object]] = []
+        for origin, layer in layers:
+            if key in layer:
+                try:
+                    said.append((origin, spec.parse(layer[key])))
+                except _Rejected as rejected:
+                    return Failure(ConfigError(origin, key, str(rejected), spec.accepted))
+        default = (not raw.app.on_by_default) if key == "disable_telemetry" else spec.default
+        if spec.restrictive is None:
+            resolved[key] = Setting(said[-1][1], said[-1][0]) if said else _default(default)
+        else:
+            resolved[key], ignored_here = _consented(key, spec.restrictive, default, said)
+            ignored.extend(ignored_here)
+    return Success(_decided(resolved, do_not_track, tuple(ignored), raw))
+
+
+def _consented(
+    key: str, restrictive: bool, default: object, said: Iterable[tuple[Origin, object]]
+) -> tuple[Setting[object], list[IgnoredOptIn]]:
+    """A key of consent: any speaker's restrictive value wins; the other value, where it is not
+    the default (an opt-in), counts only from the user."""
+    opt_outs = [origin for origin, value in said if value == restrictive]
+    opt_ins = [origin for origin, value in said if value not in (restrictive, default)]
+    if opt_outs:
+        winner = opt_outs[0]
+        reason = f"an opt-out wins, and {winner.who} said {str(restrictive).lower()}"
+        return Setting(restrictive, winner), [IgnoredOptIn(key, o, reason) for o in opt_ins]
+    from_user = [origin for origin in opt_ins if origin.speaker is Speaker.USER]
+    ignored = [
+        IgnoredOptIn(
+            key, origin, f"only the user can opt in; {origin.speaker.value} can only turn it off"
+        )
+        for origin in opt_ins
+        if origin.speaker is not Speaker.USER
+    ]
+    if from_user:
+        return Setting(not restrictive, from_user[-1]), ignored
+    agreeing = [origin for origin, value in said if value == default]
+    return (Setting(default, agreeing[-1]) if agreeing else _default(default)), ignored
+
+
+def _default(value: object) -> Setting[object]:
+    return Setting(value, Origin(Source.DEFAULT))
 
 
 def _decided(
     resolved: dict[str, Setting[object]],
     do_not_track: Setting[bool],
-    opt_outs: list[Origin],
-    posthog_installed: bool,
+    ignored: tuple[IgnoredOptIn, ...],
+    raw: RawSources,
 ) -> TelemetrySettings:
-    if opt_outs:
-        # An opt-out from any source wins, whatever a higher-precedence source says.
-        resolved["disable_telemetry"] = Setting(True, opt_outs[0])
-    if resolved["sink"].value is None:
+    debug = resolved["debug"]
+    if debug.value:
+        # Debugging prints each event as it would be sent, and sends nothing.
+        resolved["sink"] = Setting(SinkName.STDOUT, debug.origin)
+        resolved["stdout_target"] = Setting("stderr", debug.origin)
+    elif resolved["sink"].value is None:
         key = resolved["posthog_api_key"]
-        chosen = SinkName.POSTHOG if key.value and posthog_installed else SinkName.NULL
-        resolved["sink"] = Setting(chosen, Origin(Source.DEFAULT))
-    enabled = not resolved["disable_telemetry"].value
-    deciding = resolved["disable_telemetry"].origin
+        chosen = SinkName.POSTHOG if key.value and raw.posthog_installed else SinkName.NULL
+        resolved["sink"] = _default(chosen)
     return TelemetrySettings(
         **resolved,  # type: ignore[arg-type]
         do_not_track=do_not_track,
-        enabled=enabled,
-        deciding=deciding,
+        enabled=not resolved["disable_telemetry"].value,
+        deciding=resolved["disable_telemetry"].origin,
+        ignored=ignored,
+        posthog_installed=raw.posthog_installed,
+        app=raw.app,
     )
 
 
-def _file_layer(table: Mapping[str, object], origin: Origin) -> Mapping[str, object] | ConfigError:
+def verdict(settings: TelemetrySettings, *, notice_shown: bool = True) -> str:
+    """One true sentence: whether telemetry is on, and whether anything is actually sent.
+
+    >>> verdict(resolve_settings(RawSources(arguments={}, environment={})).unwrap())
+    'on, but nothing is sent: no API key configured'
+    """
+    if not settings.enabled:
+        return f"off: {settings.deciding.who} said so"
+    if settings.require_notice.value and not notice_shown:
+        return "on, but nothing is sent: the first-run notice has not been shown yet"
+    sink = settings.sink
+    if settings.debug.value:
+        return "on, debugging: each event is printed to standard error, and nothing is sent"
+    if sink.value is SinkName.STDOUT:
+        return f"on: events are printed to {settings.stdout_target.value}, and nothing is sent"
+    if sink.value is SinkName.NULL and sink.origin.source is not Source.DEFAULT:
+        return f"on, but nothing is sent: {sink.origin.who} chose the null sink"
+    if settings.posthog_api_key.value is None:
+        return "on, but nothing is sent: no API key configured"
+    if not settings.posthog_installed:
+        return f"on, but nothing is sent: {POSTHOG_EXTRA_MISSING}"
+    return f"on: sending to {settings.posthog_host.value}"
+
+
+def _canonical_layer(
+    table: Mapping[str, object], origin: Origin, problem: str
+) -> Mapping[str, object] | ConfigError:
     layer: dict[str, object] = {}
     for key, value in table.items():
-        name = FILE_ALIASES.get(key, key)
+        name = ALIASES.get(key, key)
         if name not in KEYS:
-            return ConfigError(origin, str(key), "unknown key in [telemetry]", _known())
+            return ConfigError(origin, str(key), problem, _known())
         layer[name] = value
     return layer
 
 
-def _environment_layers(
-    environment: Mapping[str, str],
-) -> list[tuple[Origin, Mapping[str, object]]]:
-    layers: list[tuple[Origin, Mapping[str, object]]] = []
-    if LEGACY_API_KEY_VARIABLE in environment:
-        origin = Origin(Source.ENVIRONMENT, LEGACY_API_KEY_VARIABLE)
-        layers.append((origin, {"posthog_api_key": environment[LEGACY_API_KEY_VARIABLE]}))
-    for key in KEYS:
-        variable = ENV_PREFIX + key.upper()
-        if variable in environment:
-            layers.append((Origin(Source.ENVIRONMENT, variable), {key: environment[variable]}))
-    return layers
+def _environment_layers(environment: Mapping[str, str], app: App) -> list[_Layer] | ConfigError:
+    """One layer per variable of the app's prefix (and its API key variable), in key order.
+
+    A misspelt variable would otherwise be ignored: a typo in DISABLE_TELEMETRY would leave
+    telemetry on. It fails closed instead.
+    """
+    prefix = app.env_prefix
+    # Per key, in increasing precedence: the app's API key variable, an alias, the key's own.
+    ranked: list[tuple[int, int, str, str]] = []
+    if app.api_key_variable in environment:
+        ranked.append(
+            (list(KEYS).index("posthog_api_key"), 0, app.api_key_variable, "posthog_api_key")
+        )
+    for variable in environment:
+        if variable.startswith(prefix):
+            suffix = variable[len(prefix) :].lower()
+            key = ALIASES.get(suffix, suffix)
+            if key not in KEYS:
+                origin = Origin(Source.ENVIRONMENT, variable)
+                return ConfigError(origin, variable, "unknown variable", _known())
+            ranked.append((list(KEYS).index(key), 2 if suffix == key else 1, variable, key))
+    return [
+        (Origin(Source.ENVIRONMENT, variable), {key: environment[variable]})
+        for _, _, variable, key in sorted(ranked)
+    ]
 
 
 def _do_not_track(environment: Mapping[str, str]) -> Setting[bool]:
     """``DO_NOT_TRACK`` set to any true value (or any non-empty value but a false one)."""
-    raw = environment.get("DO_NOT_TRACK")
+    raw = environment.get(DO_NOT_TRACK)
     if raw is None:
         return Setting(False, Origin(Source.DEFAULT))
     lowered = raw.strip().lower()
     return Setting(
-        bool(lowered) and lowered not in _FALSE, Origin(Source.ENVIRONMENT, "DO_NOT_TRACK")
+        bool(lowered) and lowered not in _FALSE, Origin(Source.ENVIRONMENT, DO_NOT_TRACK)
     )
 
 

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 from fake_posthog import FakePostHog
+from host_process import host_environment
 
 from codeweaver_telemetry.adapters.cli import main, manifest_markdown
+from codeweaver_telemetry.core import __version__
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -128,22 +134,27 @@ def test_status_explains_an_opt_out_from_each_source(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     _, out, _ = run(capsys, "status")
-    assert out.startswith("telemetry: on (decided by default)")
+    assert out.startswith("telemetry: on, but nothing is sent: no API key configured\n")
     (tmp_path / "codeweaver.toml").write_text("[telemetry]\ndisable_telemetry = true\n")
     _, out, _ = run(capsys, "status", "--json")
     report = json.loads(out)
     assert report["enabled"] is False
-    assert report["deciding"] == {"source": "file", "where": str(tmp_path / "codeweaver.toml")}
+    assert report["deciding"] == {
+        "source": "project file",
+        "where": str(tmp_path / "codeweaver.toml"),
+        "speaker": "project",
+    }
+    assert report["verdict"] == f"off: the project (file {tmp_path}/codeweaver.toml) said so"
     (tmp_path / "codeweaver.toml").unlink()
     monkeypatch.setenv("CODEWEAVER__TELEMETRY__DISABLE_TELEMETRY", "1")
     _, out, _ = run(capsys, "status")
     assert out.startswith(
-        "telemetry: off (decided by environment (CODEWEAVER__TELEMETRY__DISABLE_TELEMETRY))"
+        "telemetry: off: the user (environment CODEWEAVER__TELEMETRY__DISABLE_TELEMETRY) said so"
     )
     monkeypatch.delenv("CODEWEAVER__TELEMETRY__DISABLE_TELEMETRY")
     monkeypatch.setenv("DO_NOT_TRACK", "true")
     _, out, _ = run(capsys, "status")
-    assert out.startswith("telemetry: off (decided by environment (DO_NOT_TRACK))")
+    assert out.startswith("telemetry: off: the user (environment DO_NOT_TRACK) said so")
 
 
 def test_status_masks_the_key_and_never_shows_the_hash_key(
@@ -153,10 +164,10 @@ def test_status_masks_the_key_and_never_shows_the_hash_key(
     _, out, _ = run(capsys, "status", "--json")
     report = json.loads(out)
     key = report["settings"]["posthog_api_key"]
-    assert key["value"] == "phc_…(masked)"
+    assert key["value"] == "phc_…e123"
     assert key["where"] == "CODEWEAVER__TELEMETRY__POSTHOG_API_KEY"
     assert "secretvalue" not in out
-    assert report["hash_key_path"].endswith("telemetry-hash-key")
+    assert "telemetry-hash-key" in report["hash_key"]
 
 
 def test_a_bad_configuration_is_one_line_and_exit_code_2(
@@ -327,3 +338,146 @@ def test_check_reads_a_named_tuple_model_nested_in_a_dataclass(
     assert "'span.repository'" not in out  # and its declarations are honoured there
     code, out, _ = run(capsys, "check", f"{depth_models}:HoldsSpan", "--examples", "20")
     assert (code, out.split(":")[0]) == (0, "ok")
+
+
+# --- command-line rough edges -----------------------------------------------------------------
+
+CONSOLE_SCRIPT = Path(sys.executable).parent / "codeweaver-telemetry"
+
+
+def run_closed_pipe(home: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    """Run the command with its standard output a pipe whose reader has already gone (as
+    ``| head -1`` does once it has its line), in a clean environment."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "codeweaver_telemetry.adapters", *argv],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            env=host_environment(home),
+            cwd=home,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+
+
+@pytest.mark.parametrize("argv", [("status",), ("manifest", "--json"), ("manifest",)])
+def test_a_closed_pipe_ends_the_command_quietly(tmp_path: Path, argv: tuple[str, ...]) -> None:
+    completed = run_closed_pipe(tmp_path, *argv)
+    assert (completed.returncode, completed.stderr) == (0, "")
+
+
+def test_a_bad_number_says_what_is_wrong_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", "--searches", "abc"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert err == (
+        "codeweaver-telemetry demo: argument --searches: 'abc' is not a whole number "
+        "(see codeweaver-telemetry demo --help)\n"
+    )
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out == f"codeweaver-telemetry {__version__}\n"
+
+
+@pytest.mark.parametrize("command", ["demo", "status", "enable", "disable", "manifest", "check"])
+def test_every_command_has_a_description(capsys: pytest.CaptureFixture[str], command: str) -> None:
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    help_text = capsys.readouterr().out
+    paragraphs = help_text.split("\n\n")
+    assert paragraphs[0].startswith(f"usage: codeweaver-telemetry {command}")
+    assert len(paragraphs[1].split()) >= 8  # a sentence, before the options
+
+
+def test_a_bad_toml_file_keeps_its_line_and_column(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "codeweaver.toml").write_text("[telemetry]\nbatch_size = \n")
+    code, out, _ = run(capsys, "status")
+    assert code == 2
+    assert "not valid TOML: Invalid value (at line 2, column 14)" in out
+
+
+@pytest.mark.parametrize(
+    "module", ["codeweaver_telemetry.adapters", "codeweaver_telemetry.adapters.cli"]
+)
+def test_python_dash_m_runs_the_command(tmp_path: Path, module: str) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", module, "status"],
+        env=host_environment(tmp_path),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 0
+    assert completed.stdout.startswith("telemetry: on")
+
+
+def test_check_imports_a_model_from_the_working_directory(tmp_path: Path) -> None:
+    (tmp_path / "local_models.py").write_text(
+        textwrap.dedent("""
+        from dataclasses import dataclass
+
+        @dataclass
+        class Counted:
+            hits: int
+        """)
+    )
+    completed = subprocess.run(
+        [str(CONSOLE_SCRIPT), "check", "local_models:Counted", "--examples", "5"],
+        env=host_environment(tmp_path),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.startswith("ok:")
+
+
+def table_rows_without_their_columns(markdown: str) -> list[str]:
+    """Each table row (as a Markdown parser finds them) whose cells, split where the parser
+    splits them (at every ``|`` not escaped), are more or fewer than its table's header has:
+    a parser drops the extra cells of such a row, or pads it, and the table reads wrongly."""
+    from markdown_it import MarkdownIt
+
+    lines = markdown.splitlines()
+    broken: list[str] = []
+    header_cells, in_header = 0, False
+    for token in MarkdownIt("commonmark").enable("table").parse(markdown):
+        in_header = {"thead_open": True, "thead_close": False}.get(token.type, in_header)
+        if token.type == "tr_open" and token.map is not None:
+            line = lines[token.map[0]]
+            cells = len(re.split(r"(?<!\\)\|", line.strip())) - 2
+            if in_header:
+                header_cells = cells
+            elif cells != header_cells:
+                broken.append(line)
+    return broken
+
+
+def test_every_table_row_of_the_readme_has_its_columns() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert readme.count("|---|") >= 8
+    assert table_rows_without_their_columns(readme) == []
+    assert (
+        len(
+            table_rows_without_their_columns(
+                "| a | b |\n|---|---|\n| x | y \\| z |\n| p | q | r |\n"
+            )
+        )
+        == 1
+    )

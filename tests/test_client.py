@@ -38,12 +38,14 @@ LITERALS = frozenset({"alice", "acme-repo"})
 POLICY = PrivacyPolicy(hash_key=b"k" * 32, sensitive_literals=LITERALS)
 
 
-def settings(**arguments: object) -> TelemetrySettings:
-    return resolve_settings(RawSources(arguments=arguments, environment={})).unwrap()
+def settings(environment: dict[str, str] | None = None, **arguments: object) -> TelemetrySettings:
+    return resolve_settings(RawSources(arguments=arguments, environment=environment or {})).unwrap()
 
 
-def client_with(sink: NullSink | StdoutSink, **arguments: object) -> TelemetryClient:
-    resolved = settings(**arguments)
+def client_with(
+    sink: NullSink | StdoutSink, environment: dict[str, str] | None = None, **arguments: object
+) -> TelemetryClient:
+    resolved = settings(environment, **arguments)
     policy = PrivacyPolicy(
         hash_key=b"k" * 32,
         sensitive_literals=LITERALS,
@@ -196,7 +198,8 @@ def test_query_statistics_need_the_users_own_opt_in(
     user_opted_in: bool, argument: bool | None, has_query: bool
 ) -> None:
     sink = NullSink(keep=True)
-    client = client_with(sink, tools_over_privacy=user_opted_in)
+    user = {"CODEWEAVER__TELEMETRY__TOOLS_OVER_PRIVACY": str(user_opted_in)}
+    client = client_with(sink, environment=user)
     client.capture_search_event(
         empty_summary(),
         query="where is auth",

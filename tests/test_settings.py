@@ -12,6 +12,7 @@ from codeweaver_telemetry.core.settings import (
     RawSources,
     SinkName,
     Source,
+    Speaker,
     TelemetrySettings,
     resolve_settings,
 )
@@ -27,8 +28,8 @@ def resolve(
     raw = RawSources(
         arguments=arguments or {},
         environment=environment or {},
-        file_table=file_table,
-        file_path="/etc/codeweaver.toml" if file_table is not None else "",
+        project_file_table=file_table,
+        project_file_path="/etc/codeweaver.toml" if file_table is not None else "",
         posthog_installed=posthog_installed,
     )
     return resolve_settings(raw).unwrap()
@@ -38,8 +39,8 @@ def error(**kwargs: object) -> str:
     raw = RawSources(
         arguments=kwargs.get("arguments", {}),  # type: ignore[arg-type]
         environment=kwargs.get("environment", {}),  # type: ignore[arg-type]
-        file_table=kwargs.get("file_table"),  # type: ignore[arg-type]
-        file_path="codeweaver.toml",
+        project_file_table=kwargs.get("file_table"),  # type: ignore[arg-type]
+        project_file_path="codeweaver.toml",
     )
     failure = resolve_settings(raw).failure()
     assert isinstance(failure, ConfigError)
@@ -50,7 +51,7 @@ def test_defaults_without_a_key_choose_the_null_sink() -> None:
     settings = resolve()
     assert settings.enabled
     assert settings.sink.value is SinkName.NULL
-    assert settings.posthog_host.value == DEFAULT_HOST
+    assert settings.posthog_host.value.reveal() == DEFAULT_HOST
     assert settings.batch_size.value == 10
     assert settings.batch_interval_seconds.value == 60.0
     assert settings.shutdown_budget_seconds.value == 2.0
@@ -65,14 +66,20 @@ def test_a_key_with_posthog_installed_chooses_posthog() -> None:
 
 
 def test_the_legacy_key_variable_is_accepted_and_the_prefixed_one_wins() -> None:
-    assert resolve(environment={"CODEWEAVER_POSTHOG_API_KEY": "phc_a"}).posthog_api_key.value == (
-        "phc_a"
-    )
+    assert api_key(resolve(environment={"CODEWEAVER_POSTHOG_API_KEY": "phc_a"})) == "phc_a"
     both = {
         "CODEWEAVER_POSTHOG_API_KEY": "phc_a",
-        "CODEWEAVER__TELEMETRY__POSTHOG_API_KEY": "phc_b",
+        "CODEWEAVER__TELEMETRY__POSTHOG_PROJECT_KEY": "phc_b",
+        "CODEWEAVER__TELEMETRY__POSTHOG_API_KEY": "phc_c",
     }
-    assert resolve(environment=both).posthog_api_key.value == "phc_b"
+    assert api_key(resolve(environment=both)) == "phc_c"
+    del both["CODEWEAVER__TELEMETRY__POSTHOG_API_KEY"]
+    assert api_key(resolve(environment=both)) == "phc_b"
+
+
+def api_key(settings: TelemetrySettings) -> str | None:
+    key = settings.posthog_api_key.value
+    return None if key is None else key.reveal()
 
 
 @pytest.mark.parametrize(
@@ -92,6 +99,7 @@ def test_the_legacy_key_variable_is_accepted_and_the_prefixed_one_wins() -> None
 def test_booleans_accept_the_usual_spellings(raw: str, expected: bool) -> None:
     settings = resolve(environment={"CODEWEAVER__TELEMETRY__TOOLS_OVER_PRIVACY": raw})
     assert settings.tools_over_privacy.value is expected
+    assert settings.tools_over_privacy.origin.speaker is Speaker.USER
 
 
 def test_precedence_is_argument_then_environment_then_file() -> None:
@@ -108,6 +116,7 @@ def test_precedence_is_argument_then_environment_then_file() -> None:
     assert settings.sink.origin.where == "CODEWEAVER__TELEMETRY__SINK"
     assert settings.batch_interval_seconds.value == 3.0
     assert settings.batch_interval_seconds.origin.where == "/etc/codeweaver.toml"
+    assert settings.batch_interval_seconds.origin.source is Source.PROJECT_FILE
 
 
 @pytest.mark.parametrize(
@@ -134,8 +143,14 @@ def test_do_not_track_false_values_do_not_opt_out() -> None:
         assert resolve(environment={"DO_NOT_TRACK": value}).enabled
 
 
-def test_the_seed_docs_alias_is_accepted_in_files() -> None:
-    assert resolve(file_table={"tools_above_privacy": True}).tools_over_privacy.value is True
+def test_codeweavers_own_names_are_accepted() -> None:
+    user_file = RawSources(
+        arguments={}, environment={}, user_file_table={"tools_above_privacy": True}
+    )
+    assert resolve_settings(user_file).unwrap().tools_over_privacy.value is True
+    project_key = resolve(file_table={"posthog_project_key": "phc_project"})
+    assert api_key(project_key) == "phc_project"
+    assert project_key.enabled
 
 
 def test_flag_overrides_parse_from_a_variable_and_a_table() -> None:
@@ -160,9 +175,13 @@ def test_flag_overrides_parse_from_a_variable_and_a_table() -> None:
         ),
         (
             {"file_table": {"sink": "kafka"}},
-            "file (codeweaver.toml): sink: not a known sink; accepted: posthog, stdout, null",
+            "project file (codeweaver.toml): sink: not a known sink; "
+            "accepted: posthog, stdout, null",
         ),
-        ({"file_table": {"batch_sise": 3}}, "file (codeweaver.toml): batch_sise: unknown key"),
+        (
+            {"file_table": {"batch_sise": 3}},
+            "project file (codeweaver.toml): batch_sise: unknown key",
+        ),
         (
             {"environment": {"CODEWEAVER__TELEMETRY__DISABLE_TELEMTRY": "1"}},
             "CODEWEAVER__TELEMETRY__DISABLE_TELEMTRY: unknown variable",

@@ -1,0 +1,5 @@
+"""``python -m codeweaver_telemetry.adapters``: the ``codeweaver-telemetry`` command."""
+
+from .cli import main
+
+raise SystemExit(main())
