@@ -1,11 +1,16 @@
 """The leak guard's laws: every planted secret is found, no ordinary value is, and
 ``guard_payload`` returns a same-shaped copy with exactly the flagged strings replaced.
+
+The label-shaped secrets the wire grammar lets through (vendor tokens, random letters, host
+names, MAC addresses, key and state files) have local strategies here.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import random
+import string
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -51,9 +56,160 @@ def test_every_embedded_literal_is_found_in_any_case(
     assert find_leak(text, tokens) is not None
 
 
-@given(ordinary_values())
+@given(ordinary_values().filter(lambda value: value != "example.com"))
 def test_ordinary_values_are_never_flagged(value: str) -> None:
+    # ``example.com`` is a host name now (issue 9); the shared strategy still lists it.
     assert find_leak(value) is None
+
+
+# --- Label-shaped secrets ---------------------------------------------------------------------
+
+_ALNUM = string.ascii_letters + string.digits
+_BASE64URL = _ALNUM + "_-"
+
+
+def _random_text(alphabet: str, size: int) -> st.SearchStrategy[str]:
+    """Uniformly random text from a drawn seed: Hypothesis shrinks the seed, not the text, so
+    a counterexample is still noise (it would otherwise prefer ``AAAA...``, which no token is)."""
+    return st.integers(0, 2**32).map(
+        lambda seed: "".join(random.Random(seed).choices(alphabet, k=size))
+    )
+
+
+def _prefixed(prefix: str, alphabet: str, sizes: range) -> st.SearchStrategy[str]:
+    return (
+        st.sampled_from(sizes)
+        .flatmap(lambda n: _random_text(alphabet, n))
+        .map(lambda body: prefix + body)
+    )
+
+
+vendor_tokens = st.one_of(
+    _prefixed("hf_", string.ascii_letters, range(30, 41)),
+    _prefixed("hf_", _ALNUM, range(30, 41)),
+    _prefixed("AIza", _BASE64URL, range(35, 36)),
+    _prefixed("npm_", _ALNUM, range(36, 37)),
+    _prefixed("pypi-AgEIcHlwaS5vcmc", _BASE64URL, range(40, 160)),
+    st.builds(
+        lambda head, digit, tail: f"{head}{digit}Q~{tail}",
+        _random_text(_ALNUM, 3),
+        st.sampled_from(string.digits),
+        _random_text(_BASE64URL + ".~", 34),
+    ),
+)
+"""Hugging Face (letters only too), Google, npm, PyPI tokens and Azure client secrets."""
+
+random_letters = _random_text(string.ascii_letters, 64)
+"""Random letters without a digit: 64 of them, which the guard misses in none of 20,000."""
+
+_label = st.from_regex(r"[a-z0-9](?:[a-z0-9-]{0,10}[a-z0-9])?", fullmatch=True)
+_suffixes = st.sampled_from(
+    ["com", "net", "org", "io", "dev", "internal", "local", "corp", "lan", "arpa", "co.uk", "de"]
+)
+host_names = st.builds(
+    lambda labels, suffix: ".".join([*labels, suffix]),
+    st.lists(_label, min_size=1, max_size=4).filter(lambda labels: not labels[-1].isdigit()),
+    _suffixes,
+)
+"""``db-prod-01.internal.acme.com``, ``x.lan``: one to four labels and a known suffix."""
+
+mac_addresses = st.builds(
+    lambda octets, style, upper: _mac(octets, style, upper=upper),
+    st.binary(min_size=6, max_size=6),
+    st.sampled_from([":", "-", "."]),
+    st.booleans(),
+)
+
+
+def _mac(octets: bytes, style: str, *, upper: bool) -> str:
+    hexits = octets.hex().upper() if upper else octets.hex()
+    if style == ".":
+        return ".".join(hexits[i : i + 4] for i in range(0, 12, 4))
+    return style.join(hexits[i : i + 2] for i in range(0, 12, 2))
+
+
+_EXTENSIONS = str.split(
+    "xlsx pptx docx pdf csv csproj vbproj fsproj sln tfstate pem asc kdb kdbx key p12 pfx ovpn "
+    "sqlite db bak dump sql numbers pages odp epub msg eml pst ost vcf ics mbox xcf psd ai "
+    "sketch fig dwg iso img dmg vmdk qcow2 safetensors 7z"
+)
+document_files = st.builds(
+    lambda name, extension: f"{name}.{extension}",
+    st.from_regex(r"[A-Za-z][A-Za-z0-9_-]{0,15}", fullmatch=True),
+    st.sampled_from(_EXTENSIONS),
+)
+"""``salaries_2026.xlsx``, ``Payments.csproj``, ``terraform.tfstate``."""
+
+key_files = st.sampled_from(
+    [
+        *("id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", "authorized_keys", "known_hosts"),
+        *(".env", ".npmrc", ".netrc", ".pgpass", "id_rsa.pub", "known_hosts.old"),
+    ]
+)
+
+label_shaped_secrets = st.one_of(
+    vendor_tokens, random_letters, host_names, mac_addresses, document_files, key_files
+)
+
+
+@given(label_shaped_secrets)
+def test_every_label_shaped_secret_is_found_on_its_own(secret: str) -> None:
+    assert find_leak(secret) is not None
+
+
+@given(data=st.data())
+def test_every_label_shaped_secret_is_found_in_text(data: st.DataObject) -> None:
+    secret = data.draw(label_shaped_secrets, label="secret")
+    text = data.draw(embedded_in_text(st.just(secret)), label="text")
+    assert find_leak(text) is not None
+    guarded, count = guard_payload({"value": text, text: 1})
+    assert count == 2
+    assert not appears_in(secret, json.dumps(guarded))
+
+
+_WORDS = str.split(
+    "search index code find hybrid semantic keyword chunk embedding rerank query result session "
+    "token cache vector store provider model language strategy response summary request match "
+    "count status error latency understand implement debug optimize config document analyze "
+    "file total average budget saved limit tool sentence transformer small large base"
+)
+word_labels = st.builds(
+    lambda words, style: style(words),
+    st.lists(st.sampled_from(_WORDS), min_size=1, max_size=5),
+    st.sampled_from(
+        [
+            "_".join,
+            "-".join,
+            lambda words: "".join(word.title() for word in words),
+            lambda words: "_".join(words).upper(),
+        ]
+    ),
+)
+"""Identifiers made of words: ``tool_latency_ms``, ``SearchStrategyHybridRerank``."""
+
+versions = st.builds(
+    lambda prefix, parts, tail: prefix + ".".join(map(str, parts)) + tail,
+    st.sampled_from(["", "v"]),
+    st.lists(st.integers(0, 99), min_size=1, max_size=3),  # four parts read as IPv4
+    st.sampled_from(["", "-rc.1", "b1", ".dev3", ".post1", "rc2"]),
+)
+model_names = st.builds(
+    lambda words, version: "-".join(words) + version,
+    st.lists(st.sampled_from([*_WORDS, "bge", "en", "gte", "e5"]), min_size=1, max_size=4),
+    st.sampled_from(["", "-v1.5", "-v2", "-3", "-20241022", "-4o", "-v0.1"]),
+)
+times = st.times().map(lambda moment: moment.isoformat(timespec="seconds"))
+
+
+@given(st.one_of(word_labels, versions, model_names, times))
+def test_labels_made_of_words_versions_and_times_are_never_flagged(value: str) -> None:
+    assert find_leak(value) is None
+
+
+@given(random_letters, st.booleans())
+def test_random_mixed_case_letters_are_found_in_either_case(value: str, swap: bool) -> None:
+    # Lower or upper case alone is missed more often (0.06% and 0.03% at 64): not a property.
+    assert find_leak(value.swapcase() if swap else value) is not None
 
 
 @given(st.text(), literal_tokens)
