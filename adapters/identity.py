@@ -3,8 +3,12 @@
 - The HASH key: a random secret created once per installation and app in the user's state
   directory (file mode 0600), never sent and never logged; replaced when the stored one cannot
   be trusted, and a per-process key if none can be stored.
-- The sensitive literals: user name, home and working directories, host name, the repository's
-  name. The core's leak guard redacts them wherever they appear.
+- The sensitive literals: user name, home and working directories, host name (and its short
+  form, before the first dot), the repository's name, and the owner and name of each of its git
+  remotes (``acme-corp``, ``payments-internal``, ``acme-corp/payments-internal``). The core's leak
+  guard redacts them wherever they appear. Generic names (``root``, ``runner``, ``ubuntu``,
+  ``work``, ``src``, ...: :data:`GENERIC_NAMES`) are left out: every container has them, and
+  redacting them would only hide ordinary words.
 
 (The distinct id is random per session, derived from nothing here: see ``client.py``.)
 """
@@ -15,7 +19,9 @@ import errno
 import getpass
 import os
 import platform
+import re
 import stat
+from collections.abc import Iterator
 from typing import Final, NamedTuple
 
 from .directories import current_directory
@@ -26,6 +32,34 @@ KEY_FILE_NAME: Final = "telemetry-hash-key"
 KEY_BYTES: Final = 32
 MAX_PARENTS_SEARCHED: Final = 32
 """How far up from the working directory a ``.git`` is looked for."""
+MAX_GIT_FILE_BYTES: Final = 256 * 1024
+"""The largest ``.git/config`` (or ``.git`` file, or ``commondir``) that is read; a larger one
+is not read at all, and gives no remote names."""
+
+
+def _names(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+GENERIC_ACCOUNTS: Final = _names(
+    """
+    root admin administrator user runner ubuntu debian ec2-user centos fedora vagrant docker ci
+    build builder jenkins circleci travis gitlab-runner buildkite codespace codespaces vscode
+    node app www-data nobody guest test dev pi git oauth2 x-access-token x-oauth-basic localhost
+    """
+)
+"""Account and host names that every container, CI runner or cloud image has."""
+
+GENERIC_DIRECTORIES: Final = _names(
+    """
+    work workspace workspaces src source sources main master home tmp temp app apps project
+    projects repo repos repository code git dev build dist lib opt srv var mnt users data
+    """
+)
+"""Directory names that say nothing about who or where: ``/work/main``, ``~/src/app``."""
+
+GENERIC_NAMES: Final = GENERIC_ACCOUNTS | GENERIC_DIRECTORIES
+"""Names never taken for literals, in any case: they would only redact ordinary words."""
 
 
 class HashKey(NamedTuple):
@@ -117,26 +151,31 @@ def _directory_owned(directory: str) -> bool:
 
 
 def sensitive_literals(*working_directories: str | os.PathLike[str] | None) -> frozenset[str]:
-    """This machine's names that must never appear in telemetry: the user and host names, the
-    home directory, each working directory given (the current one if none is), their names,
-    and the names of the git repositories they are in."""
+    """This machine's names that must never appear in telemetry: the user name, the host name
+    and its short form, the home directory, each working directory given (the current one if
+    none is), their names, the names of the git repositories they are in, and the owner and
+    repository names of those repositories' remotes. Generic names are left out."""
     literals: set[str] = set()
     try:
         literals.add(getpass.getuser())
     except Exception:  # noqa: BLE001 - getuser raises OSError, KeyError or ImportError by platform
         debug("telemetry: no user name to protect")
-    literals.add(platform.node())
+    host = platform.node()
+    literals.update((host, host.split(".", 1)[0]))
     given = working_directories or (current_directory(),)
     # Usually the same directory twice (at start-up and now): walk up from it once.
     directories = list(dict.fromkeys(os.fspath(d) for d in given if d is not None))
     for directory in (os.path.expanduser("~"), *directories):
         if os.path.isabs(directory):
             literals.update((directory, os.path.basename(directory)))
-    for directory in directories:
-        repository = _repository_root(directory)
-        if repository is not None:
-            literals.update((repository, os.path.basename(repository)))
-    return frozenset(literal for literal in literals if literal and literal != os.sep)
+    for directory in dict.fromkeys(filter(None, map(_repository_root, directories))):
+        literals.update((directory, os.path.basename(directory)))
+        literals.update(remote_names(directory))
+    return frozenset(
+        literal
+        for literal in literals
+        if literal and literal != os.sep and literal.strip().lower() not in GENERIC_NAMES
+    )
 
 
 def _repository_root(start: str) -> str | None:
@@ -149,3 +188,78 @@ def _repository_root(start: str) -> str | None:
             break
         directory = parent
     return None
+
+
+_REMOTE_URL: Final = re.compile(r"^\s*(?:push)?url\s*=\s*(\S+)\s*$", re.MULTILINE | re.IGNORECASE)
+_GITDIR: Final = re.compile(r"^gitdir:\s*(.+?)\s*$", re.MULTILINE)
+
+
+def remote_names(repository: str | os.PathLike[str]) -> frozenset[str]:
+    """The owner and repository names in the remote URLs of the git repository at
+    ``repository``: ``git@github.com:acme-corp/payments-internal.git`` gives ``acme-corp``,
+    ``payments-internal`` and ``acme-corp/payments-internal`` (every path segment, and the path;
+    a user name in the URL too). Nothing if there is no readable config: this never raises.
+
+    >>> sorted(_names_in_url("https://github.com/acme-corp/payments-internal.git"))
+    ['acme-corp', 'acme-corp/payments-internal', 'payments-internal']
+    """
+    try:
+        text = _git_config_text(os.fspath(repository))
+    except (OSError, ValueError):
+        return frozenset()
+    names: set[str] = set()
+    for url in _REMOTE_URL.findall(text):
+        names.update(_names_in_url(url))
+    return frozenset(names)
+
+
+def _git_config_text(repository: str) -> str:
+    """The text of the repository's ``config``, following a ``.git`` file (a worktree or a
+    submodule) to its git directory and a worktree to the common one."""
+    git = os.path.join(repository, ".git")
+    if not os.path.isdir(git):
+        pointer = _GITDIR.search(_read_small_text(git))
+        if pointer is None:
+            return ""
+        git = os.path.join(repository, pointer.group(1))
+        common = os.path.join(git, "commondir")
+        if os.path.isfile(common):
+            git = os.path.join(git, _read_small_text(common).strip())
+    return _read_small_text(os.path.join(git, "config"))
+
+
+def _read_small_text(path: str) -> str:
+    """A small regular file, as text; OSError if it is not one, or too large (a FIFO or a
+    device would block or never end)."""
+    return read_regular_file(path, max_bytes=MAX_GIT_FILE_BYTES).content.decode("utf-8", "replace")
+
+
+def _names_in_url(url: str) -> Iterator[str]:
+    """The user, the path segments and the path of a remote URL, without ``.git``."""
+    user, path = _split_remote(url)
+    if user:
+        yield user
+    path = path.strip("/")
+    path = path.removesuffix(".git").rstrip("/")
+    if not path:
+        return
+    segments = [segment for segment in path.split("/") if segment not in ("", ".", "..")]
+    yield from segments
+    if len(segments) > 1:
+        yield "/".join(segments)
+    if len(segments) > 2:  # a group's subgroup: acme/billing/ledger gives billing/ledger too
+        yield "/".join(segments[-2:])
+
+
+def _split_remote(url: str) -> tuple[str, str]:
+    """The user name (empty if none) and the path of a remote URL, in either of git's forms:
+    ``scheme://[user[:secret]@]host[:port]/path`` or ``[user@]host:path``."""
+    if "://" in url:
+        rest = url.split("://", 1)[1]
+        authority, _, path = rest.partition("/")
+        userinfo = authority.rpartition("@")[0]
+        return userinfo.partition(":")[0], path
+    if ":" in url and not os.path.isabs(url):  # scp-like: git@github.com:acme-corp/x.git
+        authority, _, path = url.partition(":")
+        return authority.rpartition("@")[0], path
+    return "", url  # a local path

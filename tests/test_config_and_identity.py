@@ -9,8 +9,11 @@ from pathlib import Path
 import pytest
 from returns.pipeline import is_successful
 
+from codeweaver_telemetry.adapters import identity
 from codeweaver_telemetry.adapters.config import find_project_file, load_config
 from codeweaver_telemetry.adapters.identity import (
+    GENERIC_ACCOUNTS,
+    GENERIC_DIRECTORIES,
     KEY_BYTES,
     KEY_FILE_NAME,
     describe_key_file,
@@ -211,3 +214,118 @@ def test_a_configuration_path_that_is_a_fifo_is_refused_at_once(tmp_path: Path) 
     os.mkfifo(fifo)
     loaded = load_config(config_path=fifo, environment={})
     assert "cannot read the file (not a regular file)" in str(loaded.settings.failure())
+
+
+# --- Sensitive literals: git remotes, the short host name, generic names (issue 9) -------------
+
+
+def git_repository(root: Path, config: str) -> Path:
+    (root / ".git").mkdir(parents=True)
+    (root / ".git" / "config").write_text(config)
+    return root
+
+
+@pytest.fixture
+def machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A machine whose user and host names are known: ``bob`` on ``bobs-laptop.corp.acme.com``."""
+    monkeypatch.setattr(identity.getpass, "getuser", lambda: "bob")
+    monkeypatch.setattr(identity.platform, "node", lambda: "bobs-laptop.corp.acme.com")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "git@github.com:acme-corp/payments-internal.git",
+        "https://github.com/acme-corp/payments-internal",
+        "https://github.com/acme-corp/payments-internal.git/",
+        "ssh://git@github.com:22/acme-corp/payments-internal.git",
+        "https://bob@git.example.com/acme-corp/payments-internal.git",
+    ],
+)
+@pytest.mark.usefixtures("machine")
+def test_the_remote_owner_and_repository_are_literals(tmp_path: Path, url: str) -> None:
+    config = f'[core]\n\tbare = false\n[remote "origin"]\n\turl = {url}\n\tfetch = +refs/*\n'
+    repository = git_repository(tmp_path / "checkout", config)
+    literals = sensitive_literals(repository)
+    assert {"acme-corp", "payments-internal", "acme-corp/payments-internal"} <= literals
+    assert "git" not in literals
+
+
+@pytest.mark.usefixtures("machine")
+def test_every_remote_and_every_group_of_a_nested_path_count(tmp_path: Path) -> None:
+    config = (
+        '[remote "origin"]\n    url = git@gitlab.com:acme/billing/ledger.git\n'
+        '[remote "fork"]\n    url = https://github.com/bob-smith/ledger-fork\n'
+        "    pushurl = git@github.com:bob-smith/ledger-push.git\n"
+    )
+    literals = sensitive_literals(git_repository(tmp_path / "ledger", config))
+    assert {"acme", "billing", "ledger", "acme/billing/ledger", "billing/ledger"} <= literals
+    assert {"bob-smith", "ledger-fork", "ledger-push", "bob-smith/ledger-fork"} <= literals
+
+
+@pytest.mark.usefixtures("machine")
+def test_a_worktree_git_file_leads_to_the_common_config(tmp_path: Path) -> None:
+    main = git_repository(
+        tmp_path / "main-checkout", '[remote "origin"]\n\turl = git@h:acme/pay.git\n'
+    )
+    worktree_dir = main / ".git" / "worktrees" / "feature"
+    worktree_dir.mkdir(parents=True)
+    (worktree_dir / "commondir").write_text("../..\n")
+    feature = tmp_path / "feature"
+    feature.mkdir()
+    (feature / ".git").write_text(f"gitdir: {worktree_dir}\n")
+    assert {"acme", "pay", "acme/pay"} <= sensitive_literals(feature)
+
+
+@pytest.mark.parametrize("kind", ["missing", "fifo", "directory", "too large", "binary"])
+@pytest.mark.usefixtures("machine")
+def test_an_unreadable_git_config_gives_no_remote_names_and_never_raises(
+    tmp_path: Path, kind: str
+) -> None:
+    repository = tmp_path / "acme-repo"
+    (repository / ".git").mkdir(parents=True)
+    config = repository / ".git" / "config"
+    if kind == "fifo":
+        os.mkfifo(config)  # reading it would block for ever
+    elif kind == "directory":
+        config.mkdir()
+    elif kind == "too large":
+        config.write_text('[remote "o"]\n\turl = git@h:acme/pay.git\n' + "#" * (1 << 20))
+    elif kind == "binary":
+        config.write_bytes(b"\xff\xfe\x00url = \xff\n")
+    literals = sensitive_literals(repository)
+    assert "acme-repo" in literals
+    assert "pay" not in literals
+
+
+@pytest.mark.usefixtures("machine")
+def test_the_short_host_name_is_a_literal(tmp_path: Path) -> None:
+    literals = sensitive_literals(tmp_path)
+    assert {"bob", "bobs-laptop", "bobs-laptop.corp.acme.com"} <= literals
+
+
+@pytest.mark.parametrize("account", sorted(GENERIC_ACCOUNTS))
+def test_generic_account_and_host_names_are_not_literals(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, account: str
+) -> None:
+    monkeypatch.setattr(identity.getpass, "getuser", lambda: account)
+    monkeypatch.setattr(identity.platform, "node", lambda: f"{account}.local")
+    home = tmp_path / "home" / account
+    home.mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    literals = sensitive_literals(tmp_path)
+    assert account not in literals
+    assert account.upper() not in {literal.upper() for literal in literals}
+    assert str(home) in literals  # the full path stays
+
+
+@pytest.mark.usefixtures("machine")
+def test_generic_directory_names_are_not_literals(tmp_path: Path) -> None:
+    config = '[remote "origin"]\n\turl = https://github.com/acme-corp/app.git\n'
+    repository = git_repository(tmp_path / "work" / "main", config)
+    inside = repository / "src"
+    inside.mkdir()
+    literals = sensitive_literals(inside)
+    assert not {"work", "main", "src", "app"} & literals
+    assert {str(repository), str(inside), "acme-corp", "acme-corp/app"} <= literals
+    assert {"work", "src", "main", "home", "tmp", "project", "repo", "code"} <= GENERIC_DIRECTORIES
