@@ -34,9 +34,6 @@ from codeweaver_telemetry.core.wire import (
 from .event_names import library_event_names
 from .library import library_properties
 
-LIBRARY_VOCABULARIES: Final = {**SEARCH_SCHEMA.vocabularies, **SESSION_SCHEMA.vocabularies}
-"""The declared labels of the library's own events' properties, wherever they are checked."""
-
 
 class Reduced(NamedTuple):
     """Host properties reduced to JSON, and how many fields that dropped."""
@@ -51,12 +48,17 @@ NOTHING: Final = Reduced({}, 0)
 class CaptureSteps:
     """The policy (and its opted-out twin), the core's steps, and the library's properties."""
 
-    __slots__ = ("event_names", "opted_out", "policy")
+    __slots__ = ("event_names", "opted_out", "policy", "schemas")
 
     def __init__(self, policy: PrivacyPolicy, app: App = DEFAULT_APP) -> None:
         self.policy = policy
         self.event_names = library_event_names(app)
         """The library's own events' names for the app (``mytool_search``)."""
+        self.schemas = {
+            self.event_names[schema.event_name]: schema
+            for schema in (SEARCH_SCHEMA, SESSION_SCHEMA)
+        }
+        """The library's event schemas by the names they are sent under."""
         # The search event's opt-in is a policy field: the opted-out variant is made once.
         self.opted_out = dataclasses.replace(policy, tools_over_privacy=False)
 
@@ -96,12 +98,13 @@ class CaptureSteps:
         return Reduced({**metadata.properties, **tags.properties}, metadata.dropped + tags.dropped)
 
     def checked(
-        self, event: str, session_id: str, context: Reduced, own: JSONObject
+        self, event: str, session_id: str, context: Reduced, own: JSONObject, *, built: bool
     ) -> Result[Checked, PrivacyError]:
         """The event that goes to the sink, through the wire check: the session's metadata and
         the context's tags (``context``, reduced), the event's own properties, then the
         library's (which no host value overrides) and the session id. ``own`` may carry a
-        ``privacy_filter`` report; the context's drops are added to it."""
+        ``privacy_filter`` report; the context's drops are added to it. Only a ``built``
+        search event carries the opted-in query's plain words."""
         library = library_properties(session_id, self.policy)
         merged: JSONObject = {**context.properties, **own, **library}
         if context.dropped:
@@ -111,4 +114,9 @@ class CaptureSteps:
                 "dropped": (dropped if type(dropped) is int else 0) + context.dropped,
                 "redacted": 0,
             }
-        return checked_event(event, merged, self.policy, LIBRARY_VOCABULARIES)
+        schema = self.schemas.get(event) if built else None
+        if schema is None:  # a host's event: its own words only (the policy's vocabularies)
+            return checked_event(event, merged, self.policy)
+        return checked_event(
+            event, merged, self.policy, schema.vocabularies, query_words=schema.query_words
+        )

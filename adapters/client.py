@@ -46,9 +46,6 @@ if TYPE_CHECKING:
     from .capture_steps import CaptureSteps, Reduced
 
 
-SESSION_EVENT_NAME: Final = "codeweaver_session"
-"""The session event's name (``SessionEvent.EVENT_NAME``), without loading its schema."""
-
 SET_UP_WAIT_SECONDS: Final = 1.0
 """Longest a capture waits while another thread makes the capture parts; then it is dropped
 and counted. (The thread that makes them waits for its own making.)"""
@@ -269,6 +266,7 @@ class TelemetryClient:
         )
         event = result.value_or(None)
         if event is not None and self._emit_built(steps, *event.to_posthog_event()):
+            self._session_event_sent = True  # (a session event a host hands over is not)
             return
         with self._lock:
             self.dropped += dropped
@@ -478,7 +476,9 @@ class TelemetryClient:
             self._count_drop("filter", None, str(result.failure()))
         return reduced
 
-    def _emit(self, steps: CaptureSteps, event: str, own: JSONObject) -> bool:
+    def _emit(
+        self, steps: CaptureSteps, event: str, own: JSONObject, *, built: bool = False
+    ) -> bool:
         """Send one event, checked; whether the sink took it (any other outcome is counted)."""
         sink = self._sink
         if sink is None or self._closed:  # (the sink is made with the steps)
@@ -488,7 +488,7 @@ class TelemetryClient:
         tags = current_tags()
         context = steps.context(self._session_metadata, self._reduced(tags) if tags else None)
         name = steps.sent_name(event)
-        result = steps.checked(name, session_id, context, own)
+        result = steps.checked(name, session_id, context, own, built=built)
         checked = result.value_or(None)
         if checked is None:
             self._count_drop("capture", None, str(result.failure()))
@@ -515,10 +515,7 @@ class TelemetryClient:
 
     def _emit_built(self, steps: CaptureSteps, name: str, properties: JSONObject) -> bool:
         """Send a built event's properties; a session event, once taken, is the session's."""
-        queued = self._emit(steps, name, properties)
-        if queued and name == SESSION_EVENT_NAME:
-            self._session_event_sent = True
-        return queued
+        return self._emit(steps, name, properties, built=True)
 
     def _flush(self, timeout: float | None) -> DeliveryReport:
         if self._sink is None or self._closed:

@@ -225,7 +225,7 @@ def _category_text(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
-        return "".join([str(value)])  # an int subclass's own text form, as a plain str
+        return int.__repr__(value)  # int's own text, not a subclass's __str__ (any text)
     if isinstance(value, str):
         return "".join([value])  # a str subclass: its text, not its __str__
     raise ConversionRejected(f"a {type(value).__name__} is not a category")

@@ -18,7 +18,7 @@ from .conversions import ConversionRejected, describe_error
 from .payload import MAX_NOTES, DropNote, Filtered, FilterReport, finish_payload
 from .policy import PrivacyPolicy
 from .vocabulary import LABEL_PATTERN, AnonymityConversion, JSONObject, JSONValue, PrivacyError
-from .wire import FEATURE_PREFIX, NO_PERSON_PROFILE_KEY, PRIVACY_FILTER_KEY
+from .wire import FEATURE_PREFIX, NO_PERSON_PROFILE_KEY, PRIVACY_FILTER_KEY, QUERY_TEXT_KEY
 
 __all__ = [
     "FEATURE_PREFIX",
@@ -70,7 +70,7 @@ class Property(Generic[_In_contra]):
 class EventSchema(Generic[_In]):
     """An event's name and properties, in the order they are computed and listed."""
 
-    __slots__ = ("event_name", "properties", "vocabularies")
+    __slots__ = ("event_name", "properties", "query_words", "vocabularies")
 
     def __init__(self, event_name: str, properties: Iterable[Property[_In]]) -> None:
         self.event_name = event_name
@@ -83,6 +83,8 @@ class EventSchema(Generic[_In]):
         }
         """Each property's declared labels, for the wire check (which takes the names as
         declared too: a user named ``version`` does not cost the event its version)."""
+        self.query_words = QUERY_TEXT_KEY in self.vocabularies
+        """Whether the event carries the opted-in query's plain words (see ``wire.py``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +137,10 @@ def build_event(
     def event(filtered: Filtered) -> _E:
         return event_type(filtered.payload, filtered.report)
 
-    return finish_payload(properties, policy, report, schema.vocabularies).map(event)
+    finished = finish_payload(
+        properties, policy, report, schema.vocabularies, query_words=schema.query_words
+    )
+    return finished.map(event)
 
 
 def _reason(error: Exception) -> str:

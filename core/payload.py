@@ -64,9 +64,12 @@ def finish_payload(
     policy: PrivacyPolicy,
     report: FilterReport = FilterReport(),
     vocabularies: Mapping[str, AbstractSet[str]] | None = None,
+    *,
+    query_words: bool = False,
 ) -> Result[Filtered, PrivacyError]:
     """``properties`` through the wire check, with ``report``'s drops (made before it) in the
-    payload's ``privacy_filter`` entry and the check's added to them.
+    payload's ``privacy_filter`` entry and the check's added to them (``query_words``: see
+    :func:`~codeweaver_telemetry.core.wire.checked_properties`).
 
     >>> from codeweaver_telemetry.core.policy import default_policy
     >>> finish_payload({"path": "/home/alice/x.py", "n": 1}, default_policy()).unwrap().payload
@@ -78,4 +81,5 @@ def finish_payload(
         dropped = report.dropped + checked.dropped
         return Filtered(checked.properties, FilterReport(dropped, checked.redacted, report.notes))
 
-    return checked_properties(properties, policy, vocabularies).map(reported)
+    checked = checked_properties(properties, policy, vocabularies, query_words=query_words)
+    return checked.map(reported)

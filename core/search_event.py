@@ -47,7 +47,7 @@ from .event_schema import (
 from .known_labels import LANGUAGES, values_of
 from .policy import PrivacyPolicy
 from .vocabulary import AnonymityConversion, JSONObject, JSONValue, PrivacyError
-from .wire import FEATURE_PREFIX, OTHER_LABEL, plain_words
+from .wire import FEATURE_FLAGS, FEATURE_PREFIX, OTHER_LABEL, plain_words
 
 _C = AnonymityConversion
 
@@ -62,12 +62,22 @@ class SearchInputs:
     strategies: Iterable[SearchStrategy]
     execution_time_ms: float
     feature_flags: Mapping[str, object] | None
+    max_matches: int
+
+    @functools.cached_property
+    def matches(self) -> tuple[CodeMatch, ...]:
+        """The response's matches, read once (a one-shot iterator counts as it should) and at
+        most the policy's ``max_scan_items`` (an endless one is refused, not read for ever);
+        if reading raises, each property of the matches is dropped with its note."""
+        matches = tuple(itertools.islice(self.response.matches, self.max_matches + 1))
+        if len(matches) > self.max_matches:
+            raise ConversionRejected("more matches than the policy reads")
+        return matches
 
     @functools.cached_property
     def scores(self) -> list[float]:
-        """The matches' finite relevance scores, in order, read once for the four statistics
-        (if reading raises, each statistic is dropped with its note)."""
-        return _finite_scores(self.response.matches)
+        """The matches' finite relevance scores, in order, read once for the four statistics."""
+        return _finite_scores(self.matches)
 
 
 def _label(value: object, policy: PrivacyPolicy, vocabulary: frozenset[str]) -> str | None:
@@ -128,7 +138,7 @@ def _relevance_median(inputs: SearchInputs, policy: PrivacyPolicy) -> float | No
 
 
 def _match_types(inputs: SearchInputs, policy: PrivacyPolicy) -> JSONObject:
-    kinds = [match.match_type for match in inputs.response.matches]
+    kinds = [match.match_type for match in inputs.matches]
     return to_distribution(kinds, policy, _MATCH_TYPES)
 
 
@@ -196,7 +206,7 @@ SEARCH_SCHEMA: Final[EventSchema[SearchInputs]] = EventSchema(
             "result_returned",
             "integer",
             "Matches returned.",
-            lambda i, p: to_count(i.response.matches, p),
+            lambda i, p: len(i.matches),
             _C.COUNT,
         ),
         Property(
@@ -290,7 +300,7 @@ SEARCH_SCHEMA: Final[EventSchema[SearchInputs]] = EventSchema(
             _C.COUNT,
         ),
         Property(
-            f"{FEATURE_PREFIX}<flag>",
+            FEATURE_FLAGS,
             "string | boolean",
             "Each feature flag's value.",
             _feature_flags,
@@ -365,6 +375,12 @@ def build_search_event(
     False
     """
     inputs = SearchInputs(
-        response, query, intent_type, strategies, execution_time_ms, feature_flags
+        response,
+        query,
+        intent_type,
+        strategies,
+        execution_time_ms,
+        feature_flags,
+        policy.max_scan_items,
     )
     return build_event(SearchEvent, SEARCH_SCHEMA, inputs, policy)

@@ -25,7 +25,7 @@ from .introspection import MISSING, ModelRejected, declared_keys, is_model, mode
 from .payload import MAX_NOTES, DropNote, Filtered, FilterReport, finish_payload
 from .policy import PrivacyPolicy, default_policy
 from .vocabulary import AnonymityConversion, JSONObject, JSONValue, PrivacyError
-from .wire import NO_VOCABULARY, PRIVACY_FILTER_KEY
+from .wire import NO_VOCABULARY, PRIVACY_FILTER_KEY, is_digest
 
 _FORBIDDEN: Final = AnonymityConversion.FORBIDDEN
 
@@ -131,6 +131,8 @@ class _Walk:
         out: JSONObject = {}
         for raw_key, value in fields:
             key = _json_key(raw_key)
+            if key is not None and is_digest(key):
+                key = None  # only HASH makes a digest: in a host's key, it is host data
             if key is None:
                 self.drop(path, "[*]", None, f"a {type(raw_key).__name__} key cannot be sent")
                 continue
@@ -139,6 +141,12 @@ class _Walk:
                 continue
             label = key if reveal_names or conversion is not None else "[*]"
             if depth == 1:
+                reported = _reported_drops(value) if key == PRIVACY_FILTER_KEY else None
+                if reported is not None:
+                    # The library's report of an earlier pass (a payload serialized before it
+                    # is captured) keeps its count.
+                    self.dropped += reported
+                    continue
                 if key == PRIVACY_FILTER_KEY or key[:1] == "$":
                     # The filter's report, and PostHog's $ properties, are the library's alone.
                     self.drop(path, label, conversion, "the key is reserved for the library")
@@ -195,6 +203,8 @@ class _Walk:
             return self.drop(path, name, None, "undeclared text is not sent in strict mode")
         if len(value) > self.policy.max_string_length:
             return self.drop(path, name, None, "the text is longer than the policy allows")
+        if is_digest(value):  # only HASH makes a digest: undeclared, it is a host's, any key's
+            return self.drop(path, name, None, "undeclared text in a digest's form")
         return value
 
     def number(self, value: object, path: str, name: str) -> int | float | _Dropped:
@@ -206,9 +216,9 @@ class _Walk:
     def enum_member(self, member: enum.Enum, path: str, name: str) -> JSONValue | _Dropped:
         inner = member.value
         if isinstance(inner, str | bool) or inner is None:
-            return inner
-        if isinstance(inner, int | float) and math.isfinite(inner):
-            return inner
+            return "".join([inner]) if isinstance(inner, str) else inner
+        if isinstance(inner, int | float):
+            return self.number(inner, path, name)
         return member.name
 
     def nested(self, value: object, path: str, name: str, depth: int) -> JSONValue | _Dropped:
@@ -279,7 +289,8 @@ def _json_key(key: object) -> str | None:
     if isinstance(key, str):
         return "".join([key])
     if isinstance(key, int):
-        return str(key) if -(2**63) < key < 2**63 else None
+        # int's own text, not a subclass's __str__ (which could say anything)
+        return int.__repr__(key) if -(2**63) < key < 2**63 else None
     if isinstance(key, float) and math.isfinite(key):
         return repr(key)
     return None
@@ -296,3 +307,10 @@ def _join(parent: str, name: str) -> str:
 
 def _order_key(item: JSONValue) -> tuple[str, str]:
     return (type(item).__name__, str(item))
+
+
+def _reported_drops(report: object) -> int | None:
+    """The drops an earlier pass reported in its ``privacy_filter`` entry; None when the entry
+    is not of the library's form."""
+    dropped = report.get("dropped") if type(report) is dict else None
+    return dropped if type(dropped) is int and 0 <= dropped < 2**63 else None

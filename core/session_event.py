@@ -17,6 +17,7 @@ from typing import ClassVar, Final, NamedTuple
 from returns.result import Result
 
 from .conversions import (
+    ConversionRejected,
     as_json_number,
     category_label,
     kept_labels,
@@ -94,13 +95,17 @@ def _latencies(inputs: SessionInputs, policy: PrivacyPolicy) -> JSONObject:
     """Per tool: count, mean, p50, p95 and max; the samples of the tools beyond the cap, and
     of those whose name is not a label, are summarised together under ``__other__``."""
     samples: dict[str, list[int | float]] = {}
+    left = policy.max_scan_items  # in all, not per tool: 1,000 tools x 100,000 is too many
     for tool, values in itertools.islice(
         inputs.stats.tool_latencies_ms.items(), policy.max_list_length
     ):
         label = category_label(
             tool, policy, policy.vocabularies.get("tool_latency_ms", NO_VOCABULARY)
         )
-        bounded = itertools.islice(values, policy.max_scan_items)
+        bounded = tuple(itertools.islice(values, left + 1))
+        left -= len(bounded)
+        if left < 0:
+            raise ConversionRejected("more latency samples than the policy reads")
         samples.setdefault(label, []).extend(map(as_json_number, bounded))
     weights = {label: len(values) for label, values in samples.items() if values}
     kept = kept_labels(

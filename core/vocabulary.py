@@ -21,8 +21,11 @@ JSONValue: TypeAlias = JSONScalar | list["JSONValue"] | dict[str, "JSONValue"]
 JSONObject: TypeAlias = dict[str, JSONValue]
 """An event's properties, or any other serialized model."""
 
-LABEL_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:+#-]{0,63}")
-"""The alphabet of a label (with ``fullmatch``): the only free-form string the wire carries."""
+LABEL_PATTERN: Final = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.+#-]|(?<=[0-9]):|:(?=[0-9])){0,63}")
+"""The alphabet of a label (with ``fullmatch``): the only free-form string the wire carries.
+
+A colon stands next to a digit (``08:37:52``, ``llama3:8b``, ``host:5432``), never between two
+letters: ``password:hunter2`` is a ``key:value`` secret, not a label."""
 
 FilteredKey = NewType("FilteredKey", str)
 """The name of a model field (or of a mapping key) that carries a privacy declaration."""

@@ -12,8 +12,9 @@ Every string the library sends, as a value or as a key, at any depth, is exactly
    ``$python_version``, ``$geoip_disable`` (always true), ``$process_person_profile``
    (always false), ``$session_id`` (a random uuid), ``$feature/`` followed by a label, and
    ``__other__``;
-4. with the user's opt-in only, the top-level ``query_text`` reduced to **plain words** (see
-   :func:`plain_words`).
+4. with the user's opt-in only, the search event's top-level ``query_text`` reduced to
+   **plain words** (see :func:`plain_words`); and without the opt-in, none of the search
+   event's query properties, whoever set them.
 
 Nothing else can be written: no white space, no ``/ \\ @ = % ? &``, quotes, brackets or
 non-ASCII in a label, so sentences, code, paths, URLs, e-mail addresses, ``key=value``
@@ -64,8 +65,16 @@ PRIVACY_FILTER_KEY: Final = "privacy_filter"
 QUERY_TEXT_KEY: Final = "query_text"
 """The one property that may carry plain words, and only with the user's opt-in."""
 
+OPT_IN_KEYS: Final = frozenset({"query_tokens", "query_chars", "query_hash", QUERY_TEXT_KEY})
+"""The properties only the user's opt-in sends (the search event's query statistics): without
+it they are dropped, whoever set them and whatever they hold."""
+
 FEATURE_PREFIX: Final = "$feature/"
 """PostHog's prefix for the feature-flag values an event was produced under."""
+
+FEATURE_FLAGS: Final = f"{FEATURE_PREFIX}<flag>"
+"""How an event schema declares that it carries feature flags (the search event does): only
+such an event may, so that a flag a host writes into another is not sent."""
 
 SESSION_ID_KEY: Final = "$session_id"
 NO_PERSON_PROFILE_KEY: Final = "$process_person_profile"
@@ -140,18 +149,35 @@ def plain_words(text: str, policy: PrivacyPolicy) -> str:
 
     Every white-space separated token that is not a word of letters and digits (inner
     apostrophes and hyphens allowed, at most 24 characters), or that the leak guard flags,
-    becomes one marker; a run of markers is one marker. So ``charge(card)``, ``amount=100``
-    and every part of a path with spaces (each holds a separator) are gone.
+    becomes one marker; a run of markers is one marker. So ``charge(card)`` and ``amount=100``
+    are gone. A token that opens something, a path (a separator, or ``~``) that does not end in
+    a file name, or a quote or bracket it does not close, hides the tokens after it up to the
+    one that ends it (a file name, the closing quote), or to the end: so every part of a path
+    or a quoted string with spaces in it is gone too.
 
     >>> from codeweaver_telemetry.core.policy import PrivacyPolicy
-    >>> plain_words(r"open C:\\Users\\bob\\My Documents\\Q3 Payroll\\x.xlsx now",
-    ...             PrivacyPolicy(hash_key=bytes(32)))
+    >>> policy = PrivacyPolicy(hash_key=bytes(32))
+    >>> plain_words(r"open C:\\Users\\bob\\My Documents\\Q3 Payroll\\x.xlsx now", policy)
     'open [REDACTED] now'
+    >>> plain_words('log("charging card for Jane Doe") fails when ~/My Docs is full', policy)
+    '[REDACTED] fails when [REDACTED]'
     """
     words: list[str] = []
     length = -1
-    for token in text.split():
-        word = token if _is_query_word(token, policy) else REDACTED
+    pending: frozenset[str] = frozenset()  # what ends the path or quote a token opened
+    tokens = text[: _QUERY_READ_FACTOR * policy.max_query_chars + 1].split()
+    if len(text) > _QUERY_READ_FACTOR * policy.max_query_chars:
+        tokens = tokens[:-1]  # the last one may be cut: a cut token is never sent
+    for token in tokens:
+        if pending:
+            if _ends(token, pending):
+                pending = frozenset()
+            word = REDACTED
+        elif _is_query_word(token, policy):
+            word = token
+        else:
+            word = REDACTED
+            pending = _opened(token)
         if word is REDACTED and words and words[-1] is REDACTED:
             continue
         length += len(word) + 1
@@ -159,6 +185,38 @@ def plain_words(text: str, policy: PrivacyPolicy) -> str:
             break
         words.append(word)
     return " ".join(words)
+
+
+_QUERY_READ_FACTOR: Final = 8
+"""Of a long query, at most this many times the policy's length is read: what is sent is
+shorter than that, and a host's 50 MB string is not split whole on its thread."""
+
+_PATH_END: Final = re.compile(r"\.[A-Za-z0-9]{1,10}[\]\)}>\"'.,;:!?]*\Z")
+"""A token that ends in a file name's extension (and closing punctuation): a path ends there."""
+
+_CLOSERS: Final = {'"': '"', "'": "'", "(": ")", "[": "]", "{": "}", "`": "`"}
+
+
+def _opened(token: str) -> frozenset[str]:
+    """What a token that is not a word leaves open: a path (``"/"``), quotes or brackets."""
+    opened = set()
+    for opener, closer in _CLOSERS.items():
+        if opener == closer:
+            unbalanced = token.count(opener) % 2 == 1
+        else:
+            unbalanced = token.count(opener) > token.count(closer)
+        if unbalanced:
+            opened.add(closer)
+    if ("/" in token or "\\" in token or token.startswith("~")) and not _PATH_END.search(token):
+        opened.add("/")
+    return frozenset(opened)
+
+
+def _ends(token: str, pending: frozenset[str]) -> bool:
+    """Whether ``token`` ends what was left open: a file name ends a path, a closer a quote."""
+    if "/" in pending and _PATH_END.search(token):
+        return True
+    return any(closer in token for closer in pending if closer != "/")
 
 
 def _is_query_word(token: str, policy: PrivacyPolicy) -> bool:
@@ -178,17 +236,21 @@ def checked_event(
     properties: object,
     policy: PrivacyPolicy,
     vocabularies: Mapping[str, AbstractSet[str]] | None = None,
+    *,
+    query_words: bool = False,
 ) -> Result[Checked, PrivacyError]:
     """:func:`checked_properties` of an event whose ``name`` must itself be a label."""
     if type(name) is not str or not is_label(name, policy):
         return Failure(PrivacyError("", None, "the event name is not a label"))
-    return checked_properties(properties, policy, vocabularies)
+    return checked_properties(properties, policy, vocabularies, query_words=query_words)
 
 
 def checked_properties(
     properties: object,
     policy: PrivacyPolicy,
     vocabularies: Mapping[str, AbstractSet[str]] | None = None,
+    *,
+    query_words: bool = False,
 ) -> Result[Checked, PrivacyError]:
     """The properties in the wire grammar, with the ``privacy_filter`` report brought up to
     date: what fails is dropped and counted; a Failure only when ``properties`` is not a JSON
@@ -196,11 +258,12 @@ def checked_properties(
 
     ``vocabularies`` are the declared words of each top-level property (at any depth under
     it), always kept, and its name is taken as declared; the policy's declared vocabularies
-    apply too.
+    apply too. ``query_words``: the event is one that carries the opted-in query's plain words
+    in ``query_text`` (the library's search event); in any other, ``query_text`` is a label.
     """
     if type(properties) is not dict:
         return Failure(PrivacyError("", None, "the properties are not a JSON object"))
-    check = _Check(policy, vocabularies)
+    check = _Check(policy, vocabularies, query_words)
     checked = check.top(properties)
     if check.size > policy.max_payload_bytes:
         size = _json_size(checked)
@@ -225,13 +288,17 @@ _DROP: Final = _Drop()
 class _Check:
     """One walk over an event: the policy, the vocabularies, what was dropped, the size."""
 
-    __slots__ = ("dropped", "policy", "redacted", "size", "vocabularies")
+    __slots__ = ("dropped", "policy", "query_words", "redacted", "size", "vocabularies")
 
     def __init__(
-        self, policy: PrivacyPolicy, vocabularies: Mapping[str, AbstractSet[str]] | None
+        self,
+        policy: PrivacyPolicy,
+        vocabularies: Mapping[str, AbstractSet[str]] | None,
+        query_words: bool,
     ) -> None:
         self.policy = policy
         self.vocabularies = vocabularies
+        self.query_words = query_words and policy.tools_over_privacy
         self.dropped = 0
         self.redacted = 0
         self.size = 2
@@ -255,9 +322,12 @@ class _Check:
             if key == PRIVACY_FILTER_KEY:
                 report = value
                 continue
-            if key[:1] == "$":
+            checked: JSONValue | _Drop
+            if key in OPT_IN_KEYS and not self.policy.tools_over_privacy:
+                checked = _DROP
+            elif key[:1] == "$":
                 checked = self.library_value(key, value)
-            elif key == QUERY_TEXT_KEY and self.policy.tools_over_privacy and type(value) is str:
+            elif key == QUERY_TEXT_KEY and self.query_words and type(value) is str:
                 checked = self.query_text(value)
             elif (words := self.declared(key)) is not None or is_label(key, self.policy):
                 kind = type(value)
@@ -272,10 +342,8 @@ class _Check:
                 continue
             self.size += len(key) + 4
             out[key] = checked  # type: ignore[assignment]
-        out[PRIVACY_FILTER_KEY] = {
-            "dropped": self.dropped + _count(report, "dropped"),
-            "redacted": self.redacted,
-        }
+        dropped = min(self.dropped + _count(report, "dropped"), _INT_BOUND - 1)
+        out[PRIVACY_FILTER_KEY] = {"dropped": dropped, "redacted": self.redacted}
         self.size += 60
         return out
 
@@ -293,7 +361,10 @@ class _Check:
             if key == SESSION_ID_KEY:
                 return value if is_session_id(value) else _DROP
         if key in _LIBRARY_LABEL_KEYS or (
-            key.startswith(FEATURE_PREFIX) and is_label(key[len(FEATURE_PREFIX) :], self.policy)
+            key.startswith(FEATURE_PREFIX)
+            and self.vocabularies is not None
+            and FEATURE_FLAGS in self.vocabularies
+            and is_label(key[len(FEATURE_PREFIX) :], self.policy)
         ):
             if type(value) is bool or value is None:
                 return value

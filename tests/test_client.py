@@ -371,11 +371,19 @@ def test_the_stdout_sink_never_opens_a_socket(monkeypatch: pytest.MonkeyPatch) -
     assert len(stream.getvalue().splitlines()) == 2
 
 
-def test_the_client_knows_the_session_event_by_its_schema_name() -> None:
-    from codeweaver_telemetry.adapters.client import SESSION_EVENT_NAME
-    from codeweaver_telemetry.core import SessionEvent
+def test_a_handed_over_session_event_does_not_take_the_clients_counts(
+    client: TelemetryClient, sink: NullSink
+) -> None:
+    from codeweaver_telemetry.core import build_session_event, default_policy
 
-    assert SessionEvent.EVENT_NAME == SESSION_EVENT_NAME
+    client.capture("not a label")  # one drop the session event must report
+    handed = build_session_event(
+        SessionStatistics(), version="1", duration_seconds=1.0, policy=default_policy()
+    ).unwrap()
+    client.capture_from_event(handed)
+    client.end_session()
+    sessions = [event for event in sink.events if event.event == "codeweaver_session"]
+    assert [event.properties["telemetry_events_dropped"] for event in sessions] == [0, 1]
 
 
 def test_a_forged_built_event_is_checked_like_any_other(

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import getpass
 import os
+import platform
 import stat
 from pathlib import Path
 
 import pytest
 from returns.pipeline import is_successful
 
-from codeweaver_telemetry.adapters import identity
 from codeweaver_telemetry.adapters.config import find_project_file, load_config
 from codeweaver_telemetry.adapters.identity import (
     GENERIC_ACCOUNTS,
@@ -228,8 +229,8 @@ def git_repository(root: Path, config: str) -> Path:
 @pytest.fixture
 def machine(monkeypatch: pytest.MonkeyPatch) -> None:
     """A machine whose user and host names are known: ``bob`` on ``bobs-laptop.corp.acme.com``."""
-    monkeypatch.setattr(identity.getpass, "getuser", lambda: "bob")
-    monkeypatch.setattr(identity.platform, "node", lambda: "bobs-laptop.corp.acme.com")
+    monkeypatch.setattr(getpass, "getuser", lambda: "bob")
+    monkeypatch.setattr(platform, "node", lambda: "bobs-laptop.corp.acme.com")
 
 
 @pytest.mark.parametrize(
@@ -308,8 +309,8 @@ def test_the_short_host_name_is_a_literal(tmp_path: Path) -> None:
 def test_generic_account_and_host_names_are_not_literals(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, account: str
 ) -> None:
-    monkeypatch.setattr(identity.getpass, "getuser", lambda: account)
-    monkeypatch.setattr(identity.platform, "node", lambda: f"{account}.local")
+    monkeypatch.setattr(getpass, "getuser", lambda: account)
+    monkeypatch.setattr(platform, "node", lambda: f"{account}.local")
     home = tmp_path / "home" / account
     home.mkdir(parents=True)
     monkeypatch.setenv("HOME", str(home))

@@ -123,11 +123,6 @@ RELEVANCE = ("relevance_min", "relevance_max", "relevance_mean", "relevance_medi
             ["intent: a Exploding is not a category"],
         ),
         (
-            {"intent_type": LoudInt(3)},
-            {"intent"},
-            ["intent: the value raised RuntimeError"],
-        ),
-        (
             {"response": summary(warnings=Exploding(), languages_found=Exploding())},
             {"warning_count", "languages_found"},
             [
@@ -154,6 +149,12 @@ def test_a_hostile_value_costs_its_own_properties_and_says_why(
     assert notes_of(event) == notes
     assert event.properties["privacy_filter"] == {"dropped": len(notes), "redacted": 0}
     assert "secret" not in json.dumps(event.properties) + " ".join(notes)
+
+
+def test_an_int_subclass_is_labelled_by_ints_own_text_never_its_str() -> None:
+    event = search(POLICY, intent_type=LoudInt(3))
+    assert event.properties["intent"] == "3"
+    assert notes_of(event) == []
 
 
 def test_flags_the_grammar_refuses_are_dropped_and_counted_one_by_one() -> None:

@@ -132,7 +132,11 @@ class PydanticSearch(pydantic.BaseModel):
 
 def test_a_pydantic_model_is_converted_by_field_name_whatever_the_alias() -> None:
     model = PydanticSearch(queryText="find auth", file_path="/etc/passwd", hits=2)
-    assert ok(model) == {"query_text": 9, "hits": 2, "privacy_filter": CLEAN}
+    opted_in = dataclasses.replace(POLICY, tools_over_privacy=True)
+    assert ok(model, policy=opted_in) == {"query_text": 9, "hits": 2, "privacy_filter": CLEAN}
+    # Without the user's opt-in nothing derived from a query is sent, whoever declared it.
+    dropped = {"dropped": 1, "redacted": 0}
+    assert ok(model) == {"hits": 2, "privacy_filter": dropped}
 
 
 class PydanticExtra(pydantic.BaseModel):

@@ -232,3 +232,208 @@ def test_no_planted_secret_reaches_a_posthog_server(
         assert isinstance(properties, dict)
         assert properties["$process_person_profile"] is False
         assert properties["$geoip_disable"] is True
+
+
+# --- What an adversarial review found on the first wire check ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "sent"),
+    [
+        ("open /home/bob/Jane Doe Divorce Settlement.pdf", "open [REDACTED]"),
+        ("cd ~/Documents/Acme Layoffs 2026", "cd [REDACTED]"),
+        (
+            'where is log.info("charging card 4111 for Jane Doe now") called',
+            "where is [REDACTED] called",
+        ),
+        ("grep 'DB password is hunter2 ok' in config", "grep [REDACTED] in config"),
+    ],
+)
+def test_no_part_of_a_path_or_quoted_string_with_spaces_is_a_plain_word(
+    query: str, sent: str
+) -> None:
+    stream = io.StringIO()
+    client = stdout_client(stream, opted_in=True)
+    client.capture_search_event(
+        empty_summary(), query=query, intent_type=None, strategies=[], execution_time_ms=1.0
+    )
+    client.shutdown()
+    (line,) = stream.getvalue().splitlines()
+    assert json.loads(line)["properties"]["query_text"] == sent
+
+
+QUERY_KEYS = {"query_tokens", "query_chars", "query_hash", "query_text"}
+
+
+def test_nothing_derived_from_a_query_is_sent_without_the_users_opt_in() -> None:
+    from codeweaver_telemetry.core import build_search_event
+
+    sink = NullSink(keep=True)
+    client = TelemetryClient(settings(), policy=policy(), sink=sink)
+    # Built under a policy that opted in (any host can make one), then handed over:
+    built = build_search_event(
+        empty_summary(),
+        query="payroll",
+        intent_type=None,
+        strategies=[],
+        execution_time_ms=1.0,
+        policy=policy(opted_in=True),
+    ).unwrap()
+    assert set(built.properties) >= QUERY_KEYS
+    client.capture_from_event(built)
+    client.capture("codeweaver_search", {"query_text": "payroll", "query_chars": 7})
+    client.shutdown()
+    for event in sink.events:
+        assert QUERY_KEYS.isdisjoint(event.properties)
+
+
+def test_only_the_search_event_carries_plain_words_or_feature_flags() -> None:
+    from codeweaver_telemetry.core import build_session_event
+
+    sink = NullSink(keep=True)
+    client = TelemetryClient(
+        settings(tools_over_privacy=True), policy=policy(opted_in=True), sink=sink
+    )
+    sentence = "ticket for Jane Doe about her divorce settlement"
+    client.start_session({"query_text": sentence})
+    with client.context(query_text=sentence):
+        client.capture("index_rebuilt", {"query_text": sentence, "files": 3})
+    session = build_session_event(
+        SessionStatistics(), version="1", duration_seconds=1.0, policy=policy()
+    ).unwrap()
+    session.properties["$feature/db_password"] = "Tr0ub4dor"
+    client.capture_from_event(session)
+    client.shutdown()
+    for event in sink.events:
+        assert "query_text" not in event.properties
+        assert not any(key.startswith("$feature/") for key in event.properties)
+
+
+def test_text_in_a_digests_form_from_a_host_is_not_sent() -> None:
+    from codeweaver_telemetry.core import AnonymityConversion, serialize_for_telemetry
+
+    # Hashed under a key the docs use (anyone can reverse it), then captured as host data.
+    known_key = PrivacyPolicy(hash_key=bytes(32))
+    hashed = serialize_for_telemetry(
+        {"file_path": "/home/alice/payroll/salaries_2026.xlsx"},
+        known_key,
+        keys={"file_path": AnonymityConversion.HASH},
+    ).unwrap()
+    sink = NullSink(keep=True)
+    client = TelemetryClient(settings(), policy=policy(), sink=sink)
+    client.capture("file_opened", hashed)
+    client.capture("x", {"h:0123456789abcdef0123456789abcdef": 1})
+    client.shutdown()
+    for event in sink.events:
+        assert "file_path" not in event.properties
+        assert not any(key.startswith("h:") for key in event.properties)
+
+
+class CustomerId(int):
+    """An int whose text says something else."""
+
+    def __str__(self) -> str:
+        return "globex-payroll-jsmith"
+
+
+def test_an_int_subclass_is_sent_as_its_number_never_its_str() -> None:
+    stream = io.StringIO()
+    client = stdout_client(stream)
+    customer = CustomerId(7)
+    client.capture("e", {customer: 1, "n": customer})  # type: ignore[dict-item]
+    stats = SessionStatistics(operations={customer: 2}, config_flags={customer: True})  # type: ignore[dict-item]
+    client.capture_session_event(stats, version="1")
+    client.shutdown()
+    assert "globex" not in stream.getvalue()
+    first = json.loads(stream.getvalue().splitlines()[0])
+    assert first["properties"]["7"] == 1
+
+
+@pytest.mark.parametrize(
+    "secret", ["password:hunter2", "admin:Tr0ub4dor3", "db:5432:payroll:admin:hunter2"]
+)
+def test_a_colon_between_letters_is_not_a_label(secret: str) -> None:
+    stream = io.StringIO()
+    client = stdout_client(stream)
+    client.capture("e", {"auth": secret, secret: 1})
+    stats = SessionStatistics(active_store=secret, operations={secret: 1})
+    client.capture_session_event(stats, version="1")
+    client.shutdown()
+    assert secret.rsplit(":", maxsplit=1)[-1] not in stream.getvalue()
+    first = json.loads(stream.getvalue().splitlines()[0])
+    assert "auth" not in first["properties"]
+    assert json.loads(stream.getvalue().splitlines()[0])["properties"]["privacy_filter"] == {
+        "dropped": 2,
+        "redacted": 0,
+    }
+
+
+def test_latency_samples_are_bounded_in_all_not_per_tool() -> None:
+    shared = tuple(float(n) for n in range(1000))
+    small = PrivacyPolicy(hash_key=b"k" * 32, max_scan_items=5000)
+    sink = NullSink(keep=True)
+    client = TelemetryClient(settings(), policy=small, sink=sink)
+    stats = SessionStatistics(tool_latencies_ms={f"tool{n}": shared for n in range(900)})
+    client.capture_session_event(stats, version="1")  # reads 5,001 samples, not 900,000
+    (event,) = sink.events
+    assert "tool_latency_ms" not in event.properties
+    assert event.properties["privacy_filter"] == {"dropped": 1, "redacted": 0}
+
+
+def test_endless_or_one_shot_matches_are_read_once_and_bounded() -> None:
+    import itertools
+
+    from codeweaver_telemetry.core import CodeMatch, MatchType
+
+    match = CodeMatch("/a.py", "x", (0, 1), 0.5, MatchType.SEMANTIC)
+    sink = NullSink(keep=True)
+    client = TelemetryClient(settings(), policy=policy(), sink=sink)
+    endless = dataclasses.replace(empty_summary(), matches=itertools.repeat(match))  # type: ignore[arg-type]
+    one_shot = dataclasses.replace(empty_summary(), matches=(m for m in [match] * 5))  # type: ignore[arg-type]
+    for response in (endless, one_shot):
+        client.capture_search_event(
+            response, query="q", intent_type=None, strategies=[], execution_time_ms=1.0
+        )
+    client.shutdown()
+    refused, counted = sink.events
+    assert "result_returned" not in refused.properties
+    assert counted.properties["result_returned"] == 5
+    assert counted.properties["match_types"] == {"semantic": 5}
+
+
+def test_the_filter_report_counts_stay_within_64_bits_and_a_second_check_changes_nothing() -> None:
+    from codeweaver_telemetry.core import checked_properties
+
+    chosen = policy()
+    once = checked_properties(
+        {"x": "a b", "privacy_filter": {"dropped": 2**63 - 1, "redacted": 0}}, chosen
+    ).unwrap()
+    assert once.properties["privacy_filter"] == {"dropped": 2**63 - 1, "redacted": 0}
+    again = checked_properties(dict(once.properties), chosen).unwrap()
+    assert again.properties == once.properties
+
+
+def test_a_payload_serialized_before_it_is_captured_keeps_its_drop_count() -> None:
+    from codeweaver_telemetry.core import serialize_for_telemetry
+
+    sink = NullSink(keep=True)
+    client = TelemetryClient(settings(), policy=policy(), sink=sink)
+    payload = serialize_for_telemetry({"a": "x y", "b": "/etc", "c": "p q", "n": 1}, policy())
+    client.capture("e", payload.unwrap())
+    client.shutdown()
+    assert sink.events[0].properties["privacy_filter"] == {"dropped": 3, "redacted": 0}
+
+
+def test_an_enum_member_whose_number_overflows_costs_its_field_only() -> None:
+    import enum
+
+    class Huge(enum.Enum):
+        BIG = 10**400
+
+    sink = NullSink(keep=True)
+    client = TelemetryClient(settings(), policy=policy(), sink=sink)
+    client.capture("e", {"size": Huge.BIG, "n": 1})
+    client.shutdown()
+    (event,) = sink.events
+    assert event.properties["n"] == 1
+    assert "size" not in event.properties
