@@ -255,7 +255,9 @@ class KeySpec(NamedTuple):
     """One configuration key: how to parse it, its default, what it means.
 
     ``restrictive`` is set for a key of consent: the value that shares less, which any speaker
-    may choose and which wins; its other value counts only from the user.
+    may choose and which wins; its other value counts only from the user. A ``destination``
+    key says where events go: a project (a cloned repository's file) cannot choose it, or it
+    could send a user's events to a server of its own, or append them to any file.
     """
 
     parse: Callable[[object], object]
@@ -263,6 +265,7 @@ class KeySpec(NamedTuple):
     accepted: str
     description: str
     restrictive: bool | None = None
+    destination: bool = False
 
 
 class _Rejected(ValueError):
@@ -361,18 +364,30 @@ KEYS: Final[Mapping[str, KeySpec]] = {
         restrictive=False,
     ),
     "posthog_api_key": KeySpec(
-        _api_key, None, "a PostHog project key", "PostHog project API key (never shown)."
+        _api_key,
+        None,
+        "a PostHog project key",
+        "PostHog project API key (never shown).",
+        destination=True,
     ),
     "posthog_host": KeySpec(
-        _host, _host(DEFAULT_HOST), "an http(s) URL", "PostHog host (credentials never shown)."
+        _host,
+        _host(DEFAULT_HOST),
+        "an http(s) URL",
+        "PostHog host (credentials never shown).",
+        destination=True,
     ),
     "batch_size": KeySpec(_positive_int, 10, "a whole number >= 1", "Events per request."),
     "batch_interval_seconds": KeySpec(
         _positive_seconds, 60.0, "seconds > 0", "Longest wait before a partial batch is sent."
     ),
-    "sink": KeySpec(_sink, None, "posthog, stdout, null", "Where events go."),
+    "sink": KeySpec(_sink, None, "posthog, stdout, null", "Where events go.", destination=True),
     "stdout_target": KeySpec(
-        _text, "stdout", "stdout, stderr or a file path", "Where the stdout sink writes."
+        _text,
+        "stdout",
+        "stdout, stderr or a file path",
+        "Where the stdout sink writes.",
+        destination=True,
     ),
     "shutdown_budget_seconds": KeySpec(
         _positive_seconds, 2.0, "seconds > 0", "Longest total wait at session end and exit."
@@ -451,6 +466,11 @@ def resolve_settings(raw: RawSources) -> Result[TelemetrySettings, ConfigError]:
                     said.append((origin, spec.parse(layer[key])))
                 except _Rejected as rejected:
                     return Failure(ConfigError(origin, key, str(rejected), spec.accepted))
+        if spec.destination:
+            refused = [origin for origin, _ in said if origin.speaker is Speaker.PROJECT]
+            reason = "a project's file cannot choose where events go"
+            ignored.extend(IgnoredOptIn(key, origin, reason) for origin in refused)
+            said = [(origin, value) for origin, value in said if origin not in refused]
         default = (not raw.app.on_by_default) if key == "disable_telemetry" else spec.default
         if spec.restrictive is None:
             resolved[key] = Setting(said[-1][1], said[-1][0]) if said else _default(default)

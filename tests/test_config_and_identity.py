@@ -35,16 +35,18 @@ def write(path: Path, text: str) -> Path:
 
 def test_a_local_file_is_read_and_remembered_as_the_source(tmp_path: Path) -> None:
     write(
-        tmp_path / "codeweaver.toml", "[telemetry]\nsink = 'stdout'\ntools_above_privacy = true\n"
+        tmp_path / "codeweaver.toml",
+        "[telemetry]\nbatch_size = 4\nsink = 'stdout'\ntools_above_privacy = true\n",
     )
     loaded = load_config(environment={}, working_directory=tmp_path)
     settings = loaded.settings.unwrap()
     assert loaded.project_file == str(tmp_path / "codeweaver.toml")
-    assert settings.sink.value is SinkName.STDOUT
-    assert settings.sink.origin.source is Source.PROJECT_FILE
-    # A project cannot opt its user in.
+    assert settings.batch_size.value == 4
+    assert settings.batch_size.origin.source is Source.PROJECT_FILE
+    # A project cannot opt its user in, nor choose where the user's events go.
     assert settings.tools_over_privacy.value is False
-    assert [ignored.key for ignored in settings.ignored] == ["tools_over_privacy"]
+    assert settings.sink.value is SinkName.NULL
+    assert sorted(ignored.key for ignored in settings.ignored) == ["sink", "tools_over_privacy"]
 
 
 def test_the_project_file_is_explicit_then_named_then_local(tmp_path: Path) -> None:
@@ -66,12 +68,12 @@ def test_the_user_file_is_read_as_well_as_the_project_file(
     user_file = write(
         tmp_path / "config" / "codeweaver" / "codeweaver.toml", "[telemetry]\nbatch_size = 3\n"
     )
-    write(tmp_path / "project" / "codeweaver.toml", "[telemetry]\nsink = 'stdout'\n")
+    write(tmp_path / "project" / "codeweaver.toml", "[telemetry]\nflag_budget_seconds = 0.2\n")
     loaded = load_config(environment=environment, working_directory=tmp_path / "project")
     settings = loaded.settings.unwrap()
     assert loaded.user_file == str(user_file)
     assert (settings.batch_size.value, settings.batch_size.origin.source) == (3, Source.USER_FILE)
-    assert settings.sink.origin.source is Source.PROJECT_FILE
+    assert settings.flag_budget_seconds.origin.source is Source.PROJECT_FILE
 
 
 def test_the_user_directory_as_working_directory_is_read_once_as_the_users(

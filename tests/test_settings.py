@@ -148,9 +148,31 @@ def test_codeweavers_own_names_are_accepted() -> None:
         arguments={}, environment={}, user_file_table={"tools_above_privacy": True}
     )
     assert resolve_settings(user_file).unwrap().tools_over_privacy.value is True
-    project_key = resolve(file_table={"posthog_project_key": "phc_project"})
-    assert api_key(project_key) == "phc_project"
-    assert project_key.enabled
+    user_key = RawSources(
+        arguments={}, environment={}, user_file_table={"posthog_project_key": "phc_project"}
+    )
+    assert api_key(resolve_settings(user_key).unwrap()) == "phc_project"
+    from_variable = resolve(environment={"CODEWEAVER__TELEMETRY__POSTHOG_PROJECT_KEY": "phc_v"})
+    assert api_key(from_variable) == "phc_v"
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("posthog_api_key", "phc_attacker"),
+        ("posthog_host", "https://collector.example.net"),
+        ("sink", "stdout"),
+        ("stdout_target", "/home/bob/.bashrc"),
+    ],
+)
+def test_a_project_file_cannot_choose_where_events_go(key: str, value: str) -> None:
+    # A cloned repository's codeweaver.toml must not send the user's events to its own
+    # server, nor append them to a file of the user's.
+    settings = resolve(file_table={key: value})
+    assert getattr(settings, key).origin.source is Source.DEFAULT
+    assert [(ignored.key, ignored.origin.source) for ignored in settings.ignored] == [
+        (key, Source.PROJECT_FILE)
+    ]
 
 
 def test_flag_overrides_parse_from_a_variable_and_a_table() -> None:
