@@ -355,7 +355,7 @@ _ORDINARY: Final = [
         "codeweaver_session_v2 test_search_strategy_hybrid find_code_response_summary "
         "claude-3-5-sonnet-20241022 gpt-4o-mini-2024-07-18 text-embedding-3-small voyage-code-3 "
         "BAAI/bge-small-en-v1.5 sentence-transformers/all-MiniLM-L6-v2 x86_64-unknown-linux-gnu "
-        "std::vector .py example.com Makefile @property [REDACTED]"
+        "std::vector .py Makefile @property [REDACTED]"
     ),
     "",
     "The quick brown fox jumps over the lazy dog.",
