@@ -55,8 +55,11 @@ and which no label can hold; alone they are ordinary words (``missing_credential
 
 **Accepted false positives**, the price of failing closed:
 
-- four-part dotted numbers (``1.2.3.4``) read as IPv4 addresses, and six two-digit groups
-  joined by ``-`` or ``:`` (``26-11-28-01-04-35``) as a MAC address;
+- four-part dotted numbers (``1.2.3.4``) and four-part dashed ones (``ip-10-0-1-23``, as
+  cloud host names spell addresses; ``1-2-3-4`` too) read as IPv4 addresses, six two-digit
+  groups joined by ``-`` or ``:`` (``26-11-28-01-04-35``) as a MAC address, and so is a word of
+  exactly 12 hex characters mixing letters and digits (``001A2B3C4D5E``; a short commit hash or
+  container id too);
 - slash-separated dates (``11/28/2026``) and three slashed words (``read/write/exec``) read as
   relative paths, and a slash command at the start of a token (``/help``) as an absolute one;
 - names whose last dotted part is an extension: ``Node.js``, ``console.log``, ``process.env``,
@@ -205,7 +208,7 @@ _TOP_LEVEL_DOMAINS: Final = _word_set(
     ph th cl pe sk si lt lv ee is lu bg hr rs by kz ir pk bd ng ke eg sa ae qa tv fm ly gg sh
     so to ws cc xyz tech site online store shop blog
     internal local localdomain lan home intranet intra corp private priv arpa test example
-    invalid localhost consul lab
+    invalid localhost consul lab svc cluster
     """
 )
 """The last labels that make a dotted name a host name: the common generic and country-code
@@ -297,7 +300,15 @@ _MAC: Final = re.compile(
 )
 
 _MAC_LENGTH: Final = 14
-"""The shortest MAC address, ``001a.2b3c.4d5e``."""
+"""The shortest MAC address with separators, ``001a.2b3c.4d5e``."""
+
+_BARE_MAC_LENGTH: Final = 12
+_BARE_MAC: Final = re.compile(r"(?=[0-9A-Fa-f]*[A-Fa-f])(?=[0-9A-Fa-f]*[0-9])[0-9A-Fa-f]{12}")
+"""A MAC address without separators (``001A2B3C4D5E``), a word of its own that mixes hex letters
+and digits (a short container id or commit hash looks the same: flagged too, failing closed)."""
+
+_DASHED_IPV4: Final = re.compile(r"(?<![0-9])[0-9]{1,3}(?:-[0-9]{1,3}){3}(?![0-9])")
+"""An IPv4 address written with dashes, as cloud host names have it: ``ip-10-0-1-23``."""
 
 _HOST_SUFFIX: Final = re.compile(r"\.([A-Za-z]{2,24})(?![A-Za-z0-9-])")
 """A dot and the letters of a candidate top-level domain, looked up in a set: the gate."""
@@ -570,6 +581,10 @@ def _has_mac_address(word: str) -> bool:
     )
 
 
+def _has_dashed_ipv4(word: str) -> bool:
+    return "-" in word and word.count("-") >= 3 and _DASHED_IPV4.search(word) is not None
+
+
 def _word_leak(word: str) -> LeakKind | None:
     """The kind of leak in a string without white space.
 
@@ -579,7 +594,9 @@ def _word_leak(word: str) -> LeakKind | None:
     if _NUMERIC.issuperset(word):  # a number, version, date or time; or an IP or MAC address
         if _IPV4.search(word) or _IPV6.search(word):
             return LeakKind.IP_ADDRESS
-        return LeakKind.MAC_ADDRESS if _has_mac_address(word) else None
+        if _has_mac_address(word):
+            return LeakKind.MAC_ADDRESS
+        return LeakKind.IP_ADDRESS if _has_dashed_ipv4(word) else None
     if len(word) >= _MIN_KEY_LENGTH and _KEY.search(word):
         return LeakKind.CREDENTIAL
     if "://" in word and _URL.search(word):
@@ -592,6 +609,8 @@ def _word_leak(word: str) -> LeakKind | None:
         return LeakKind.IP_ADDRESS
     if _has_mac_address(word):
         return LeakKind.MAC_ADDRESS
+    if _has_dashed_ipv4(word):
+        return LeakKind.IP_ADDRESS
     if ("/" in word or "\\" in word) and _PATH.search(word):
         return LeakKind.PATH
     if "~" in word and _has_tilde_secret(word):
@@ -642,6 +661,8 @@ def find_leak(text: str, literal_tokens: tuple[str, ...] = ()) -> LeakKind | Non
                 return LeakKind.FILE_NAME
         elif "_" in text and text.lower() in _KEY_FILE_NAMES:  # only the bare name, to stay cheap
             return LeakKind.FILE_NAME
+        elif len(text) == _BARE_MAC_LENGTH and _BARE_MAC.fullmatch(text):
+            return LeakKind.MAC_ADDRESS
         # A plain word holds a literal as a whole token only by being that literal.
         if literal_tokens and text.lower() in literal_tokens:
             return LeakKind.SENSITIVE_LITERAL

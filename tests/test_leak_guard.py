@@ -507,3 +507,23 @@ def test_tuples_are_guarded_like_lists() -> None:
 
 def test_empty_containers_stay_empty() -> None:
     assert guard_payload({"a": [], "b": {}}) == ({"a": [], "b": {}}, 0)
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("ip-10-0-1-23", LeakKind.IP_ADDRESS),
+        ("10-0-1-23", LeakKind.IP_ADDRESS),
+        ("ip-10-0-1-23.ec2.internal", LeakKind.IP_ADDRESS),
+        ("001A2B3C4D5E", LeakKind.MAC_ADDRESS),
+        ("payments-db.billing.svc", LeakKind.HOST_NAME),
+        ("api.payments.svc.cluster.local", LeakKind.HOST_NAME),
+    ],
+)
+def test_addresses_and_host_names_a_review_found_unflagged(text: str, kind: LeakKind) -> None:
+    assert find_leak(text) is kind
+
+
+@pytest.mark.parametrize("text", ["2026-11-28", "1-2-3", "deadbeefcafe", "123456789012", "v1-2"])
+def test_dates_short_dashed_numbers_and_hex_words_without_digits_pass(text: str) -> None:
+    assert find_leak(text) is None
