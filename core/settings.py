@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Final, Generic, NamedTuple, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
+from returns.pipeline import is_successful
 from returns.result import Failure, Result, Success
 
 from .app import DEFAULT_APP, App
@@ -441,18 +442,18 @@ def resolve_settings(raw: RawSources) -> Result[TelemetrySettings, ConfigError]:
         (raw.project_file_table, Origin(Source.PROJECT_FILE, raw.project_file_path)),
     ):
         if table is not None:
-            layer = _canonical_layer(table, origin, "unknown key in [telemetry]")
-            if isinstance(layer, ConfigError):
-                return Failure(layer)
-            layers.append((origin, layer))
+            canonical = _canonical_layer(table, origin, "unknown key in [telemetry]")
+            if not is_successful(canonical):
+                return Failure(canonical.failure())
+            layers.append((origin, canonical.unwrap()))
     environment = _environment_layers(raw.environment, raw.app)
-    if isinstance(environment, ConfigError):
-        return Failure(environment)
-    layers.extend(environment)
+    if not is_successful(environment):
+        return Failure(environment.failure())
+    layers.extend(environment.unwrap())
     arguments = _canonical_layer(raw.arguments, Origin(Source.ARGUMENT), "unknown key")
-    if isinstance(arguments, ConfigError):
-        return Failure(arguments)
-    layers.append((Origin(Source.ARGUMENT), arguments))
+    if not is_successful(arguments):
+        return Failure(arguments.failure())
+    layers.append((Origin(Source.ARGUMENT), arguments.unwrap()))
     do_not_track = _do_not_track(raw.environment)
     if do_not_track.value:
         layers.append((do_not_track.origin, {"disable_telemetry": True}))
@@ -561,17 +562,19 @@ def verdict(settings: TelemetrySettings, *, notice_shown: bool = True) -> str:
 
 def _canonical_layer(
     table: Mapping[str, object], origin: Origin, problem: str
-) -> Mapping[str, object] | ConfigError:
+) -> Result[Mapping[str, object], ConfigError]:
     layer: dict[str, object] = {}
     for key, value in table.items():
         name = ALIASES.get(key, key)
         if name not in KEYS:
-            return ConfigError(origin, str(key), problem, _known())
+            return Failure(ConfigError(origin, str(key), problem, _known()))
         layer[name] = value
-    return layer
+    return Success(layer)
 
 
-def _environment_layers(environment: Mapping[str, str], app: App) -> list[_Layer] | ConfigError:
+def _environment_layers(
+    environment: Mapping[str, str], app: App
+) -> Result[list[_Layer], ConfigError]:
     """One layer per variable of the app's prefix (and its API key variable), in key order.
 
     A misspelt variable would otherwise be ignored: a typo in DISABLE_TELEMETRY would leave
@@ -590,12 +593,14 @@ def _environment_layers(environment: Mapping[str, str], app: App) -> list[_Layer
             key = ALIASES.get(suffix, suffix)
             if key not in KEYS:
                 origin = Origin(Source.ENVIRONMENT, variable)
-                return ConfigError(origin, variable, "unknown variable", _known())
+                return Failure(ConfigError(origin, variable, "unknown variable", _known()))
             ranked.append((list(KEYS).index(key), 2 if suffix == key else 1, variable, key))
-    return [
-        (Origin(Source.ENVIRONMENT, variable), {key: environment[variable]})
-        for _, _, variable, key in sorted(ranked)
-    ]
+    return Success(
+        [
+            (Origin(Source.ENVIRONMENT, variable), {key: environment[variable]})
+            for _, _, variable, key in sorted(ranked)
+        ]
+    )
 
 
 def _do_not_track(environment: Mapping[str, str]) -> Setting[bool]:
