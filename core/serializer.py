@@ -21,6 +21,7 @@ from typing import Final
 from returns.result import Failure, Result, Success
 
 from .conversions import ConversionRejected, apply, as_json_number, describe_error
+from .hashing import DIGEST_PREFIX
 from .introspection import MISSING, ModelRejected, declared_keys, is_model, model_fields
 from .payload import MAX_NOTES, DropNote, Filtered, FilterReport, finish_payload
 from .policy import PrivacyPolicy, default_policy
@@ -28,6 +29,7 @@ from .vocabulary import AnonymityConversion, JSONObject, JSONValue, PrivacyError
 from .wire import NO_VOCABULARY, PRIVACY_FILTER_KEY, is_digest
 
 _FORBIDDEN: Final = AnonymityConversion.FORBIDDEN
+_INT_BOUND: Final = 2**63
 
 
 def serialize_for_telemetry(
@@ -130,8 +132,8 @@ class _Walk:
         """Walk ``(key, value)`` pairs; mapping keys appear in drop notes only when declared."""
         out: JSONObject = {}
         for raw_key, value in fields:
-            key = _json_key(raw_key)
-            if key is not None and is_digest(key):
+            key = raw_key if type(raw_key) is str else _json_key(raw_key)
+            if key is not None and key.startswith(DIGEST_PREFIX) and is_digest(key):
                 key = None  # only HASH makes a digest: in a host's key, it is host data
             if key is None:
                 self.drop(path, "[*]", None, f"a {type(raw_key).__name__} key cannot be sent")
@@ -184,6 +186,8 @@ class _Walk:
         if kind is bool or value is None:
             return value  # type: ignore[return-value]
         if kind is int or kind is float:
+            if kind is float or -_INT_BOUND < value < _INT_BOUND:  # type: ignore[operator]
+                return value  # type: ignore[return-value]  # (the wire check drops NaN)
             return self.number(value, path, name)
         if isinstance(value, enum.Enum):
             return self.enum_member(value, path, name)
@@ -203,8 +207,8 @@ class _Walk:
             return self.drop(path, name, None, "undeclared text is not sent in strict mode")
         if len(value) > self.policy.max_string_length:
             return self.drop(path, name, None, "the text is longer than the policy allows")
-        if is_digest(value):  # only HASH makes a digest: undeclared, it is a host's, any key's
-            return self.drop(path, name, None, "undeclared text in a digest's form")
+        if value.startswith(DIGEST_PREFIX) and is_digest(value):  # only HASH makes digests:
+            return self.drop(path, name, None, "undeclared text in a digest's form")  # a host's
         return value
 
     def number(self, value: object, path: str, name: str) -> int | float | _Dropped:

@@ -383,8 +383,15 @@ class _Check:
         # its hex looks like a secret), nor a label of the digest pattern.
         if text.startswith(DIGEST_PREFIX):
             sendable = is_digest(text)
-        else:
-            sendable = text == OTHER_LABEL or is_label(text, self.policy, vocabulary)
+        else:  # is_label's, inline: a label is most of what an event holds
+            sendable = (
+                text in vocabulary
+                or text == OTHER_LABEL
+                or (
+                    len(text) <= MAX_LABEL_LENGTH
+                    and _label_verdict(text, self.policy.literal_tokens)
+                )
+            )
         if sendable:
             self.size += len(text) + 3
             return text

@@ -35,7 +35,19 @@ from codeweaver_telemetry.core import PrivacyPolicy
 from codeweaver_telemetry.core.settings import RawSources, resolve_settings
 
 WATCHDOG = 15.0
-PROPERTIES = {"intent": "UNDERSTAND", "execution_time_ms": 125.5, "candidates": 50, "returned": 10}
+PROPERTIES = {
+    "intent": "UNDERSTAND",
+    "execution_time_ms": 125.5,
+    "candidates": 50,
+    "returned": 10,
+    "strategy": "hybrid",
+    "cached": False,
+    "languages": ["python", "rust"],
+    "scores": {"max": 0.9, "min": 0.1},
+    "started_at": "2026-12-01T08:37:52Z",
+    "file": "/home/alice/acme/src/auth.py",
+}
+"""Ten properties of mixed kinds, one of them a path that must not be sent."""
 
 
 def our_client(host: str, *, budget: float = 2.0, flags_budget: float = 0.5) -> TelemetryClient:
