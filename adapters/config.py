@@ -57,6 +57,13 @@ def load_config(
     user_file = user_config_file(app, environ)
     project_file = find_project_file(config_path, environ, cwd, app)
     if user_file is not None and not os.path.isfile(user_file):
+        if os.path.lexists(user_file):
+            # A dangling link, a FIFO, a directory: whatever the user meant to say there (an
+            # opt-out?) cannot be read, so nothing is decided without it.
+            origin = Origin(Source.USER_FILE, user_file)
+            problem = "not a regular file (a dangling link, a FIFO, a directory?)"
+            error = ConfigError(origin, "[telemetry]", problem, "a readable TOML file")
+            return LoadedConfig(Failure(error), user_file, project_file)
         user_file = None
     if project_file is not None and user_file is not None and _same_file(project_file, user_file):
         project_file = None  # the working directory is the user's configuration directory
@@ -122,7 +129,7 @@ def read_telemetry_table(path: str, source: Source) -> Mapping[str, object] | Co
 
     origin = Origin(source, path)
     try:
-        text = read_regular_file(path, max_bytes=MAX_CONFIG_BYTES).content.decode("utf-8")
+        text = read_regular_file(path, max_bytes=MAX_CONFIG_BYTES).content.decode("utf-8-sig")
         document = tomllib.loads(text)
     except OSError as error:
         return ConfigError(
@@ -136,6 +143,9 @@ def read_telemetry_table(path: str, source: Source) -> Mapping[str, object] | Co
     except tomllib.TOMLDecodeError as error:
         # tomllib's message names the problem, the line and the column, never a value.
         return ConfigError(origin, "[telemetry]", f"not valid TOML: {error}", "a TOML file")
+    except (RecursionError, ValueError) as error:  # nested too deep; an int of 5,000 digits
+        problem = f"not a TOML file this reads ({type(error).__name__})"
+        return ConfigError(origin, "[telemetry]", problem, "a TOML file of ordinary size")
     table = document.get("telemetry", {})
     if not isinstance(table, dict):
         return ConfigError(origin, "telemetry", "not a table", "a [telemetry] table")

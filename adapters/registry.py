@@ -54,6 +54,21 @@ def build_client(
     :class:`App`); inert when telemetry is off or the configuration or app name is invalid
     (the reason is in ``client.config_error``). The host's arguments can turn things off,
     never opt the user in. Never raises."""
+    try:
+        return _configured_client(arguments, config_path, app)
+    except Exception as error:  # noqa: BLE001 - telemetry never throws into its host
+        debug("telemetry: off, set-up failed (%s)", type(error).__name__)
+        problem = f"the configuration could not be read ({type(error).__name__})"
+        return _refused(ConfigError(Origin(Source.ARGUMENT), "", problem, "a readable one"))
+
+
+def _configured_client(arguments: object, config_path: object, app: object) -> TelemetryClient:
+    if arguments is not None and not isinstance(arguments, Mapping):
+        problem = f"the arguments are a {type(arguments).__name__}, not a mapping"
+        return _refused(ConfigError(Origin(Source.ARGUMENT), "arguments", problem, "a dict"))
+    if config_path is not None and not isinstance(config_path, str | os.PathLike):
+        problem = f"a {type(config_path).__name__}, not a path"
+        return _refused(ConfigError(Origin(Source.ARGUMENT), "config_path", problem, "a path"))
     named = checked_app(app)
     if not isinstance(named, Success):
         error = ConfigError(Origin(Source.ARGUMENT), "app", named.failure(), APP_NAME_ACCEPTED)
@@ -61,9 +76,7 @@ def build_client(
         return TelemetryClient(None, config_error=error)
     loaded = load_config(arguments, config_path=config_path, app=named.unwrap())
     if not isinstance(loaded.settings, Success):
-        error = loaded.settings.failure()
-        debug("telemetry: off, invalid configuration: %s", error)
-        return TelemetryClient(None, config_error=error)
+        return _refused(loaded.settings.failure())
     settings = loaded.settings.unwrap()
     if not settings.enabled:
         return TelemetryClient(settings)
@@ -82,6 +95,12 @@ def build_client(
         return TelemetryClient(None)
 
 
+def _refused(error: ConfigError) -> TelemetryClient:
+    """An inert client for a configuration that cannot be used, and why."""
+    debug("telemetry: off, invalid configuration: %s", error)
+    return TelemetryClient(None, config_error=error)
+
+
 # The client calls these on first use (the first capture, the first flag lookup), which is
 # where their modules load: a host's start-up pays for none of them.
 
@@ -92,24 +111,31 @@ def make_sink(settings: TelemetrySettings) -> Sink:
     from .local_sinks import NullSink, StdoutSink  # noqa: PLC0415 - see above
     from .notice import notice_was_shown  # noqa: PLC0415 - see above
 
-    sink: Sink
     if settings.require_notice.value and not notice_was_shown(settings.app):
         debug("telemetry: nothing is sent before the first-run notice has been shown")
         return NullSink()
     if settings.sink.value is SinkName.STDOUT:
-        sink = StdoutSink(settings.stdout_target.value)
-    elif settings.sink.value is SinkName.POSTHOG:
+        return StdoutSink(settings.stdout_target.value)
+    if can_send_to_posthog(settings):
         from .posthog_sink import PostHogSink  # noqa: PLC0415 - see above
 
-        sink = PostHogSink.from_settings(settings)
-    else:
-        sink = NullSink()
-    return sink
+        return PostHogSink.from_settings(settings)
+    return NullSink()
+
+
+def can_send_to_posthog(settings: TelemetrySettings) -> bool:
+    """PostHog is the sink, and there is a key to send with and the package to send through
+    (otherwise nothing is sent, as ``status`` says: never a request without a key)."""
+    return (
+        settings.sink.value is SinkName.POSTHOG
+        and settings.posthog_api_key.value is not None
+        and settings.posthog_installed
+    )
 
 
 def make_flags(settings: TelemetrySettings) -> FlagSource:
     """Remote flags when PostHog is the sink; none otherwise (local overrides still apply)."""
-    if settings.sink.value is not SinkName.POSTHOG:
+    if not can_send_to_posthog(settings):
         return NoFlags()
     from .posthog_flags import PostHogFlags  # noqa: PLC0415 - see above
     from .posthog_sink import endpoint_from_settings  # noqa: PLC0415 - see above
@@ -139,7 +165,9 @@ def installation_policy(
 def get_telemetry_client(app: str | App = DEFAULT_APP) -> TelemetryClient:
     """The process-wide client of ``app`` (CodeWeaver's by default), configured from settings
     on first use; thread-safe."""
-    key = app if isinstance(app, str | App) else repr(app)
+    # One client per app, whatever names it (a name or an App; an invalid one is refused).
+    named = checked_app(app).value_or(None)
+    key = named.name if named is not None else f"invalid:{type(app).__name__}"
     client = _registry.clients.get(key)
     if client is not None:
         return client

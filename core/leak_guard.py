@@ -68,8 +68,9 @@ and which no label can hold; alone they are ordinary words (``missing_credential
 - dotted attribute names whose last part is a top-level domain: ``logging.info``,
   ``threading.local``, ``settings.dev``, ``flask.app`` read as host names;
 - hex-letter words joined by ``::`` (``cafe::bad``), which are valid IPv6 addresses;
-- about 0.4% of long identifiers with digits, those made of acronyms (``test_rfc2047_rfc2047_1``),
-  and 0.002% of those without (1 of 66,612: ``AsyncAWSXRayRecorder``).
+- about 0.4% of long identifiers with digits, those made of acronyms (one that says a part
+  twice, ``test_rfc2047_rfc2047_1``, is a name), and 0.002% of those without (1 of 66,612:
+  ``AsyncAWSXRayRecorder``).
 
 **Accepted false negatives**: random tokens shorter than 20 characters; random letters without
 a digit in a run of 20 or more, when they read as words: 1.1% of 20-character mixed-case runs,
@@ -345,6 +346,8 @@ _SHAPES: Final = str.maketrans(
 )
 """A run's shape: ``a`` lower case, ``A`` upper case, ``0`` digit, ``_`` for ``_ -``, ``+ /``."""
 _LETTERS_ONLY: Final = str.maketrans("0123456789_-+/", " " * 14)
+_SEPARATORS_ONLY: Final = str.maketrans("_-+/", "    ")
+"""A run's parts, between its separators."""
 
 # Evidence that a run is made of words (positive) or of noise (negative). Calibrated on 90
 # model, platform and identifier names and on the 4,889 identifiers with digits and 20+
@@ -449,6 +452,9 @@ def _looks_random(run: str) -> bool:
             return _entropy(Counter(run), len(run)) >= _MIN_HEX_ENTROPY
     elif not has_digit and max(map(len, run.translate(_LETTERS_ONLY).split())) < _MIN_LETTERS:
         return False  # words joined by separators: snake_case, kebab-case
+    parts = run.translate(_SEPARATORS_ONLY).split()
+    if len(set(parts)) < len(parts):
+        return False  # a part said twice (hybrid-hybrid-v1): a name, not noise
     # The word score settles most names, so the entropy is counted only for what reads as noise.
     score = _word_score(run, shape) if has_digit else _letter_score(run)
     return score < _NOISE_THRESHOLD and _entropy(Counter(run), len(run)) >= _MIN_ENTROPY

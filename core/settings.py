@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import enum
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Final, Generic, NamedTuple, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -258,7 +259,9 @@ class KeySpec(NamedTuple):
     ``restrictive`` is set for a key of consent: the value that shares less, which any speaker
     may choose and which wins; its other value counts only from the user. A ``destination``
     key says where events go: a project (a cloned repository's file) cannot choose it, or it
-    could send a user's events to a server of its own, or append them to any file.
+    could send a user's events to a server of its own, or append them to any file. A
+    ``project_may_lower`` key (a wait, a buffer) a project may lower but not raise past its
+    default: a cloned repository must not make its user's tool wait minutes at exit.
     """
 
     parse: Callable[[object], object]
@@ -267,6 +270,7 @@ class KeySpec(NamedTuple):
     description: str
     restrictive: bool | None = None
     destination: bool = False
+    project_may_lower: bool = False
 
 
 class _Rejected(ValueError):
@@ -299,7 +303,7 @@ def _positive_seconds(raw: object) -> float:
         raise _Rejected("not a number of seconds")
     try:
         number = float(raw.strip()) if isinstance(raw, str) else float(raw)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # 10**400 does not fit a float
         raise _Rejected("not a number of seconds") from None
     if not math.isfinite(number) or number <= 0:
         raise _Rejected("not a positive number of seconds")
@@ -323,6 +327,8 @@ def _host(raw: object) -> Secret:
     text = _text(raw).rstrip("/")
     if not text.startswith(("https://", "http://")):
         raise _Rejected("not an http(s) URL")
+    if "?" in text or "#" in text:
+        raise _Rejected("a URL with a query or a fragment (the batch path goes after it)")
     return Secret(text, masked_url(text))
 
 
@@ -391,13 +397,25 @@ KEYS: Final[Mapping[str, KeySpec]] = {
         destination=True,
     ),
     "shutdown_budget_seconds": KeySpec(
-        _positive_seconds, 2.0, "seconds > 0", "Longest total wait at session end and exit."
+        _positive_seconds,
+        2.0,
+        "seconds > 0",
+        "Longest total wait at session end and exit.",
+        project_may_lower=True,
     ),
     "flag_budget_seconds": KeySpec(
-        _positive_seconds, 0.5, "seconds > 0", "Longest wait for feature flags."
+        _positive_seconds,
+        0.5,
+        "seconds > 0",
+        "Longest wait for feature flags.",
+        project_may_lower=True,
     ),
     "max_buffered_events": KeySpec(
-        _positive_int, 25_000, "a whole number >= 1", "Events kept while the host is down."
+        _positive_int,
+        25_000,
+        "a whole number >= 1",
+        "Events kept while the host is down.",
+        project_may_lower=True,
     ),
     "flag_overrides": KeySpec(
         _flag_overrides, {}, "name=value pairs, or a table", "Local feature-flag values."
@@ -467,9 +485,20 @@ def resolve_settings(raw: RawSources) -> Result[TelemetrySettings, ConfigError]:
                     said.append((origin, spec.parse(layer[key])))
                 except _Rejected as rejected:
                     return Failure(ConfigError(origin, key, str(rejected), spec.accepted))
-        if spec.destination:
-            refused = [origin for origin, _ in said if origin.speaker is Speaker.PROJECT]
-            reason = "a project's file cannot choose where events go"
+                except Exception as error:  # noqa: BLE001 - a file's value may be anything at all
+                    problem = f"cannot be read ({type(error).__name__})"
+                    return Failure(ConfigError(origin, key, problem, spec.accepted))
+        if spec.destination or spec.project_may_lower:
+            refused = [
+                origin
+                for origin, value in said
+                if origin.speaker is Speaker.PROJECT and (spec.destination or value > spec.default)  # type: ignore[operator]
+            ]
+            reason = (
+                "a project's file cannot choose where events go"
+                if spec.destination
+                else "a project's file can lower it, not raise it past its default"
+            )
             ignored.extend(IgnoredOptIn(key, origin, reason) for origin in refused)
             said = [(origin, value) for origin, value in said if origin not in refused]
         default = (not raw.app.on_by_default) if key == "disable_telemetry" else spec.default
@@ -587,14 +616,21 @@ def _environment_layers(
         ranked.append(
             (list(KEYS).index("posthog_api_key"), 0, app.api_key_variable, "posthog_api_key")
         )
+    near_miss = re.compile(rf"{re.escape(app.variable_stem)}_+TELEMETRY_+", re.IGNORECASE)
+    exempt = {app.config_file_variable, app.api_key_variable}
     for variable in environment:
-        if variable.startswith(prefix):
+        if variable.upper().startswith(prefix):
             suffix = variable[len(prefix) :].lower()
             key = ALIASES.get(suffix, suffix)
             if key not in KEYS:
                 origin = Origin(Source.ENVIRONMENT, variable)
                 return Failure(ConfigError(origin, variable, "unknown variable", _known()))
             ranked.append((list(KEYS).index(key), 2 if suffix == key else 1, variable, key))
+        elif variable not in exempt and near_miss.match(variable):
+            # CODEWEAVER__TELEMETRY_DISABLE_TELEMETRY: an opt-out would be lost. Fail closed.
+            origin = Origin(Source.ENVIRONMENT, variable)
+            problem = f"not a variable of this tool (they begin {prefix})"
+            return Failure(ConfigError(origin, variable, problem, _known()))
     return Success(
         [
             (Origin(Source.ENVIRONMENT, variable), {key: environment[variable]})
@@ -605,7 +641,7 @@ def _environment_layers(
 
 def _do_not_track(environment: Mapping[str, str]) -> Setting[bool]:
     """``DO_NOT_TRACK`` set to any true value (or any non-empty value but a false one)."""
-    raw = environment.get(DO_NOT_TRACK)
+    raw = environment.get(DO_NOT_TRACK, environment.get(DO_NOT_TRACK.lower()))
     if raw is None:
         return Setting(False, Origin(Source.DEFAULT))
     lowered = raw.strip().lower()
