@@ -74,8 +74,9 @@ def installation_hash_key(state_directory: str | os.PathLike[str] | None) -> Has
     stored in its place (mode 0600), else a random key for this process only.
 
     A stored key is trusted only as a regular file (not a link, a FIFO or a device) of exactly
-    its size, owned by the user, with mode 0600, in a directory the user owns: a key others can
-    read or write is a known key, and a HASH made with it is reversed with a dictionary. A
+    its size, owned by the user, with mode 0600 and no other name (hard link), in a directory the
+    user owns and no one else can write to: a key others can read or write is a known key, and
+    a HASH made with it is reversed with a dictionary. A
     process key makes hashes link within the process, never across runs, which fails towards
     privacy.
     """
@@ -89,6 +90,8 @@ def installation_hash_key(state_directory: str | os.PathLike[str] | None) -> Has
     try:
         if not _directory_owned(os.path.dirname(path)):
             raise PermissionError(errno.EPERM, "the directory is not the user's")
+        if os.name == "posix" and _writable_by_others(os.path.dirname(path)):
+            raise PermissionError(errno.EPERM, "others can write to the directory")
         write_private_file(path, key, replace=distrust is not None)
     except FileExistsError:  # another process stored one first: use it if it can be trusted
         theirs = key_file_distrust(path)
@@ -119,8 +122,12 @@ def key_file_distrust(path: str) -> bytes | str | None:
         return "belongs to someone else"
     if os.name == "posix" and mode != 0o600:
         return f"had mode {mode:04o}, not 0600"
+    if file.status.st_nlink != 1:
+        return "had another name (a hard link), which others may read"
     if not _directory_owned(os.path.dirname(path)):
         return "is in a directory that belongs to someone else"
+    if os.name == "posix" and _writable_by_others(os.path.dirname(path)):
+        return "is in a directory others can write to (and so replace it)"
     if len(file.content) != KEY_BYTES:
         return "had the wrong length"
     return file.content
@@ -139,6 +146,13 @@ def describe_key_file(state_directory: str | None) -> str:
     if distrust is None:
         return f"{path} (not created yet: made at the first capture)"
     return f"{path} (not trusted, it {distrust}: a new key replaces it at the first capture)"
+
+
+def _writable_by_others(directory: str) -> bool:
+    try:
+        return bool(os.stat(directory).st_mode & (stat.S_IWGRP | stat.S_IWOTH))
+    except OSError:
+        return True
 
 
 def _directory_owned(directory: str) -> bool:

@@ -14,11 +14,13 @@ from typing import Final, NamedTuple
 
 from returns.result import Failure, Result, Success
 
-_LABEL: Final = re.compile(r"[a-z][a-z0-9_-]{0,39}")
+_LABEL: Final = re.compile(r"(?=.{1,40}\Z)[a-z][a-z0-9]*(?:[_-][a-z0-9]+)*")
+"""One separator at a time, none at the end: ``my__tool`` or ``tool_`` would make variables
+that run into another app's (``MY__TOOL__TELEMETRY__`` ...)."""
 
 APP_NAME_ACCEPTED: Final = (
-    "a label of lowercase letters, digits, '-' and '_', starting with a letter, "
-    "at most 40 characters (for example mytool)"
+    "a label of lowercase letters and digits, with single '-' or '_' between them, "
+    "starting with a letter, at most 40 characters (for example mytool)"
 )
 
 

@@ -518,7 +518,9 @@ def _consented(
     opt_outs = [origin for origin, value in said if value == restrictive]
     opt_ins = [origin for origin, value in said if value not in (restrictive, default)]
     if opt_outs:
-        winner = opt_outs[0]
+        # The user's own word first, when they said off too: it is theirs to undo.
+        by_user = [origin for origin in opt_outs if origin.speaker is Speaker.USER]
+        winner = (by_user or opt_outs)[0]
         reason = f"an opt-out wins, and {winner.who} said {str(restrictive).lower()}"
         return Setting(restrictive, winner), [IgnoredOptIn(key, o, reason) for o in opt_ins]
     from_user = [origin for origin in opt_ins if origin.speaker is Speaker.USER]

@@ -163,3 +163,42 @@ def test_a_user_file_with_a_byte_order_mark_is_read(home: Path) -> None:
     path.parent.mkdir(parents=True)
     path.write_bytes("\ufeff[telemetry]\ndisable_telemetry = true\n".encode())
     assert not load_config().settings.unwrap().enabled
+
+
+def test_a_hard_linked_key_or_one_in_a_directory_others_can_write_is_not_used(
+    tmp_path: Path,
+) -> None:
+    from codeweaver_telemetry.adapters.identity import KEY_FILE_NAME, installation_hash_key
+
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    first = installation_hash_key(state)
+    assert first.how == "a new key, stored"
+    os.link(state / KEY_FILE_NAME, tmp_path / "copy-in-the-project")
+    second = installation_hash_key(state)
+    assert second.key != first.key
+    assert "hard link" in second.how
+    (tmp_path / "copy-in-the-project").unlink()
+    state.chmod(0o777)
+    shared = installation_hash_key(state)
+    assert shared.how.startswith("a key for this process only")
+    assert installation_hash_key(state).key != shared.key  # never the same key twice
+
+
+def test_status_names_the_users_own_opt_out_first() -> None:
+    settings = resolve_settings(
+        RawSources(
+            arguments={},
+            environment={"DO_NOT_TRACK": "1"},
+            project_file_table={"disable_telemetry": True},
+            project_file_path="./codeweaver.toml",
+        )
+    ).unwrap()
+    assert settings.deciding.speaker.value == "the user"
+
+
+@pytest.mark.parametrize("name", ["my__tool", "tool_", "codeweaver__telemetry_", "-x"])
+def test_an_app_name_whose_variables_would_run_into_anothers_is_refused(name: str) -> None:
+    from codeweaver_telemetry.core.app import app_named
+
+    assert app_named(name).value_or(None) is None
