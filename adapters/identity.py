@@ -151,6 +151,8 @@ def describe_key_file(state_directory: str | None) -> str:
 def _writable_by_others(directory: str) -> bool:
     try:
         return bool(os.stat(directory).st_mode & (stat.S_IWGRP | stat.S_IWOTH))
+    except FileNotFoundError:
+        return False  # it is created, 0700, with the key
     except OSError:
         return True
 
