@@ -205,6 +205,15 @@ def _command(
     return parser
 
 
+def _silence_standard_output() -> None:
+    """Python would report the failed flush at exit: point standard output at nothing."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass
+
+
 def _quiet_when_the_pipe_closes(run: Command) -> Command:
     """A reader that stops early (``status | head -1``) ends the command quietly, exit 0."""
 
@@ -214,13 +223,13 @@ def _quiet_when_the_pipe_closes(run: Command) -> Command:
             code = run(arguments)
             sys.stdout.flush()
         except BrokenPipeError:
-            # Python would report the failed flush at exit: point standard output at nothing.
-            try:
-                devnull = os.open(os.devnull, os.O_WRONLY)
-                os.dup2(devnull, sys.stdout.fileno())
-            except (OSError, ValueError, io.UnsupportedOperation):
-                pass
+            _silence_standard_output()
             return 0
+        except (OSError, ValueError) as error:  # a full disk, a closed standard output
+            _silence_standard_output()
+            reason = getattr(error, "strerror", None) or type(error).__name__
+            print(f"codeweaver-telemetry: cannot write the output ({reason})", file=sys.stderr)
+            return 1
         return code
 
     return quiet
@@ -571,7 +580,7 @@ def _check(arguments: argparse.Namespace) -> int:
         return 2
     try:
         model = getattr(importlib.import_module(module_name), class_name)
-    except (ImportError, AttributeError) as error:
+    except Exception as error:  # noqa: BLE001 - the module may raise anything, or not compile
         print(
             f"codeweaver-telemetry: cannot load {arguments.target} ({type(error).__name__})",
             file=sys.stderr,

@@ -202,3 +202,34 @@ def test_an_app_name_whose_variables_would_run_into_anothers_is_refused(name: st
     from codeweaver_telemetry.core.app import app_named
 
     assert app_named(name).value_or(None) is None
+
+
+def test_a_full_disk_or_a_module_that_raises_is_one_line_not_a_traceback(
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+    import sys
+
+    if os.path.exists("/dev/full"):
+        with open("/dev/full", "w") as full:
+            completed = subprocess.run(
+                [sys.executable, "-m", "codeweaver_telemetry.adapters", "status"],
+                stdout=full,
+                stderr=subprocess.PIPE,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+        assert completed.returncode == 1
+        assert completed.stderr.strip().splitlines() == [
+            "codeweaver-telemetry: cannot write the output (No space left on device)"
+        ]
+    (home / "project" / "raising_models.py").write_text("raise RuntimeError('boom')\n")
+    monkeypatch.syspath_prepend(str(home / "project"))
+    from codeweaver_telemetry.adapters.cli import main
+
+    assert main(["check", "raising_models:Model"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [
+        "codeweaver-telemetry: cannot load raising_models:Model (RuntimeError)"
+    ]
