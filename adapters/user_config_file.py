@@ -112,7 +112,10 @@ def edited_toml(text: str, values: Mapping[str, bool]) -> Result[Edit, str]:
         result = None
     if result != expected:
         wanted = ", ".join(f"{key} = {_toml_bool(value)}" for key, value in values.items())
-        return Failure(f"cannot edit it safely; write {wanted} in its [telemetry] table by hand")
+        return Failure(
+            f"cannot edit it safely; set {wanted} in its telemetry table by hand (or, to turn "
+            "telemetry off at once, set DO_NOT_TRACK=1 in your environment)"
+        )
     return Success(Edit(new_text, before))
 
 

@@ -378,7 +378,8 @@ def test_a_file_that_cannot_be_edited_safely_is_left_alone(tmp_path: Path) -> No
     refused = cli(tmp_path, "disable")
     assert refused.returncode == 2
     assert refused.stderr.count("\n") == 1
-    assert "write disable_telemetry = true in its [telemetry] table by hand" in refused.stderr
+    assert "set disable_telemetry = true in its telemetry table by hand" in refused.stderr
+    assert "DO_NOT_TRACK=1" in refused.stderr
     assert path.read_text() == "telemetry.disable_telemetry = false\n"
 
 
