@@ -228,7 +228,9 @@ def _is_query_word(token: str, policy: PrivacyPolicy) -> bool:
 
 
 def _is_plain_words(text: str, policy: PrivacyPolicy) -> bool:
-    return plain_words(text, policy) == text
+    """One or more words or markers, as :func:`plain_words` makes them (an empty query says
+    nothing, and is not sent)."""
+    return bool(text) and plain_words(text, policy) == text
 
 
 def checked_event(

@@ -437,3 +437,16 @@ def test_an_enum_member_whose_number_overflows_costs_its_field_only() -> None:
     (event,) = sink.events
     assert event.properties["n"] == 1
     assert "size" not in event.properties
+
+
+def test_an_empty_opted_in_query_sends_no_query_text() -> None:
+    stream = io.StringIO()
+    client = stdout_client(stream, opted_in=True)
+    client.capture_search_event(
+        empty_summary(), query="   ", intent_type=None, strategies=[], execution_time_ms=1.0
+    )
+    client.shutdown()
+    (line,) = stream.getvalue().splitlines()
+    properties = json.loads(line)["properties"]
+    assert "query_text" not in properties
+    assert properties["query_chars"] == 3
