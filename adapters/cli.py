@@ -26,6 +26,7 @@ from returns.result import Success
 from codeweaver_telemetry.core import PrivacyPolicy, __version__
 from codeweaver_telemetry.core.app import APP_NAME_ACCEPTED, DEFAULT_APP, App
 from codeweaver_telemetry.core.event_schema import Property
+from codeweaver_telemetry.core.mcp_event import MCP_TOOL_CALL_SCHEMA
 from codeweaver_telemetry.core.search_event import SEARCH_SCHEMA
 from codeweaver_telemetry.core.session_event import SESSION_SCHEMA
 from codeweaver_telemetry.core.settings import (
@@ -50,7 +51,7 @@ from .registry import build_client
 from .simulation import session_statistics, simulated_searches
 from .user_config_file import write_user_settings
 
-EVENT_SCHEMAS: Final = (SEARCH_SCHEMA, SESSION_SCHEMA)
+EVENT_SCHEMAS: Final = (SEARCH_SCHEMA, SESSION_SCHEMA, MCP_TOOL_CALL_SCHEMA)
 """The library's own events, as the manifest lists them."""
 
 Command = Callable[[argparse.Namespace], int]
