@@ -25,6 +25,7 @@ from mcp_servers import (
 )
 
 from codeweaver_telemetry.adapters import NullSink, TelemetryClient
+from codeweaver_telemetry.adapters.cli import main
 from codeweaver_telemetry.adapters.mcp import ToolCallRecorder, instrument
 from codeweaver_telemetry.core.mcp_event import mcp_client_label
 
@@ -290,3 +291,22 @@ def test_importing_the_adapters_does_not_import_mcp() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
     )
     assert done.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("per_call", [False, True])
+def test_the_mcp_demo_prints_what_would_be_sent(
+    per_call: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo", "--mcp", *(["--per-call"] if per_call else [])]) == 0
+    output = capsys.readouterr().out
+    events = [json.loads(line) for line in output.splitlines()]
+    if per_call:
+        tools = {event["properties"].get("mcp_tool") for event in events[:-1]}
+        assert tools == {"find_code", "reindex", "summarize_repository"}
+    else:
+        (session,) = events
+        calls = session["properties"]["mcp_tool_calls"]
+        assert calls["summarize_repository"]["outcomes"] == {"cancelled": 1, "ok": 1}
+        assert calls["reindex"]["outcomes"] == {"tool_error": 1}
+    for secret in ("alice", "payroll", "session token", "payments", "src/auth"):
+        assert secret not in output
