@@ -30,7 +30,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from .log import debug
 
@@ -43,13 +43,17 @@ if TYPE_CHECKING:
 MAX_SAMPLES: Final = 100_000
 """Duration and size samples kept per session, in all (calls beyond are still counted)."""
 
-MAX_CLIENT_VERSIONS: Final = 64
-"""Distinct client and protocol versions counted per session; more count as ``__other__``."""
+MAX_CLIENTS: Final = 64
+"""Distinct (client, version, protocol version) counted per session; the calls of any more
+count as ``other`` and ``__other__``."""
 
 MAX_CONTENT_READ: Final = 10_000
 """Content items whose text length is read per response (all of them are counted)."""
 
 _OTHER: Final = "__other__"
+
+_Client: TypeAlias = tuple[str, str, str]
+"""A connection's client label, client version and protocol version."""
 
 
 def instrument(
@@ -84,7 +88,7 @@ def instrument(
 class _ToolTally:
     """One tool's calls so far in the session."""
 
-    outcomes: dict[str, int] = field(default_factory=dict)
+    outcomes: dict[ToolCallOutcome, int] = field(default_factory=dict)
     durations_ms: list[float] = field(default_factory=list)
     content_items: int = 0
     text_chars: list[int] = field(default_factory=list)
@@ -118,14 +122,14 @@ class ToolCallRecorder:
         self._protocol_errors = (MCPError, ValidationError)
         self._label_keys = (MCP_TOOL_CALLS_KEY, MCP_TOOL_KEY)
         self._known_tools: frozenset[str] = frozenset()
+        self._client_labels: dict[tuple[object, object, object], _Client] = {}
         self._lock = threading.Lock()
         self._reset()
 
     def _reset(self) -> None:
         self._tools: dict[str, _ToolTally] = {}
-        self._clients: dict[str, int] = {}
-        self._client_versions: dict[str, int] = {}
-        self._protocol_versions: dict[str, int] = {}
+        self._clients: dict[_Client, int] = {}
+        self._other_clients = 0
         self._samples_left = MAX_SAMPLES
 
     async def __call__(self, ctx: Any, call_next: Any) -> Any:
@@ -167,50 +171,54 @@ class ToolCallRecorder:
         try:
             duration_ms = (time.perf_counter() - started) * 1000.0
             items, chars = _response_size(result)
-            call = self._call(ctx, outcome, duration_ms, items, chars)
-            if self._per_call:
-                if self._sample_rate >= 1.0 or random.random() < self._sample_rate:
-                    self._client.capture_mcp_tool_call(call, sample_rate=self._sample_rate)
-            else:
-                self._add(call, responded=result is not None)
+            name = _tool_name(ctx)
+            tool = name if name is not None and name in self._known_tools else _OTHER
+            client = self._client_of(ctx)
+            call = self._make_call(tool, outcome, duration_ms, items, chars, *client)
+            if not self._per_call:
+                self._add(call, client, responded=result is not None)
+            elif self._sample_rate >= 1.0 or random.random() < self._sample_rate:
+                self._client.capture_mcp_tool_call(call, sample_rate=self._sample_rate)
         except Exception as error:  # noqa: BLE001 - telemetry never throws into its host
             debug("telemetry: an MCP tool call was not recorded (%s)", type(error).__name__)
 
-    def _call(
-        self, ctx: Any, outcome: ToolCallOutcome, duration_ms: float, items: int, chars: int
-    ) -> ToolCall:
-        name = _tool_name(ctx)
-        tool = name if name is not None and name in self._known_tools else _OTHER
+    def _client_of(self, ctx: Any) -> _Client:
+        """The connection's client label, client version and protocol version (remembered
+        for the few distinct ones a session sees: a 2026-07-28 client sends its information
+        with every request)."""
         info = getattr(getattr(ctx.session, "client_params", None), "client_info", None)
-        version = getattr(info, "version", None)
-        protocol = getattr(ctx, "protocol_version", None)
-        return self._make_call(
-            tool=tool,
-            outcome=outcome,
-            duration_ms=duration_ms,
-            content_items=items,
-            text_chars=chars,
-            client=self._client_label(getattr(info, "name", None)),
-            client_version=version if type(version) is str else _OTHER,
-            protocol_version=protocol if type(protocol) is str else _OTHER,
-        )
+        sent = (getattr(info, "name", None), getattr(info, "version", None), ctx.protocol_version)
+        client = self._client_labels.get(sent)
+        if client is None:
+            name, version, protocol = sent
+            client = (
+                self._client_label(name),
+                version if type(version) is str else _OTHER,
+                protocol if type(protocol) is str else _OTHER,
+            )
+            if len(self._client_labels) < MAX_CLIENTS:
+                self._client_labels[sent] = client
+        return client
 
-    def _add(self, call: ToolCall, *, responded: bool) -> None:
+    def _add(self, call: ToolCall, client: _Client, *, responded: bool) -> None:
         """Count the call; its duration is a sample, and its text size one when it returned
         a response (a cancelled call has none to measure)."""
         with self._lock:
-            tally = self._tools.setdefault(call.tool, _ToolTally())
-            outcome = call.outcome.value
-            tally.outcomes[outcome] = tally.outcomes.get(outcome, 0) + 1
+            tally = self._tools.get(call.tool)
+            if tally is None:
+                tally = self._tools[call.tool] = _ToolTally()
+            tally.outcomes[call.outcome] = tally.outcomes.get(call.outcome, 0) + 1
             tally.content_items += call.content_items
             if self._samples_left > 0:
                 self._samples_left -= 1
                 tally.durations_ms.append(call.duration_ms)
                 if responded:
                     tally.text_chars.append(call.text_chars)
-            _count(self._clients, call.client)
-            _count(self._client_versions, call.client_version, MAX_CLIENT_VERSIONS)
-            _count(self._protocol_versions, call.protocol_version, MAX_CLIENT_VERSIONS)
+            clients = self._clients
+            if client in clients or len(clients) < MAX_CLIENTS:
+                clients[client] = clients.get(client, 0) + 1
+            else:
+                self._other_clients += 1
 
     def usage(self) -> McpUsage | None:
         """The session's calls so far, taken (the next session starts afresh); None when
@@ -218,22 +226,32 @@ class ToolCallRecorder:
         from codeweaver_telemetry.core.domain import McpUsage, ToolUsage  # noqa: PLC0415
 
         with self._lock:
-            tools, clients = self._tools, self._clients
-            versions, protocols = self._client_versions, self._protocol_versions
+            tools, clients, other_clients = self._tools, self._clients, self._other_clients
             self._reset()
         if not tools:
             return None
+        labels: dict[str, int] = {}
+        versions: dict[str, int] = {}
+        protocols: dict[str, int] = {}
+        for (label, version, protocol), calls in clients.items():
+            labels[label] = labels.get(label, 0) + calls
+            versions[version] = versions.get(version, 0) + calls
+            protocols[protocol] = protocols.get(protocol, 0) + calls
+        if other_clients:
+            for counts in (versions, protocols):
+                counts[_OTHER] = counts.get(_OTHER, 0) + other_clients
+            labels["other"] = labels.get("other", 0) + other_clients
         return McpUsage(
             tools={
                 name: ToolUsage(
-                    dict(tally.outcomes),
+                    {outcome.value: count for outcome, count in tally.outcomes.items()},
                     tuple(tally.durations_ms),
                     tally.content_items,
                     tuple(tally.text_chars),
                 )
                 for name, tally in tools.items()
             },
-            clients=clients,
+            clients=labels,
             client_versions=versions,
             protocol_versions=protocols,
         )
@@ -304,9 +322,3 @@ def _response_size(result: Any) -> tuple[int, int]:
         if type(text) is str:
             chars += len(text)
     return len(content), chars
-
-
-def _count(counts: dict[str, int], key: str, bound: int | None = None) -> None:
-    if bound is not None and key not in counts and len(counts) >= bound:
-        key = _OTHER
-    counts[key] = counts.get(key, 0) + 1
