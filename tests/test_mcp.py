@@ -27,6 +27,7 @@ from mcp_servers import (
 from codeweaver_telemetry.adapters import NullSink, TelemetryClient
 from codeweaver_telemetry.adapters.cli import main
 from codeweaver_telemetry.adapters.mcp import ToolCallRecorder, instrument
+from codeweaver_telemetry.core import SessionStatistics
 from codeweaver_telemetry.core.mcp_event import mcp_client_label
 
 
@@ -310,3 +311,21 @@ def test_the_mcp_demo_prints_what_would_be_sent(
         assert calls["reindex"]["outcomes"] == {"tool_error": 1}
     for secret in ("alice", "payroll", "session token", "payments", "src/auth"):
         assert secret not in output
+
+
+def test_the_calls_join_the_hosts_own_statistics_and_the_next_session_starts_afresh() -> None:
+    server = search_server()
+    client, sink = kept_events_client()
+    instrument(server, client)
+
+    async def one(session: Client) -> None:
+        await session.call_tool("search", {"query": "q"})
+
+    run_session(server, one)
+    client.capture_session_event(SessionStatistics(total_requests=3))
+    client.start_session()
+    client.end_session()
+    first, second = sent(sink, "codeweaver_session")
+    assert first["requests_total"] == 3
+    assert first["mcp_tool_calls"]["search"]["calls"] == 1
+    assert "mcp_tool_calls" not in second
