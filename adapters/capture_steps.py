@@ -13,12 +13,14 @@ sends something, and one that never sends never pays for it.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Final, NamedTuple
 
 from returns.result import Result
 
 from codeweaver_telemetry.core.app import DEFAULT_APP, App
 from codeweaver_telemetry.core.event_schema import AnonymizedEvent
+from codeweaver_telemetry.core.mcp_event import MCP_TOOL_CALL_SCHEMA
 from codeweaver_telemetry.core.payload import Filtered
 from codeweaver_telemetry.core.policy import PrivacyPolicy
 from codeweaver_telemetry.core.search_event import SEARCH_SCHEMA
@@ -56,11 +58,20 @@ class CaptureSteps:
         """The library's own events' names for the app (``mytool_search``)."""
         self.schemas = {
             self.event_names[schema.event_name]: schema
-            for schema in (SEARCH_SCHEMA, SESSION_SCHEMA)
+            for schema in (SEARCH_SCHEMA, SESSION_SCHEMA, MCP_TOOL_CALL_SCHEMA)
         }
         """The library's event schemas by the names they are sent under."""
         # The search event's opt-in is a policy field: the opted-out variant is made once.
         self.opted_out = dataclasses.replace(policy, tools_over_privacy=False)
+
+    def declare_labels(self, declared: Mapping[str, frozenset[str]]) -> None:
+        """Add words to the policy's vocabularies (both policies): a host's static names,
+        such as an MCP server's tool names, always kept under those properties."""
+        vocabularies = dict(self.policy.vocabularies)
+        for name, words in declared.items():
+            vocabularies[name] = vocabularies.get(name, frozenset()) | words
+        self.policy = dataclasses.replace(self.policy, vocabularies=vocabularies)
+        self.opted_out = dataclasses.replace(self.opted_out, vocabularies=vocabularies)
 
     def reduced(self, properties: object) -> Result[Reduced, PrivacyError]:
         """A host's properties (or any model), reduced under its declarations."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import functools
 import importlib
+import importlib.util
 import io
 import json
 import os
@@ -26,6 +27,7 @@ from returns.result import Success
 from codeweaver_telemetry.core import PrivacyPolicy, __version__
 from codeweaver_telemetry.core.app import APP_NAME_ACCEPTED, DEFAULT_APP, App
 from codeweaver_telemetry.core.event_schema import Property
+from codeweaver_telemetry.core.mcp_event import MCP_TOOL_CALL_SCHEMA
 from codeweaver_telemetry.core.search_event import SEARCH_SCHEMA
 from codeweaver_telemetry.core.session_event import SESSION_SCHEMA
 from codeweaver_telemetry.core.settings import (
@@ -50,7 +52,7 @@ from .registry import build_client
 from .simulation import session_statistics, simulated_searches
 from .user_config_file import write_user_settings
 
-EVENT_SCHEMAS: Final = (SEARCH_SCHEMA, SESSION_SCHEMA)
+EVENT_SCHEMAS: Final = (SEARCH_SCHEMA, SESSION_SCHEMA, MCP_TOOL_CALL_SCHEMA)
 """The library's own events, as the manifest lists them."""
 
 Command = Callable[[argparse.Namespace], int]
@@ -125,6 +127,16 @@ def _parser(prog: str, app: str | App) -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=_whole, default=7, help="the same seed gives the same session")
     demo.add_argument(
         "--tools-over-privacy", action="store_true", help="show what the user's opt-in adds"
+    )
+    demo.add_argument(
+        "--mcp",
+        action="store_true",
+        help="run a small MCP session in memory instead (needs the mcp extra)",
+    )
+    demo.add_argument(
+        "--per-call",
+        action="store_true",
+        help="with --mcp: one event per tool call instead of the session's summary",
     )
     demo.add_argument(
         "--sink",
@@ -278,6 +290,13 @@ class _CountingStream(io.TextIOBase):
 
 
 def _demo(arguments: argparse.Namespace) -> int:
+    if arguments.mcp and importlib.util.find_spec("mcp") is None:
+        print(
+            "codeweaver-telemetry: demo --mcp needs the MCP SDK: "
+            'pip install "codeweaver-telemetry[mcp]"',
+            file=sys.stderr,
+        )
+        return 2
     if arguments.sink == "posthog":
         client = build_client(app=arguments.telemetry_app)
         refusal = _posthog_refusal(client)
@@ -317,6 +336,9 @@ def _posthog_refusal(client: TelemetryClient) -> str:
 
 
 def _run_session(client: TelemetryClient, arguments: argparse.Namespace) -> None:
+    if arguments.mcp:
+        _run_mcp_session(client, per_call=arguments.per_call)
+        return
     searches = list(simulated_searches(arguments.searches, arguments.seed))
     client.start_session({"version": "0.5.0", "backend": "qdrant", "demo": True})
     flags = {"new_reranker": "control"}
@@ -339,6 +361,14 @@ def _run_session(client: TelemetryClient, arguments: argparse.Namespace) -> None
         config_errors=(),
         duration_seconds=duration,
     )
+
+
+def _run_mcp_session(client: TelemetryClient, *, per_call: bool) -> None:
+    from .mcp_demo import run_mcp_session  # noqa: PLC0415 - the mcp extra, on demand only
+
+    client.start_session({"version": "0.5.0", "demo": True})
+    run_mcp_session(client, per_call=per_call)
+    client.end_session(version="0.5.0")
 
 
 def _summary(lines: list[str], client: TelemetryClient, delivered: int) -> str:

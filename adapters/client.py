@@ -39,11 +39,17 @@ if TYPE_CHECKING:
         SessionStatistics,
     )
     from codeweaver_telemetry.core.event_schema import TelemetryEvent
+    from codeweaver_telemetry.core.mcp_event import ToolCall
     from codeweaver_telemetry.core.policy import PrivacyPolicy
     from codeweaver_telemetry.core.settings import ConfigError, TelemetrySettings
     from codeweaver_telemetry.core.vocabulary import JSONObject, PrivacyError
 
     from .capture_steps import CaptureSteps, Reduced
+
+
+SessionPart: TypeAlias = "Callable[[SessionStatistics], SessionStatistics]"
+"""A source of session statistics the host does not keep itself (an instrumented MCP
+server's tool calls): given the session's statistics, the same with its part added."""
 
 
 SET_UP_WAIT_SECONDS: Final = 1.0
@@ -132,6 +138,8 @@ class TelemetryClient:
         self._closed = False
         self._set_up_failed = False
         self._failed_at_emit = 0
+        self._declared_labels: dict[str, frozenset[str]] = {}
+        self._session_parts: list[SessionPart] = []
         self.dropped = 0
         """Events left out since the last session event: a full buffer, a closed sink, a
         filter failure. The session event reports them, and they count afresh after it."""
@@ -190,6 +198,43 @@ class TelemetryClient:
         except Exception as error:  # noqa: BLE001 - telemetry never throws into its host
             debug("telemetry: end_session failed (%s)", type(error).__name__)
             return DeliveryReport()
+
+    def add_session_part(self, part: SessionPart) -> None:
+        """Add statistics the host does not keep itself to every session event (to the
+        host's own statistics, or to empty ones), and start a session if none is: so that
+        ``end_session()`` sends them even when nothing else was captured."""
+        if not self._enabled:
+            return
+        with self._lock:
+            self._session_parts.append(part)
+        self._first_session_id()
+
+    def declare_labels(self, property_name: str, labels: Iterable[str]) -> None:
+        """Declare static words of a property (a server's own tool names): always kept
+        under it, even when one equals one of the machine's names. Only labels (the wire
+        grammar's alphabet, at most 64 characters) can be declared; others are ignored."""
+        if not self._enabled:
+            return
+        try:
+            from codeweaver_telemetry.core.vocabulary import LABEL_PATTERN  # noqa: PLC0415
+            from codeweaver_telemetry.core.wire import MAX_LABEL_LENGTH  # noqa: PLC0415
+
+            words = frozenset(
+                label
+                for label in labels
+                if type(label) is str
+                and len(label) <= MAX_LABEL_LENGTH
+                and LABEL_PATTERN.fullmatch(label)
+            )
+            with self._lock:
+                known = self._declared_labels.get(property_name, frozenset())
+                if words <= known or LABEL_PATTERN.fullmatch(property_name) is None:
+                    return
+                self._declared_labels[property_name] = known | words
+                if self._steps is not None:
+                    self._steps.declare_labels({property_name: words})
+        except Exception as error:  # noqa: BLE001 - telemetry never throws into its host
+            debug("telemetry: declare_labels failed (%s)", type(error).__name__)
 
     # --- capture ---------------------------------------------------------------------------
 
@@ -254,7 +299,7 @@ class TelemetryClient:
         from codeweaver_telemetry.core.session_event import build_session_event  # noqa: PLC0415
 
         result = build_session_event(
-            stats if stats is not None else SessionStatistics(),
+            self._with_session_parts(stats if stats is not None else SessionStatistics()),
             version=version or self._metadata_version(),
             duration_seconds=elapsed if duration_seconds is None else duration_seconds,
             policy=steps.policy,
@@ -309,6 +354,22 @@ class TelemetryClient:
         )
         self._send(
             "capture_search_event",
+            result,
+            lambda event: self._emit_built(steps, *event.to_posthog_event()),
+        )
+
+    @_never_raises
+    def capture_mcp_tool_call(self, call: ToolCall, *, sample_rate: float) -> None:
+        """Build and capture one MCP tool call's event (the instrumentation's per-call mode:
+        see ``adapters.mcp``); ``sample_rate`` is the share of calls it sends."""
+        steps = self._capture_steps()
+        if steps is None:
+            return
+        from codeweaver_telemetry.core.mcp_event import build_mcp_tool_call_event  # noqa: PLC0415
+
+        result = build_mcp_tool_call_event(call, sample_rate=sample_rate, policy=steps.policy)
+        self._send(
+            "capture_mcp_tool_call",
             result,
             lambda event: self._emit_built(steps, *event.to_posthog_event()),
         )
@@ -425,6 +486,8 @@ class TelemetryClient:
                 self._in_making = False
             with self._lock:
                 if not self._closed:  # the sink first: whoever sees the steps sees the sink
+                    if self._declared_labels:
+                        steps.declare_labels(self._declared_labels)
                     self._sink, self._steps = sink, steps
                     return steps
         finally:
@@ -458,6 +521,17 @@ class TelemetryClient:
         except Exception as error:  # noqa: BLE001 - telemetry never throws into its host
             debug("telemetry: cannot set up feature flags (%s)", type(error).__name__)
             return NoFlags()
+
+    def _with_session_parts(self, stats: SessionStatistics) -> SessionStatistics:
+        """The statistics with every session part's added; a part that fails adds nothing."""
+        with self._lock:
+            parts = list(self._session_parts)
+        for part in parts:
+            try:
+                stats = part(stats)
+            except Exception as error:  # noqa: BLE001 - whatever the part's host code raises
+                debug("telemetry: a session part failed (%s)", type(error).__name__)
+        return stats
 
     def _metadata_version(self) -> str:
         """The session metadata's ``version``, the session event's default version."""

@@ -8,6 +8,7 @@ keep the names it gave them.
 from __future__ import annotations
 
 from codeweaver_telemetry.core.app import DEFAULT_APP, App
+from codeweaver_telemetry.core.mcp_event import McpToolCallEvent
 from codeweaver_telemetry.core.search_event import SearchEvent
 from codeweaver_telemetry.core.session_event import SessionEvent
 
@@ -20,5 +21,5 @@ def library_event_names(app: App) -> dict[str, str]:
     """
     return {
         name: app.event_prefix + name.removeprefix(DEFAULT_APP.event_prefix)
-        for name in (SearchEvent.EVENT_NAME, SessionEvent.EVENT_NAME)
+        for name in (SearchEvent.EVENT_NAME, SessionEvent.EVENT_NAME, McpToolCallEvent.EVENT_NAME)
     }

@@ -62,6 +62,20 @@ class IndexState(enum.Enum):
     MISSING = "missing"
 
 
+class ToolCallOutcome(enum.Enum):
+    """How an MCP tool call ended, as the server saw it."""
+
+    OK = "ok"
+    TOOL_ERROR = "tool_error"
+    """The tool returned an error result (``isError``) or raised."""
+    PROTOCOL_ERROR = "protocol_error"
+    """The request was refused before or around the tool: an MCP error, invalid params."""
+    CANCELLED = "cancelled"
+    """The client cancelled the request, or the connection closed under it."""
+    TIMEOUT = "timeout"
+    """A deadline inside the server ran out (the handling raised ``TimeoutError``)."""
+
+
 class SearchMode(enum.Enum):
     """The speed/quality trade-off the search ran with."""
 
@@ -119,6 +133,29 @@ class FindCodeResponseSummary(TelemetrySerializable):
 
 
 @dataclass(frozen=True, slots=True)
+class ToolUsage:
+    """One MCP tool's calls in a session: calls by outcome, and one sample per call (up to
+    the recorder's bound) of its duration and of its response's text size."""
+
+    outcomes: Mapping[str, int] = field(default_factory=dict)
+    durations_ms: tuple[float, ...] = ()
+    content_items: int = 0
+    text_chars: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class McpUsage:
+    """What an MCP server's tool calls were in a session, as the instrumentation records
+    them: per tool (a name the server registered, else ``__other__``), and the tool calls per
+    client (a known client's label, else ``other``), client version and protocol version."""
+
+    tools: Mapping[str, ToolUsage] = field(default_factory=dict)
+    clients: Mapping[str, int] = field(default_factory=dict)
+    client_versions: Mapping[str, int] = field(default_factory=dict)
+    protocol_versions: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class SessionStatistics(TelemetrySerializable):
     """What one session of the tool did, accumulated by the host while it ran.
 
@@ -145,6 +182,8 @@ class SessionStatistics(TelemetrySerializable):
     setup_attempts: int = 1
     setup_error_kinds: tuple[str, ...] = ()
     config_flags: Mapping[str, bool] = field(default_factory=dict)
+    mcp: McpUsage | None = None
+    """An instrumented MCP server's tool calls (see ``adapters.mcp``), when there is one."""
 
     def _telemetry_keys(self) -> TelemetryKeys:
         # Mapping keys are free text to a generic serializer: tool and flag names are sent
@@ -157,4 +196,5 @@ class SessionStatistics(TelemetrySerializable):
             FilteredKey("active_store"): AnonymityConversion.DISTRIBUTION,
             FilteredKey("setup_error_kinds"): AnonymityConversion.DISTRIBUTION,
             FilteredKey("config_flags"): AnonymityConversion.COUNT,
+            FilteredKey("mcp"): AnonymityConversion.COUNT,
         }

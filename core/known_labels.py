@@ -55,3 +55,29 @@ VECTOR_STORES: Final = _words(
     """
 )
 """Vector stores a code-search tool may run on, as it names them."""
+
+MCP_CLIENTS: Final = _words(
+    """
+    claude-code claude-desktop cline codex continue copilot cursor gemini-cli goose jetbrains
+    mcp-inspector opencode roo-code vscode windsurf zed other
+    """
+)
+"""Well-known MCP clients, as the telemetry names them (``other`` for any other client)."""
+
+MCP_CLIENT_NAMES: Final = {
+    "claude-ai": "claude-desktop",
+    "cursor-vscode": "cursor",
+    "visual-studio-code": "vscode",
+    "visual-studio-code---insiders": "vscode",
+    "windsurf-client": "windsurf",
+    "continue-client": "continue",
+    "codex-mcp-client": "codex",
+    "gemini-cli-mcp-client": "gemini-cli",
+    "inspector-client": "mcp-inspector",
+    "github-copilot": "copilot",
+}
+"""The names those clients send in ``clientInfo`` (lower case, white space as ``-``), where
+they differ from the label."""
+
+MCP_PROTOCOL_VERSIONS: Final = _words("2024-11-05 2025-03-26 2025-06-18 2025-11-25 2026-07-28")
+"""The MCP specification's protocol versions."""

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import ClassVar, Final, NamedTuple
 
@@ -26,7 +27,7 @@ from .conversions import (
     to_count,
     to_distribution,
 )
-from .domain import SessionStatistics
+from .domain import McpUsage, SessionStatistics, ToolCallOutcome, ToolUsage
 from .event_schema import (
     FILTER_REPORT,
     NO_PERSON_PROFILE,
@@ -35,7 +36,14 @@ from .event_schema import (
     Property,
     build_event,
 )
-from .known_labels import FILE_CATEGORIES, LANGUAGES, VECTOR_STORES
+from .known_labels import (
+    FILE_CATEGORIES,
+    LANGUAGES,
+    MCP_CLIENTS,
+    MCP_PROTOCOL_VERSIONS,
+    VECTOR_STORES,
+    values_of,
+)
 from .policy import PrivacyPolicy
 from .vocabulary import AnonymityConversion, JSONObject, PrivacyError
 from .wire import NO_VOCABULARY, OTHER_LABEL
@@ -118,6 +126,91 @@ def _latencies(inputs: SessionInputs, policy: PrivacyPolicy) -> JSONObject:
     if rest:
         summary[OTHER_LABEL] = _statistics(rest)
     return summary
+
+
+MCP_TOOL_CALLS_KEY: Final = "mcp_tool_calls"
+"""The session event's per-tool summary of an MCP server's calls; a host declares its tools'
+names under it (the instrumentation does) so that they are always kept."""
+
+MCP_OUTCOMES: Final = values_of(ToolCallOutcome)
+
+MCP_TOOL_SUMMARY_WORDS: Final = MCP_OUTCOMES | frozenset(
+    ("calls", "outcomes", "latency_ms", "content_items", "text_chars", *LATENCY_STATISTICS)
+)
+"""The words of each tool's summary in ``mcp_tool_calls``: kept whatever the machine's names."""
+
+
+def _only_with_mcp(
+    name: str, compute: Callable[[McpUsage, PrivacyPolicy], JSONObject]
+) -> Callable[[SessionInputs, PrivacyPolicy], JSONObject]:
+    """A spliced MCP property: itself in the session of an instrumented MCP server, absent
+    from any other session's event."""
+
+    def spliced(inputs: SessionInputs, policy: PrivacyPolicy) -> JSONObject:
+        usage = inputs.stats.mcp
+        return {} if usage is None else {name: compute(usage, policy)}
+
+    return spliced
+
+
+def _mcp_tool_calls(usage: McpUsage, policy: PrivacyPolicy) -> JSONObject:
+    """Per MCP tool: calls in all and by outcome, latency statistics, content items and the
+    statistics of the response's text characters; tools beyond the cap are one ``__other__``."""
+    declared = policy.vocabularies.get(MCP_TOOL_CALLS_KEY, NO_VOCABULARY)
+    merged: dict[str, list[ToolUsage]] = {}
+    for tool, calls in itertools.islice(usage.tools.items(), policy.max_list_length):
+        merged.setdefault(category_label(tool, policy, declared), []).append(calls)
+    weights = {label: sum(_calls(part) for part in parts) for label, parts in merged.items()}
+    kept = kept_labels(weights, policy.max_dynamic_labels, declared)
+    summary: JSONObject = {label: _tool_summary(merged[label], policy) for label in sorted(kept)}
+    rest = [part for label, parts in merged.items() if label not in kept for part in parts]
+    if rest:
+        summary[OTHER_LABEL] = _tool_summary(rest, policy)
+    return summary
+
+
+def _calls(usage: ToolUsage) -> int:
+    return sum(_count_of(count) for count in usage.outcomes.values())
+
+
+def _tool_summary(parts: list[ToolUsage], policy: PrivacyPolicy) -> JSONObject:
+    outcomes: dict[str, int] = {}
+    durations: list[int | float] = []
+    chars: list[int | float] = []
+    items = 0
+    for part in parts:
+        for outcome, count in part.outcomes.items():
+            label = category_label(outcome, policy, MCP_OUTCOMES)
+            outcomes[label] = outcomes.get(label, 0) + _count_of(count)
+        durations.extend(map(as_json_number, part.durations_ms[: policy.max_scan_items]))
+        chars.extend(map(as_json_number, part.text_chars[: policy.max_scan_items]))
+        items += _count_of(part.content_items)
+    summary: JSONObject = {
+        "calls": sum(outcomes.values()),
+        "outcomes": dict(sorted(outcomes.items())),
+    }
+    if durations:
+        summary["latency_ms"] = _statistics(durations)
+    summary["content_items"] = items
+    if chars:
+        summary["text_chars"] = _statistics(chars)
+    return summary
+
+
+def _count_of(value: object) -> int:
+    """A count the instrumentation recorded: a non-negative int, else refused."""
+    if type(value) is not int or value < 0:
+        raise ConversionRejected("a count is not a non-negative integer")
+    return value
+
+
+def _mcp_distribution(
+    pick: Callable[[McpUsage], Mapping[str, int]], vocabulary: AbstractSet[str] = NO_VOCABULARY
+) -> Callable[[McpUsage, PrivacyPolicy], JSONObject]:
+    def compute(usage: McpUsage, policy: PrivacyPolicy) -> JSONObject:
+        return to_distribution(pick(usage), policy, vocabulary)
+
+    return compute
 
 
 def _statistics(samples: list[int | float]) -> JSONObject:
@@ -295,6 +388,50 @@ SESSION_SCHEMA: Final[EventSchema[SessionInputs]] = EventSchema(
             "Each setting's name, and whether it is on.",
             _config_flags,
             _C.BOOLEAN,
+        ),
+        Property(
+            MCP_TOOL_CALLS_KEY,
+            "object",
+            "Per MCP tool (a name the server registered, else __other__): calls, calls per "
+            "outcome (ok, tool_error, protocol_error, cancelled, timeout), latency_ms and "
+            "text_chars (count, mean, p50, p95, max), content_items. Never arguments or results.",
+            _only_with_mcp(MCP_TOOL_CALLS_KEY, _mcp_tool_calls),
+            _C.AGGREGATE,
+            vocabulary=MCP_TOOL_SUMMARY_WORDS,
+            spliced=True,
+        ),
+        Property(
+            "mcp_clients",
+            "object",
+            "MCP tool calls per client (a well-known client's label, else other).",
+            _only_with_mcp(
+                "mcp_clients", _mcp_distribution(lambda usage: usage.clients, MCP_CLIENTS)
+            ),
+            _C.DISTRIBUTION,
+            vocabulary=MCP_CLIENTS,
+            spliced=True,
+        ),
+        Property(
+            "mcp_client_versions",
+            "object",
+            "MCP tool calls per client version (a label, else __other__).",
+            _only_with_mcp(
+                "mcp_client_versions", _mcp_distribution(lambda usage: usage.client_versions)
+            ),
+            _C.DISTRIBUTION,
+            spliced=True,
+        ),
+        Property(
+            "mcp_protocol_versions",
+            "object",
+            "MCP tool calls per protocol version.",
+            _only_with_mcp(
+                "mcp_protocol_versions",
+                _mcp_distribution(lambda usage: usage.protocol_versions, MCP_PROTOCOL_VERSIONS),
+            ),
+            _C.DISTRIBUTION,
+            vocabulary=MCP_PROTOCOL_VERSIONS,
+            spliced=True,
         ),
         Property(
             "telemetry_events_dropped",
