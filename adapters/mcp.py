@@ -25,7 +25,9 @@ With telemetry off, ``instrument`` leaves the server as it was and imports nothi
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import random
+import re
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -39,6 +41,16 @@ if TYPE_CHECKING:
     from codeweaver_telemetry.core.mcp_event import ToolCall
 
     from .client import TelemetryClient
+
+MAX_TOOLS: Final = 64
+"""Tools known by name; a server's others are counted as ``__other__``."""
+
+_VERSION: Final = re.compile(r"v?\d{1,6}(?:\.\d{1,6}){0,3}(?:[-+][0-9A-Za-z.]{1,16})?")
+"""A client's version as versions are written (``1.0.44``, ``0.9.2-beta.1``): anything else it
+sends there is free text, and is sent as ``__other__``."""
+
+_PROTOCOL: Final = re.compile(r"\d{4}-\d{2}-\d{2}")
+"""MCP's protocol versions are dates (``2025-06-18``)."""
 
 MAX_SAMPLES: Final = 100_000
 """Duration and size samples kept per session, in all (calls beyond are still counted)."""
@@ -74,8 +86,8 @@ def instrument(
             from .registry import get_telemetry_client  # noqa: PLC0415
 
             client = get_telemetry_client()
-        if not client.enabled:
-            return
+        if not client.enabled or any(isinstance(m, ToolCallRecorder) for m in server.middleware):
+            return  # (instrumenting twice would count every call twice)
         recorder = ToolCallRecorder(client, server, per_call=per_call, sample_rate=sample_rate)
         server.middleware.append(recorder)
         if not per_call:
@@ -122,6 +134,9 @@ class ToolCallRecorder:
         self._protocol_errors = (MCPError, ValidationError)
         self._label_keys = (MCP_TOOL_CALLS_KEY, MCP_TOOL_KEY)
         self._known_tools: frozenset[str] = frozenset()
+        self._tools_learned = False
+        self._asked_server = False  # asked once at most: a bogus name costs no listing
+        self._sampling = random.Random()  # a private draw: the host's seeded sequence stays
         self._client_labels: dict[tuple[object, object, object], _Client] = {}
         self._lock = threading.Lock()
         self._reset()
@@ -144,15 +159,16 @@ class ToolCallRecorder:
         return result
 
     async def _tool_call(self, ctx: Any, call_next: Any) -> Any:
+        if not self._tools_learned and not self._asked_server:
+            # Before the first call runs: a tool it adds (named from its arguments, perhaps)
+            # is not one of the server's own.
+            await self._learn_registered_tools()
         started = time.perf_counter()
         try:
             result = await call_next(ctx)
         except BaseException as error:
             self._record(ctx, started, self._raised(error), None)
             raise
-        name = _tool_name(ctx)
-        if name is not None and name not in self._known_tools:
-            await self._learn_registered_tools()
         outcome = self._outcome.TOOL_ERROR if _is_error(result) else self._outcome.OK
         self._record(ctx, started, outcome, result)
         return result
@@ -177,7 +193,7 @@ class ToolCallRecorder:
             call = self._make_call(tool, outcome, duration_ms, items, chars, *client)
             if not self._per_call:
                 self._add(call, client, responded=result is not None)
-            elif self._sample_rate >= 1.0 or random.random() < self._sample_rate:
+            elif self._sample_rate >= 1.0 or self._sampling.random() < self._sample_rate:
                 self._client.capture_mcp_tool_call(call, sample_rate=self._sample_rate)
         except Exception as error:  # noqa: BLE001 - telemetry never throws into its host
             debug("telemetry: an MCP tool call was not recorded (%s)", type(error).__name__)
@@ -193,8 +209,8 @@ class ToolCallRecorder:
             name, version, protocol = sent
             client = (
                 self._client_label(name),
-                version if type(version) is str else _OTHER,
-                protocol if type(protocol) is str else _OTHER,
+                version if type(version) is str and _VERSION.fullmatch(version) else _OTHER,
+                protocol if type(protocol) is str and _PROTOCOL.fullmatch(protocol) else _OTHER,
             )
             if len(self._client_labels) < MAX_CLIENTS:
                 self._client_labels[sent] = client
@@ -278,6 +294,7 @@ class ToolCallRecorder:
     async def _learn_registered_tools(self) -> None:
         """An MCPServer's registered tools, asked of it when a call names one not yet known
         (a low-level server's are known from what it lists)."""
+        self._asked_server = True
         list_tools = getattr(self._server, "list_tools", None)
         if list_tools is None:
             return
@@ -287,10 +304,17 @@ class ToolCallRecorder:
             debug("telemetry: the MCP tools were not listed (%s)", type(error).__name__)
 
     def _learn(self, names: Iterable[object]) -> None:
-        found = frozenset(name for name in names if type(name) is str)
-        if found <= self._known_tools:
+        """The server's tools as it first lists them: its static vocabulary. A tool it adds
+        later may be named from a client's arguments, so it is counted as ``__other__``; and
+        at most MAX_TOOLS, so that a gateway's hundreds cannot push the session event past
+        its size bound."""
+        if self._tools_learned:
             return
-        self._known_tools |= found
+        self._tools_learned = True
+        found = frozenset(
+            itertools.islice((name for name in names if type(name) is str), MAX_TOOLS)
+        )
+        self._known_tools = found
         for key in self._label_keys:
             self._client.declare_labels(key, found)
 
