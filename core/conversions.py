@@ -24,10 +24,6 @@ from .policy import PrivacyPolicy
 from .vocabulary import AnonymityConversion, JSONObject, JSONValue
 from .wire import NO_VOCABULARY, OTHER_LABEL, is_label
 
-OTHER_CATEGORY: Final = OTHER_LABEL
-"""Where a DISTRIBUTION sums the categories beyond the policy's cap, and those that are not
-labels."""
-
 MAX_SAFE_INT: Final = 2**63 - 1
 """Integers beyond a signed 64-bit range are refused: most JSON consumers would corrupt them."""
 

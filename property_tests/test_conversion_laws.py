@@ -8,7 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from codeweaver_telemetry.core import AnonymityConversion, PrivacyPolicy, convert
-from codeweaver_telemetry.core.conversions import OTHER_CATEGORY, category_label
+from codeweaver_telemetry.core.conversions import category_label
+from codeweaver_telemetry.core.wire import OTHER_LABEL
 
 C = AnonymityConversion
 POLICY = PrivacyPolicy(hash_key=b"laws-key-0123456789abcdef")
@@ -45,10 +46,10 @@ def test_distribution_counts_sum_to_count(values: list[object], policy: PrivacyP
     assert sum(distribution.values()) == unwrap(values, C.COUNT)
     assert len(distribution) <= policy.max_dynamic_labels + 1
     if (
-        len({category_label(value, policy) for value in values} - {OTHER_CATEGORY})
+        len({category_label(value, policy) for value in values} - {OTHER_LABEL})
         > policy.max_dynamic_labels
     ):
-        assert OTHER_CATEGORY in distribution
+        assert OTHER_LABEL in distribution
 
 
 @given(st.dictionaries(st.text(max_size=8), st.integers(0, 10**6), max_size=80))

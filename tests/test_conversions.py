@@ -15,10 +15,9 @@ from codeweaver_telemetry.core import (
     PrivacyPolicy,
     convert,
 )
-from codeweaver_telemetry.core.conversions import OTHER_CATEGORY
 from codeweaver_telemetry.core.hashing import DIGEST_LENGTH
 from codeweaver_telemetry.core.leak_guard import find_leak
-from codeweaver_telemetry.core.wire import checked_properties
+from codeweaver_telemetry.core.wire import OTHER_LABEL, checked_properties
 
 C = AnonymityConversion
 POLICY = PrivacyPolicy(hash_key=b"k" * 32, sensitive_literals=frozenset({"alice"}))
@@ -166,12 +165,12 @@ def test_distribution_takes_a_mapping_as_counts() -> None:
 def test_distribution_counts_what_is_not_a_label_under_other() -> None:
     policy = PrivacyPolicy(hash_key=b"k" * 32, sensitive_literals=frozenset({"alice"}))
     values = ["/home/x/a.py", "has spaces", "x" * 65, "ALICE", "password=hunter2", "python"]
-    assert ok(values, C.DISTRIBUTION, policy) == {"python": 1, OTHER_CATEGORY: 5}
+    assert ok(values, C.DISTRIBUTION, policy) == {"python": 1, OTHER_LABEL: 5}
 
 
 def test_distribution_keeps_vocabulary_labels_even_when_they_are_machine_literals() -> None:
     policy = PrivacyPolicy(hash_key=b"k" * 32, sensitive_literals=frozenset({"python"}))
-    assert ok(["python", "rust"], C.DISTRIBUTION, policy) == {"rust": 1, OTHER_CATEGORY: 1}
+    assert ok(["python", "rust"], C.DISTRIBUTION, policy) == {"rust": 1, OTHER_LABEL: 1}
     kept = convert(["python", "rust"], C.DISTRIBUTION, policy, frozenset({"python"})).unwrap()
     assert kept == {"python": 1, "rust": 1}
 
@@ -179,10 +178,10 @@ def test_distribution_keeps_vocabulary_labels_even_when_they_are_machine_literal
 def test_distribution_caps_dynamic_labels_under_other_but_keeps_its_vocabulary() -> None:
     policy = PrivacyPolicy(hash_key=b"k" * 32, max_dynamic_labels=2)
     values = ["a"] * 5 + ["b"] * 4 + ["c"] * 3 + ["d"]
-    assert ok(values, C.DISTRIBUTION, policy) == {"a": 5, "b": 4, OTHER_CATEGORY: 4}
+    assert ok(values, C.DISTRIBUTION, policy) == {"a": 5, "b": 4, OTHER_LABEL: 4}
     vocabulary = frozenset({"d"})
     kept = convert(values, C.DISTRIBUTION, policy, vocabulary).unwrap()
-    assert kept == {"a": 5, "b": 4, "d": 1, OTHER_CATEGORY: 3}
+    assert kept == {"a": 5, "b": 4, "d": 1, OTHER_LABEL: 3}
 
 
 def test_a_label_map_keeps_at_most_sixteen_dynamic_labels_by_default() -> None:
@@ -190,7 +189,7 @@ def test_a_label_map_keeps_at_most_sixteen_dynamic_labels_by_default() -> None:
     out = ok(values, C.DISTRIBUTION)
     assert isinstance(out, dict)
     assert len(out) == 17
-    assert out[OTHER_CATEGORY] == sum(range(1, 25))  # tools 0 to 23, the least frequent
+    assert out[OTHER_LABEL] == sum(range(1, 25))  # tools 0 to 23, the least frequent
 
 
 def test_distribution_says_nothing_of_the_order_its_values_came_in() -> None:
@@ -204,13 +203,13 @@ def test_distribution_says_nothing_of_the_order_its_values_came_in() -> None:
     capped = PrivacyPolicy(hash_key=b"k" * 32, max_dynamic_labels=2)
     out = ok(["d", "b", "b", "a", "a", "a", "c"], C.DISTRIBUTION, capped)
     assert isinstance(out, dict)
-    assert list(out.items()) == [("a", 3), ("b", 2), (OTHER_CATEGORY, 2)]
+    assert list(out.items()) == [("a", 3), ("b", 2), (OTHER_LABEL, 2)]
 
 
 def test_distribution_merges_an_existing_other_category() -> None:
     policy = PrivacyPolicy(hash_key=b"k" * 32, max_dynamic_labels=1)
-    out = ok({"a": 5, OTHER_CATEGORY: 2, "b": 1}, C.DISTRIBUTION, policy)
-    assert out == {"a": 5, OTHER_CATEGORY: 3}
+    out = ok({"a": 5, OTHER_LABEL: 2, "b": 1}, C.DISTRIBUTION, policy)
+    assert out == {"a": 5, OTHER_LABEL: 3}
 
 
 @pytest.mark.parametrize("value", [[1.5], [None], [b"x"], {"a": "x"}, {"a": True}, b"raw"])
