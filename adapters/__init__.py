@@ -22,7 +22,12 @@ if TYPE_CHECKING:
     from .events import capture_search_event, capture_session_event
     from .local_sinks import NullSink, StdoutSink
     from .notice import first_run_notice
-    from .registry import build_client, get_telemetry_client, reset_telemetry_client
+    from .registry import (
+        build_client,
+        get_telemetry_client,
+        reset_telemetry_client,
+        set_telemetry_client,
+    )
 
 # A host that asks for get_telemetry_client loads the client and the configuration only.
 __getattr__, __dir__ = lazy_exports(
@@ -34,7 +39,12 @@ __getattr__, __dir__ = lazy_exports(
         ".events": ("capture_search_event", "capture_session_event"),
         ".local_sinks": ("NullSink", "StdoutSink"),
         ".notice": ("first_run_notice",),
-        ".registry": ("build_client", "get_telemetry_client", "reset_telemetry_client"),
+        ".registry": (
+            "build_client",
+            "get_telemetry_client",
+            "reset_telemetry_client",
+            "set_telemetry_client",
+        ),
     },
 )
 
@@ -50,4 +60,5 @@ __all__ = [
     "first_run_notice",
     "get_telemetry_client",
     "reset_telemetry_client",
+    "set_telemetry_client",
 ]

@@ -6,10 +6,11 @@ import json
 import sys
 import threading
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, TextIO
 
-from codeweaver_telemetry.core.sink import Accepted, DeliveryReport, OutboundEvent
+from codeweaver_telemetry.core.sink import Accepted, DeliveryReport, LossReason, OutboundEvent
 
 from .log import debug
 
@@ -53,6 +54,10 @@ class NullSink:
         """Later events are dropped."""
         self.closed = True
         return DeliveryReport()
+
+    def take_losses(self) -> Mapping[LossReason, int]:
+        """Nothing is ever lost here that the client does not count itself."""
+        return {}
 
 
 class StdoutSink:
@@ -106,6 +111,10 @@ class StdoutSink:
                     self.failed += 1
                 self._owned = None
         return DeliveryReport(delivered=self.written, failed=self.failed)
+
+    def take_losses(self) -> Mapping[LossReason, int]:
+        """The client counts a failed write when ``emit`` reports it."""
+        return {}
 
     def _resolve(self) -> TextStream:
         if self._stream is not None:

@@ -21,12 +21,12 @@ import collections
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 from codeweaver_telemetry.core.settings import TelemetrySettings
-from codeweaver_telemetry.core.sink import Accepted, DeliveryReport, OutboundEvent
+from codeweaver_telemetry.core.sink import Accepted, DeliveryReport, LossReason, OutboundEvent
 
 from .forks import start_afresh_in_children
 from .log import debug
@@ -163,6 +163,10 @@ class PostHogSink:
             self._buffer.clear()
             self._condition.notify_all()
             return DeliveryReport(self.delivered, self.failed, pending, timed_out=pending > 0)
+
+    def take_losses(self) -> Mapping[LossReason, int]:
+        """Not yet kept by reason: the client counts what ``emit`` reports."""
+        return {}
 
     def _wait_until_idle(self, deadline: float) -> None:
         while (self._buffer or self._in_flight) and self._thread is not None:

@@ -180,6 +180,24 @@ def get_telemetry_client(app: str | App = DEFAULT_APP) -> TelemetryClient:
         return client
 
 
+def set_telemetry_client(
+    client: TelemetryClient | None, app: str | App = DEFAULT_APP
+) -> TelemetryClient | None:
+    """Make ``client`` the process-wide client of ``app`` (a host with its own wiring, a
+    test), or with None forget it, so that the next :func:`get_telemetry_client` builds one
+    from the configuration. Returns the client it replaces, which is not shut down: the
+    caller decides (a test puts it back). Never raises."""
+    named = checked_app(app).value_or(None)
+    if named is None or (client is not None and not isinstance(client, TelemetryClient)):
+        debug("telemetry: set_telemetry_client ignored an invalid app or client")
+        return None
+    with _registry.lock:
+        previous = _registry.clients.pop(named.name, None)
+        if client is not None:
+            _registry.clients[named.name] = client
+        return previous
+
+
 def reset_telemetry_client() -> None:
     """Shut every process-wide client down (each within its budget) and forget them: for
     tests."""

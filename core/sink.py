@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import enum
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 if TYPE_CHECKING:
@@ -63,6 +64,36 @@ class Accepted(enum.Enum):
     """The sink tried at once and failed (a closed stream, a full disk)."""
 
 
+class LossReason(enum.Enum):
+    """Why an event that was captured never reached the destination: each loss is counted
+    under one reason, and the session event reports the counts by reason."""
+
+    NOT_BUILT = "not_built"
+    """The event could not be built, reduced or checked (the host's values, a set-up failure)."""
+
+    BUFFER_FULL = "buffer_full"
+    """The sink's bounded memory buffer was full and the spool could not take the event."""
+
+    SINK_CLOSED = "sink_closed"
+    """Captured after the client or sink was shut down."""
+
+    REJECTED = "rejected"
+    """The destination refused the batch for good (a 4xx answer other than 429)."""
+
+    OUTAGE = "outage"
+    """Not delivered before the end, and not spooled either (no state directory, a spool
+    that could not be written)."""
+
+    EXPIRED = "expired"
+    """Waited in the spool longer than its maximum age."""
+
+    SPOOL_FULL = "spool_full"
+    """Pushed out of the spool, oldest first, by its bound in bytes or events."""
+
+    WRITE_FAILED = "write_failed"
+    """A local sink could not write it (a closed stream, a full disk)."""
+
+
 class DeliveryReport(NamedTuple):
     """How a flush or a close ended. ``delivered`` and ``failed`` are totals since the sink
     was made (failures its ``emit`` already reported as FAILED included); ``pending`` is what
@@ -87,4 +118,8 @@ class Sink(Protocol):
 
     def close(self, timeout: float) -> DeliveryReport:
         """Flush within ``timeout``, then release every resource; later events are dropped."""
+        ...
+
+    def take_losses(self) -> Mapping[LossReason, int]:
+        """The events lost since the last call, by reason (and count afresh)."""
         ...
