@@ -11,10 +11,14 @@ lookup, so that a host's start-up does not pay for them.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import math
+import os
+import sys
 import threading
 import time
+import types
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Concatenate, Final, Generic, ParamSpec, TypeAlias, TypeVar
@@ -57,6 +61,11 @@ SET_UP_WAIT_SECONDS: Final = 1.0
 and counted. (The thread that makes them waits for its own making.)"""
 
 
+MAKING_ABANDONED_SECONDS: Final = 60.0
+"""After this long, a making by another thread is taken to have died (it cannot: every
+``Exception`` is caught, and interrupts reach the main thread only; this is the bound)."""
+
+
 _T = TypeVar("_T")
 _P = ParamSpec("_P")
 
@@ -72,6 +81,79 @@ class OnFirstUse(Generic[_T]):
 
 Deferred: TypeAlias = "_T | OnFirstUse[_T]"
 """A part itself, or how to make it when it is first needed."""
+
+
+class _Making:
+    """The capture parts being made by one call, which other threads wait for (a bounded
+    time) and which the maker's own nested captures skip. Its ``done`` lock is taken when it
+    is made and released when the making ends: waiting is an acquire with a timeout, in C.
+    A making whose frame is gone from its thread (an interrupt skipped its end) is
+    abandoned, and the next capture makes the parts afresh."""
+
+    __slots__ = ("done", "frame", "started", "thread")
+
+    def __init__(self, frame: types.FrameType) -> None:
+        self.done = threading.Lock()
+        self.done.acquire()
+        self.frame: types.FrameType | None = frame
+        self.thread = threading.get_ident()
+        self.started = time.monotonic()
+
+    def wait(self, timeout: float) -> None:
+        if self.done.acquire(timeout=timeout):
+            self.done.release()
+
+    def finish(self) -> None:
+        self.frame = None
+        self.done.release()
+
+    def is_on_this_stack(self) -> bool:
+        """Whether the making is under way in a caller of this very call."""
+        if self.thread != threading.get_ident():
+            return False
+        frame: types.FrameType | None = sys._getframe(1)
+        while frame is not None:
+            if frame is self.frame:
+                return True
+            frame = frame.f_back
+        return False
+
+    def abandoned(self) -> bool:
+        """Its maker will never end it: interrupted in this thread, or gone too long."""
+        if self.thread == threading.get_ident():
+            return not self.is_on_this_stack()
+        return time.monotonic() - self.started > MAKING_ABANDONED_SECONDS
+
+
+class ProcessBudget:
+    """The seconds this process has spent waiting for delivery at its end (``end_session``,
+    ``shutdown``, the exit hooks), shared by every client in it: a host with two clients, or
+    a forked child that uses its inherited client and a new one, waits one budget, not two.
+    A forked child starts with nothing spent."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._spent = 0.0
+
+    def left(self, budget: float) -> float:
+        """What is left of ``budget`` seconds."""
+        with self._lock:
+            self._start_afresh_if_forked()
+            return max(0.0, budget - self._spent)
+
+    def spend(self, seconds: float) -> None:
+        """Count ``seconds`` as waited."""
+        with self._lock:
+            self._start_afresh_if_forked()
+            self._spent += max(0.0, seconds)
+
+    def _start_afresh_if_forked(self) -> None:
+        if self._pid != os.getpid():
+            self._pid, self._spent = os.getpid(), 0.0
+
+
+PROCESS_BUDGET: Final = ProcessBudget()
 
 
 def new_session_id() -> str:
@@ -134,7 +216,7 @@ class TelemetryClient:
         self._session_metadata: Reduced | None = None
         self._session_started = 0.0
         self._session_event_sent = False
-        self._budget_left = settings.shutdown_budget_seconds.value if settings else 0.0
+        self._budget = settings.shutdown_budget_seconds.value if settings else 0.0
         self._closed = False
         self._set_up_failed = False
         self._failed_at_emit = 0
@@ -150,16 +232,12 @@ class TelemetryClient:
     def after_fork_in_child(self) -> None:
         """New locks (also how the client starts): a parent's thread may have held one at
         the fork, and it does not exist in the child."""
-        # ``_lock`` guards the client's state and is only ever held briefly. ``_making`` is
-        # held while the capture parts are made (importing, reading the key file), which may
-        # be slow: shutdown never waits for it, a capture once the parts exist never does,
-        # and another thread's first capture waits a bounded time. It is re-entrant, so that
-        # a maker that itself captures (through a host's log handler, say) finds nothing to
-        # make instead of waiting for itself. The flags have their own, and their own budget.
+        # ``_lock`` guards the client's state, is only ever held briefly and only with
+        # ``with`` (taken and released in C, so that a KeyboardInterrupt cannot strand it).
+        # The capture parts, which may be slow to make (importing, reading the key file), are
+        # made with no lock held: see _Making.
         self._lock = threading.RLock()
-        self._making = threading.RLock()
-        self._making_flags = threading.RLock()
-        self._in_making = False  # (in a child, the parent's making thread does not exist)
+        self._making: _Making | None = None  # (in a child, the parent's maker does not exist)
 
     @property
     def enabled(self) -> bool:
@@ -188,7 +266,9 @@ class TelemetryClient:
             debug("telemetry: start_session failed (%s)", type(error).__name__)
 
     def end_session(self, *, version: str | None = None) -> DeliveryReport:
-        """Capture the session event (unless one was captured) and flush, within the budget."""
+        """Capture the session event (unless one was captured) and flush, within the budget.
+
+        Inside a running event loop it does not wait (``await aend_session()`` does)."""
         if not self._enabled:
             return DeliveryReport()
         try:
@@ -198,6 +278,28 @@ class TelemetryClient:
         except Exception as error:  # noqa: BLE001 - telemetry never throws into its host
             debug("telemetry: end_session failed (%s)", type(error).__name__)
             return DeliveryReport()
+
+    async def aend_session(self, *, version: str | None = None) -> DeliveryReport:
+        """:meth:`end_session` for a coroutine: the wait happens in a worker thread, so the
+        event loop runs on meanwhile."""
+        return await _in_worker_thread(functools.partial(self.end_session, version=version))
+
+    def flush(self, timeout: float | None = None) -> DeliveryReport:
+        """Deliver what is buffered, waiting at most ``timeout`` seconds (or what is left of
+        the budget). A ``multiprocessing`` worker, which ends with ``os._exit`` and so runs no
+        exit hook, calls this before it returns. Inside a running event loop it does not wait
+        (``await aflush()`` does)."""
+        if not self._enabled:
+            return DeliveryReport()
+        try:
+            return self._flush(_seconds_or_none(timeout))
+        except Exception as error:  # noqa: BLE001 - telemetry never throws into its host
+            debug("telemetry: flush failed (%s)", type(error).__name__)
+            return DeliveryReport()
+
+    async def aflush(self, timeout: float | None = None) -> DeliveryReport:
+        """:meth:`flush` for a coroutine, waiting in a worker thread."""
+        return await _in_worker_thread(functools.partial(self.flush, timeout))
 
     def add_session_part(self, part: SessionPart) -> None:
         """Add statistics the host does not keep itself to every session event (to the
@@ -421,6 +523,7 @@ class TelemetryClient:
             self._closed = True
         if already_closed or sink is None:  # a sink is made by the first capture
             return DeliveryReport()
+        atexit.unregister(self.shutdown)  # (the hook itself calls this; unregistering is safe)
         granted = _seconds_or_none(timeout)
         wait = self._take_budget(granted)
         started = time.monotonic()
@@ -436,6 +539,17 @@ class TelemetryClient:
 
     def __enter__(self) -> TelemetryClient:
         return self
+
+    async def __aenter__(self) -> TelemetryClient:
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aend_session()
 
     def __exit__(
         self,
@@ -461,56 +575,67 @@ class TelemetryClient:
 
     def _make_capture_parts(self) -> CaptureSteps | None:
         # Another thread may be making them (importing, reading the key file): wait for it,
-        # but never without a bound, and not at all once the client is shut down.
-        if self._closed or not self._making.acquire(timeout=SET_UP_WAIT_SECONDS):
+        # but never without a bound, and not at all once the client is shut down. No lock is
+        # held while they are made, so that an interrupt there strands nothing.
+        with self._lock:
+            if self._steps is not None or self._closed or self._set_up_failed:
+                return self._steps
+            other = self._making
+            if other is None or other.abandoned():
+                making = self._making = _Making(sys._getframe())
+            elif other.is_on_this_stack():
+                return None  # the maker itself captures (a host's log handler): not yet
+            else:
+                making = None
+        if making is None:
+            if other is not None:
+                other.wait(SET_UP_WAIT_SECONDS)
+            return self._steps
+        try:
+            return self._made_capture_parts()
+        finally:
+            with self._lock:
+                self._making = None
+            making.finish()
+
+    def _made_capture_parts(self) -> CaptureSteps | None:
+        policy, sink_source = self._policy_source, self._sink_source
+        if policy is None or sink_source is None:
             return None
         try:
-            if self._steps is not None or self._closed or self._set_up_failed or self._in_making:
-                return self._steps  # (a maker that captures is in_making: nothing for it yet)
-            policy, sink_source = self._policy_source, self._sink_source
-            if policy is None or sink_source is None:
-                return None
-            self._in_making = True
-            try:
-                from .capture_steps import CaptureSteps  # noqa: PLC0415 - first capture only
+            from .capture_steps import CaptureSteps  # noqa: PLC0415 - first capture only
 
-                steps = CaptureSteps(
-                    made(policy), *([self._settings.app] if self._settings else [])
-                )
-                sink = made(sink_source)
-            except Exception as error:  # noqa: BLE001 - telemetry never throws into its host
-                self._set_up_failed = True  # tried once; every later capture is counted
-                debug("telemetry: cannot set up capturing (%s)", type(error).__name__)
-                return None
-            finally:
-                self._in_making = False
-            with self._lock:
-                if not self._closed:  # the sink first: whoever sees the steps sees the sink
-                    if self._declared_labels:
-                        steps.declare_labels(self._declared_labels)
-                    self._sink, self._steps = sink, steps
-                    return steps
-        finally:
-            self._making.release()
+            steps = CaptureSteps(made(policy), *([self._settings.app] if self._settings else []))
+            sink = made(sink_source)
+        except Exception as error:  # noqa: BLE001 - telemetry never throws into its host
+            # Tried once, and every later capture is counted; but not for a failure of the
+            # moment (the host's stack near its limit, memory short), which may not recur.
+            self._set_up_failed = not isinstance(error, RecursionError | MemoryError)
+            debug("telemetry: cannot set up capturing (%s)", type(error).__name__)
+            return None
+        with self._lock:
+            if not self._closed:  # the sink first: whoever sees the steps sees the sink
+                if self._declared_labels:
+                    steps.declare_labels(self._declared_labels)
+                self._sink, self._steps = sink, steps
+                # Every client with a sink delivers at exit, however it was built.
+                atexit.register(self.shutdown)
+                return steps
         sink.close(0.0)  # shut down while it was being made: it is never used
         return None
 
     def _flag_source(self) -> FlagSource:
-        """The flags, made on the first lookup; none once the client is shut down, or while
-        another thread makes them for longer than the flag budget."""
+        """The flags, made on the first lookup (without a wait: making them reads nothing
+        and sends nothing); none once the client is shut down."""
         flags = self._flags
         if self._closed:
             return NoFlags()
         if flags is None:
-            budget = self._settings.flag_budget_seconds.value if self._settings else 0.0
-            if not self._making_flags.acquire(timeout=budget):
-                return NoFlags()
-            try:
+            made_here = self._made_flags(self._flags_source)
+            with self._lock:  # two threads may both make them: the first one made is kept
                 if self._flags is None:
-                    self._flags = self._made_flags(self._flags_source)
+                    self._flags = made_here
                 flags = self._flags
-            finally:
-                self._making_flags.release()
         return flags
 
     def _made_flags(self, source: Deferred[FlagSource] | None) -> FlagSource:
@@ -601,12 +726,16 @@ class TelemetryClient:
         return report
 
     def _take_budget(self, timeout: float | None) -> float:
-        return max(0.0, timeout if timeout is not None else self._budget_left)
+        """How long a wait may last: the host's own grant, or what is left of the process's
+        budget; nothing inside a running event loop, which a wait would stall (the sink
+        spools or delivers in the background, and the awaitable forms wait in a thread)."""
+        if _in_running_event_loop():
+            return 0.0
+        return max(0.0, timeout) if timeout is not None else PROCESS_BUDGET.left(self._budget)
 
     def _spend(self, timeout: float | None, elapsed: float) -> None:
         if timeout is None:  # an explicit timeout is the host's own grant, not the budget's
-            with self._lock:
-                self._budget_left = max(0.0, self._budget_left - elapsed)
+            PROCESS_BUDGET.spend(elapsed)
 
     def _send(
         self, where: str, result: Result[_T, PrivacyError], send: Callable[[_T], object]
@@ -625,8 +754,25 @@ class TelemetryClient:
 
 
 def _seconds_or_none(timeout: object) -> float | None:
-    """A host's timeout in seconds, or None (the budget applies) for anything else."""
-    if isinstance(timeout, int | float) and not isinstance(timeout, bool):
-        # The longest wait the threading module can make: a larger one would overflow.
-        return None if math.isnan(timeout) else min(float(timeout), threading.TIMEOUT_MAX)
+    """A host's timeout in seconds, or None (the budget applies) for anything else: an int
+    or float, never a subclass (whose comparisons are the host's code), and never more than
+    the longest wait the threading module can make (``10**400`` does not fit a float)."""
+    if type(timeout) is int:
+        return float(max(0, min(timeout, int(threading.TIMEOUT_MAX))))
+    if type(timeout) is float and not math.isnan(timeout):
+        return max(0.0, min(timeout, threading.TIMEOUT_MAX))
     return None
+
+
+async def _in_worker_thread(call: Callable[[], DeliveryReport]) -> DeliveryReport:
+    """Run a waiting call in a worker thread (asyncio is loaded by whoever awaits this)."""
+    import asyncio  # noqa: PLC0415 - the host that awaits has it loaded already
+
+    return await asyncio.to_thread(call)
+
+
+def _in_running_event_loop() -> bool:
+    """Whether this thread runs an asyncio event loop now (never imports asyncio: a host
+    that has not imported it runs none)."""
+    asyncio = sys.modules.get("asyncio")
+    return asyncio is not None and asyncio.events._get_running_loop() is not None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import atexit
 import functools
 import os
 import threading
@@ -175,8 +174,6 @@ def get_telemetry_client(app: str | App = DEFAULT_APP) -> TelemetryClient:
         client = _registry.clients.get(key)
         if client is None:
             client = _registry.clients[key] = build_client(app=app)
-            if client.enabled:
-                atexit.register(client.shutdown)
         return client
 
 
@@ -204,7 +201,6 @@ def reset_telemetry_client() -> None:
     with _registry.lock:
         clients, _registry.clients = list(_registry.clients.values()), {}
     for client in clients:
-        atexit.unregister(client.shutdown)
         client.shutdown()
 
 
