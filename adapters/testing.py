@@ -57,10 +57,15 @@ class CapturedEvents(Sequence["JSONObject"]):
     @overload
     def __getitem__(self, index: slice) -> Sequence[JSONObject]: ...
     def __getitem__(self, index: int | slice) -> JSONObject | Sequence[JSONObject]:
-        return self._sink.wire_items[index]
+        # (Read in place, not through a copy: iterating over the view stays linear.)
+        with self._sink._lock:
+            return self._sink._items[index]
 
     def __len__(self) -> int:
-        return len(self._sink.wire_items)
+        return len(self._sink._items)
+
+    def __iter__(self) -> Iterator[JSONObject]:
+        return iter(self._sink.wire_items)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, CapturedEvents | list | tuple):
