@@ -108,8 +108,8 @@ class InMemorySink:
     def wire_items(self) -> tuple[JSONObject, ...]:
         """The events kept so far as the PostHog sink would send them: each
         ``OutboundEvent.to_json(uuid)`` with a uuid made once per event, after a JSON round
-        trip (so a tuple reads as the list the wire carries, and a test changing one
-        changes nothing else)."""
+        trip (so a tuple reads as the list the wire carries, and a test changing an item
+        changes neither the :class:`OutboundEvent` nor the host's own values)."""
         with self._lock:
             return tuple(self._items)
 
