@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         reset_telemetry_client,
         set_telemetry_client,
     )
+    from .testing import InMemorySink
 
 # A host that asks for get_telemetry_client loads the client and the configuration only.
 __getattr__, __dir__ = lazy_exports(
@@ -38,6 +39,7 @@ __getattr__, __dir__ = lazy_exports(
         ".context": ("current_tags",),
         ".events": ("capture_search_event", "capture_session_event"),
         ".local_sinks": ("NullSink", "StdoutSink"),
+        ".testing": ("InMemorySink",),
         ".notice": ("first_run_notice",),
         ".registry": (
             "build_client",
@@ -49,6 +51,7 @@ __getattr__, __dir__ = lazy_exports(
 )
 
 __all__ = [
+    "InMemorySink",
     "NullSink",
     "StdoutSink",
     "TelemetryClient",

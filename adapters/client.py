@@ -773,6 +773,6 @@ async def _in_worker_thread(call: Callable[[], DeliveryReport]) -> DeliveryRepor
 
 def _in_running_event_loop() -> bool:
     """Whether this thread runs an asyncio event loop now (never imports asyncio: a host
-    that has not imported it runs none)."""
-    asyncio = sys.modules.get("asyncio")
-    return asyncio is not None and asyncio.events._get_running_loop() is not None
+    that has not imported it runs none; nor does one while another thread imports it)."""
+    running_loop = getattr(sys.modules.get("asyncio.events"), "_get_running_loop", None)
+    return running_loop is not None and running_loop() is not None
