@@ -81,7 +81,7 @@ class SessionInputs(NamedTuple):
     events_lost: Mapping[LossReason, int]
 
 
-def read_config_errors(errors: object, limit: int) -> Result[tuple[object, ...], str]:
+def _read_config_errors(errors: object, limit: int) -> Result[tuple[object, ...], str]:
     """At most ``limit`` of the host's configuration errors; a single value (an exception, a
     message) is one error, None none. ``Failure`` holds why they could not be read."""
     if errors is None:
@@ -573,7 +573,7 @@ def build_session_event(
         duration_seconds,
         setup_success,
         setup_attempts,
-        read_config_errors(config_errors, min(MAX_CONFIG_ERRORS, policy.max_scan_items)),
+        _read_config_errors(config_errors, min(MAX_CONFIG_ERRORS, policy.max_scan_items)),
         events_lost,
     )
     return build_event(SessionEvent, SESSION_SCHEMA, inputs, policy)
