@@ -157,7 +157,8 @@ class McpUsage:
 
 @dataclass(frozen=True, slots=True)
 class SessionStatistics(TelemetrySerializable):
-    """What one session of the tool did, accumulated by the host while it ran.
+    """What one session of the tool did, accumulated by the host while it ran (or, when the
+    host keeps none, by the client from the search events it built: see ``session_tally``).
 
     Setup error kinds are exception class names, never messages. Configuration flags are
     sent as True/False under their names, never with the settings' values.
@@ -184,6 +185,10 @@ class SessionStatistics(TelemetrySerializable):
     config_flags: Mapping[str, bool] = field(default_factory=dict)
     mcp: McpUsage | None = None
     """An instrumented MCP server's tool calls (see ``adapters.mcp``), when there is one."""
+    requests_by_intent: Mapping[str, int] = field(default_factory=dict)
+    """Requests per intent label (``unspecified`` when the host gave none)."""
+    requests_by_status: Mapping[str, int] = field(default_factory=dict)
+    """Requests per status label (``success``, ``partial``, ``error``)."""
 
     def _telemetry_keys(self) -> TelemetryKeys:
         # Mapping keys are free text to a generic serializer: tool and flag names are sent
@@ -197,4 +202,6 @@ class SessionStatistics(TelemetrySerializable):
             FilteredKey("setup_error_kinds"): AnonymityConversion.DISTRIBUTION,
             FilteredKey("config_flags"): AnonymityConversion.COUNT,
             FilteredKey("mcp"): AnonymityConversion.COUNT,
+            FilteredKey("requests_by_intent"): AnonymityConversion.DISTRIBUTION,
+            FilteredKey("requests_by_status"): AnonymityConversion.DISTRIBUTION,
         }

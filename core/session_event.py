@@ -3,24 +3,29 @@
 Everything in it is a count, a number, a True/False or a label; repository characteristics
 are languages and file counts, never names. Each label map (languages, file categories,
 operations, setup error kinds, tools, settings) keeps its declared vocabulary and at most the
-policy's ``max_dynamic_labels`` other labels; the rest are merged under ``__other__``.
+policy's ``max_dynamic_labels`` other labels; the rest are merged under ``__other__``. The
+library's own losses are reported by reason (``core.sink.LossReason``), so that a session
+that lost events says why.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Mapping, Sequence
+import types
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import ClassVar, Final, NamedTuple
 
-from returns.result import Result
+from returns.result import Failure, Result, Success
 
 from .conversions import (
+    MAX_SAFE_INT,
     ConversionRejected,
     as_json_number,
     category_label,
+    describe_error,
     kept_labels,
     to_aggregate,
     to_boolean,
@@ -45,6 +50,8 @@ from .known_labels import (
     values_of,
 )
 from .policy import PrivacyPolicy
+from .session_tally import INTENT_LABELS, SEARCH_TOOL, STATUS_LABELS
+from .sink import LossReason
 from .vocabulary import AnonymityConversion, JSONObject, PrivacyError
 from .wire import NO_VOCABULARY, OTHER_LABEL
 
@@ -53,27 +60,75 @@ _C = AnonymityConversion
 LATENCY_STATISTICS: Final = ("count", "mean", "p50", "p95", "max")
 """The statistics of each tool's latency samples, in ``tool_latency_ms``."""
 
+MAX_CONFIG_ERRORS: Final = 1_000
+"""Configuration errors read (and counted) at most: an endless iterable counts this many."""
+
+LOSS_REASONS: Final = values_of(LossReason)
+
+NO_LOSSES: Final[Mapping[LossReason, int]] = types.MappingProxyType({})
+
 
 class SessionInputs(NamedTuple):
-    """What the session event is computed from."""
+    """What the session event is computed from. The configuration errors are read once,
+    before any property is computed, so that a one-shot iterable counts what it names."""
 
     stats: SessionStatistics
     version: str
     duration_seconds: float
     setup_success: bool | None
     setup_attempts: int | None
-    config_errors: Sequence[object]
-    events_dropped: int
-    events_failed: int
+    config_errors: Result[tuple[object, ...], str]
+    events_lost: Mapping[LossReason, int]
+
+
+def _read_config_errors(errors: object, limit: int) -> Result[tuple[object, ...], str]:
+    """At most ``limit`` of the host's configuration errors; a single value (an exception, a
+    message) is one error, None none. ``Failure`` holds why they could not be read."""
+    if errors is None:
+        return Success(())
+    if isinstance(errors, str | bytes | bytearray | BaseException) or not isinstance(
+        errors, Iterable
+    ):
+        return Success((errors,))
+    try:
+        return Success(tuple(itertools.islice(errors, limit)))
+    except Exception as error:  # noqa: BLE001 - the host's iterable may raise anything
+        return Failure(describe_error(error))
+
+
+def _config_errors(inputs: SessionInputs) -> tuple[object, ...]:
+    read = inputs.config_errors.value_or(None)
+    if read is None:
+        raise ConversionRejected(inputs.config_errors.failure())
+    return read
 
 
 def _error_kinds(inputs: SessionInputs, policy: PrivacyPolicy) -> JSONObject:
     kinds: list[object] = list(
         itertools.islice(inputs.stats.setup_error_kinds, policy.max_scan_items)
     )
-    errors = itertools.islice(inputs.config_errors, policy.max_scan_items)
+    errors = _config_errors(inputs)
     kinds.extend(type(error).__name__ for error in errors if isinstance(error, BaseException))
     return to_distribution(kinds, policy)
+
+
+def _losses(inputs: SessionInputs, policy: PrivacyPolicy) -> JSONObject:
+    """Events lost per reason, each count clamped to the wire's bound; only reasons with
+    losses. A key that is not a :class:`LossReason` is counted as ``__other__``."""
+    lost = _lost_counts(inputs, policy)
+    return {label: lost[label] for label in sorted(lost) if lost[label]}
+
+
+def _lost_counts(inputs: SessionInputs, policy: PrivacyPolicy) -> dict[str, int]:
+    lost: dict[str, int] = {}
+    for reason, count in itertools.islice(inputs.events_lost.items(), policy.max_list_length):
+        label = reason.value if isinstance(reason, LossReason) else OTHER_LABEL
+        lost[label] = min(lost.get(label, 0) + _count_of(count), MAX_SAFE_INT)
+    return lost
+
+
+def _losses_total(inputs: SessionInputs, policy: PrivacyPolicy) -> int:
+    return min(sum(_lost_counts(inputs, policy).values()), MAX_SAFE_INT)
 
 
 def _rate(inputs: SessionInputs, policy: PrivacyPolicy) -> float | None:
@@ -99,28 +154,30 @@ def _config_flags(inputs: SessionInputs, policy: PrivacyPolicy) -> JSONObject:
     return merged
 
 
+TOOL_LATENCY_KEY: Final = "tool_latency_ms"
+
+TOOL_LATENCY_WORDS: Final = frozenset((SEARCH_TOOL, *LATENCY_STATISTICS))
+"""The words of ``tool_latency_ms`` kept whatever the machine's names: the tool the client's
+own tally times, and the statistics' names."""
+
+
 def _latencies(inputs: SessionInputs, policy: PrivacyPolicy) -> JSONObject:
     """Per tool: count, mean, p50, p95 and max; the samples of the tools beyond the cap, and
     of those whose name is not a label, are summarised together under ``__other__``."""
     samples: dict[str, list[int | float]] = {}
+    declared = policy.vocabularies.get(TOOL_LATENCY_KEY, NO_VOCABULARY) | TOOL_LATENCY_WORDS
     left = policy.max_scan_items  # in all, not per tool: 1,000 tools x 100,000 is too many
     for tool, values in itertools.islice(
         inputs.stats.tool_latencies_ms.items(), policy.max_list_length
     ):
-        label = category_label(
-            tool, policy, policy.vocabularies.get("tool_latency_ms", NO_VOCABULARY)
-        )
+        label = category_label(tool, policy, declared)
         bounded = tuple(itertools.islice(values, left + 1))
         left -= len(bounded)
         if left < 0:
             raise ConversionRejected("more latency samples than the policy reads")
         samples.setdefault(label, []).extend(map(as_json_number, bounded))
     weights = {label: len(values) for label, values in samples.items() if values}
-    kept = kept_labels(
-        weights,
-        policy.max_dynamic_labels,
-        policy.vocabularies.get("tool_latency_ms", NO_VOCABULARY),
-    )
+    kept = kept_labels(weights, policy.max_dynamic_labels, declared)
     summary: JSONObject = {label: _statistics(samples[label]) for label in sorted(kept)}
     rest = [sample for label, values in samples.items() if label not in kept for sample in values]
     if rest:
@@ -272,14 +329,14 @@ SESSION_SCHEMA: Final[EventSchema[SessionInputs]] = EventSchema(
         Property(
             "config_error_count",
             "integer",
-            "Configuration errors seen.",
-            lambda i, p: to_count(i.config_errors, p),
+            f"Configuration errors seen (at most {MAX_CONFIG_ERRORS:,} are counted).",
+            lambda i, p: to_count(_config_errors(i), p),
             _C.COUNT,
         ),
         Property(
             "requests_total",
             "integer",
-            "Requests handled.",
+            "Requests handled: the host's count, else the searches the client captured.",
             lambda i, p: as_json_number(i.stats.total_requests),
         ),
         Property(
@@ -296,11 +353,29 @@ SESSION_SCHEMA: Final[EventSchema[SessionInputs]] = EventSchema(
         ),
         Property("request_success_rate", "number | null", "Successful / total, 0 to 1.", _rate),
         Property(
-            "tool_latency_ms",
+            "requests_by_status",
             "object",
-            "Per tool: count, mean, p50, p95 and max latency in milliseconds.",
+            "Requests per status: success, partial (counted as successful), error.",
+            lambda i, p: to_distribution(i.stats.requests_by_status, p, STATUS_LABELS),
+            _C.DISTRIBUTION,
+            vocabulary=STATUS_LABELS,
+        ),
+        Property(
+            "requests_by_intent",
+            "object",
+            "Requests per intent (understand, implement, debug, ...; unspecified when none).",
+            lambda i, p: to_distribution(i.stats.requests_by_intent, p, INTENT_LABELS),
+            _C.DISTRIBUTION,
+            vocabulary=INTENT_LABELS,
+        ),
+        Property(
+            TOOL_LATENCY_KEY,
+            "object",
+            f"Per tool ({SEARCH_TOOL} for the searches): count, mean, p50, p95 and max "
+            "latency in milliseconds.",
             _latencies,
             _C.AGGREGATE,
+            vocabulary=TOOL_LATENCY_WORDS,
         ),
         Property(
             "tokens_embedding",
@@ -434,16 +509,21 @@ SESSION_SCHEMA: Final[EventSchema[SessionInputs]] = EventSchema(
             spliced=True,
         ),
         Property(
-            "telemetry_events_dropped",
-            "integer",
-            "Events this library dropped in the session (full buffer, closed sink, filter errors).",
-            lambda i, p: as_json_number(i.events_dropped),
+            "telemetry_events_lost",
+            "object",
+            "Events this library lost in the session, per reason ("
+            + ", ".join(reason.value for reason in LossReason)
+            + "); only reasons with losses. An event spooled for a later run is not lost.",
+            _losses,
+            _C.DISTRIBUTION,
+            vocabulary=LOSS_REASONS,
         ),
         Property(
-            "telemetry_events_failed",
+            "telemetry_events_lost_total",
             "integer",
-            "Events whose delivery failed in the session.",
-            lambda i, p: as_json_number(i.events_failed),
+            "Events this library lost in the session, in all.",
+            _losses_total,
+            _C.AGGREGATE,
         ),
         NO_PERSON_PROFILE,
         FILTER_REPORT,
@@ -469,16 +549,16 @@ def build_session_event(
     setup_success: bool | None = None,
     setup_attempts: int | None = None,
     config_errors: Sequence[object] = (),
-    events_dropped: int = 0,
-    events_failed: int = 0,
+    events_lost: Mapping[LossReason, int] = NO_LOSSES,
 ) -> Result[SessionEvent, PrivacyError]:
     """Build the session event; a property whose value cannot be computed is dropped and
     counted, and so is whatever the wire check refuses.
 
     ``setup_success`` and ``setup_attempts``, when given, override the statistics' own.
-    Configuration errors are counted, and exceptions among them add their class names to the
-    setup error kinds; their messages are never read. ``events_dropped`` and ``events_failed``
-    are the library's own delivery counts, which the client reports.
+    Configuration errors are counted (at most :data:`MAX_CONFIG_ERRORS` are read), and
+    exceptions among them add their class names to the setup error kinds; their messages are
+    never read. ``events_lost`` is the library's own losses by reason, which the client
+    reports.
 
     >>> from codeweaver_telemetry.core import default_policy
     >>> event = build_session_event(SessionStatistics(total_requests=4, successful_requests=3),
@@ -493,8 +573,7 @@ def build_session_event(
         duration_seconds,
         setup_success,
         setup_attempts,
-        config_errors,
-        events_dropped,
-        events_failed,
+        _read_config_errors(config_errors, min(MAX_CONFIG_ERRORS, policy.max_scan_items)),
+        events_lost,
     )
     return build_event(SessionEvent, SESSION_SCHEMA, inputs, policy)

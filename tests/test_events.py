@@ -210,6 +210,8 @@ def test_session_event_properties() -> None:
         "requests_successful": 9,
         "requests_failed": 1,
         "request_success_rate": 0.9,
+        "requests_by_status": {},
+        "requests_by_intent": {},
         "tool_latency_ms": {
             "find_code": {"count": 4, "mean": 25.0, "p50": 20.0, "p95": 40.0, "max": 40.0},
             tool_label: {"count": 1, "mean": 5.0, "p50": 5.0, "p95": 5.0, "max": 5.0},
@@ -227,8 +229,8 @@ def test_session_event_properties() -> None:
         "failover_time_ms": 250.0,
         "active_store": "backup",
         "config_flags": {"reranking": True, "sparse": False},
-        "telemetry_events_dropped": 0,
-        "telemetry_events_failed": 0,
+        "telemetry_events_lost": {},
+        "telemetry_events_lost_total": 0,
         "$process_person_profile": False,
         "privacy_filter": {"dropped": 0, "redacted": 0},
     }

@@ -42,6 +42,11 @@ from codeweaver_telemetry.core import (
     serialize_for_telemetry,
 )
 from codeweaver_telemetry.core.conversions import to_hash
+from codeweaver_telemetry.core.session_tally import (
+    MAX_SEARCH_LATENCY_SAMPLES,
+    SEARCH_TOOL,
+    with_search,
+)
 from codeweaver_telemetry.core.wire import _label_verdict, checked_properties
 
 POLICY = PrivacyPolicy(
@@ -189,6 +194,8 @@ def session_floor() -> str:
             "requests_successful": 40,
             "requests_failed": 2,
             "request_success_rate": 0.9523809523809523,
+            "requests_by_status": {},
+            "requests_by_intent": {},
             "tool_latency_ms": {
                 "find_code": {"count": 40, "mean": 29.5, "p50": 29.0, "p95": 47.0, "max": 49.0},
                 "index": {"count": 2, "mean": 1650.0, "p50": 1500.0, "p95": 1800.0, "max": 1800.0},
@@ -206,8 +213,8 @@ def session_floor() -> str:
             "failover_time_ms": 0.0,
             "active_store": "primary",
             "config_flags": {"reranking": True, "sparse": True, "telemetry_opt_in": False},
-            "telemetry_events_dropped": 0,
-            "telemetry_events_failed": 0,
+            "telemetry_events_lost": {},
+            "telemetry_events_lost_total": 0,
             "$process_person_profile": False,
             "privacy_filter": {"dropped": 0, "redacted": 0},
         }
@@ -289,6 +296,27 @@ def main() -> None:
             "  JSON size of the search event",
             f"{dumps_s * 1e6:.2f} µs",
             "what the check's own size bound spares it (it measures only past the bound)",
+        )
+    )
+    search_event = build_search_event(
+        response,
+        query="how does authentication work",
+        intent_type=IntentType.UNDERSTAND,
+        strategies=[SearchStrategy.HYBRID],
+        execution_time_ms=125.5,
+        policy=POLICY,
+    ).unwrap()
+    fresh_tally, full_tally = SessionStatistics(), with_search(SessionStatistics(), search_event)
+    for _ in range(MAX_SEARCH_LATENCY_SAMPLES // 2):  # half full: the costliest copies but one
+        full_tally = with_search(full_tally, search_event)
+    empty_fold_s = time(lambda: with_search(fresh_tally, search_event))
+    half_fold_s = time(lambda: with_search(full_tally, search_event))
+    rows.append(
+        (
+            "session tally: fold one search event",
+            f"{empty_fold_s * 1e6:.2f} µs",
+            f"{half_fold_s * 1e6:.1f} µs with "
+            f"{len(full_tally.tool_latencies_ms[SEARCH_TOOL]):,} latency samples kept",
         )
     )
     hash_s = time(lambda: to_hash("/home/alice/acme-repo/src/auth.py", POLICY))
