@@ -23,7 +23,13 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Concatenate, Final, Generic, ParamSpec, TypeAlias, TypeVar
 
-from codeweaver_telemetry.core.sink import Accepted, DeliveryReport, OutboundEvent, Sink
+from codeweaver_telemetry.core.sink import (
+    Accepted,
+    DeliveryReport,
+    LossReason,
+    OutboundEvent,
+    Sink,
+)
 
 from .context import current_tags, tags_applied
 from .flags import FlagSource, NoFlags
@@ -219,14 +225,13 @@ class TelemetryClient:
         self._budget = settings.shutdown_budget_seconds.value if settings else 0.0
         self._closed = False
         self._set_up_failed = False
-        self._failed_at_emit = 0
         self._declared_labels: dict[str, frozenset[str]] = {}
         self._session_parts: list[SessionPart] = []
-        self.dropped = 0
-        """Events left out since the last session event: a full buffer, a closed sink, a
-        filter failure. The session event reports them, and they count afresh after it."""
-        self.failed = 0
-        """Events whose delivery failed since the last session event."""
+        self._lost: dict[LossReason, int] = {}
+        """Events this client lost since the last session event, by reason (the sink's own
+        losses are added when the session event takes them)."""
+        self._tally: SessionStatistics | None = None
+        """The session's search events added up (see ``core.session_tally``)."""
         start_afresh_in_children(self)
 
     def after_fork_in_child(self) -> None:
@@ -243,6 +248,19 @@ class TelemetryClient:
     def enabled(self) -> bool:
         """Whether telemetry is on, as the configuration resolved it (shutdown leaves it)."""
         return self._enabled
+
+    @property
+    def dropped(self) -> int:
+        """Events this client left out since the last session event (not built, a full
+        buffer, a closed sink): its own losses but write failures."""
+        with self._lock:
+            return sum(n for reason, n in self._lost.items() if reason is not _WRITE_FAILED)
+
+    @property
+    def failed(self) -> int:
+        """Events a local sink could not write since the last session event."""
+        with self._lock:
+            return self._lost.get(_WRITE_FAILED, 0)
 
     @property
     def settings(self) -> TelemetrySettings | None:
@@ -393,31 +411,35 @@ class TelemetryClient:
         if steps is None:
             return
         elapsed = time.monotonic() - self._session_started if self._session_started else 0.0
-        with self._lock:  # the event takes the counts; they are given back if it is not sent
-            dropped, failed = self.dropped, self.failed
-            self.dropped = self.failed = 0
+        # The event takes the session's tally (a host's own statistics win over it) and the
+        # losses; the losses are given back if it is not sent, the tally goes with it.
+        with self._lock:
+            tally, self._tally = self._tally, None
+            lost, self._lost = self._lost, {}
+        sink = self._sink
+        if sink is not None:
+            lost = _added(lost, sink.take_losses())
         # The event schemas load on first use: a host pays for them when it sends one.
         from codeweaver_telemetry.core import SessionStatistics  # noqa: PLC0415
         from codeweaver_telemetry.core.session_event import build_session_event  # noqa: PLC0415
 
+        base = stats if stats is not None else tally if tally is not None else SessionStatistics()
         result = build_session_event(
-            self._with_session_parts(stats if stats is not None else SessionStatistics()),
+            self._with_session_parts(base),
             version=version or self._metadata_version(),
             duration_seconds=elapsed if duration_seconds is None else duration_seconds,
             policy=steps.policy,
             setup_success=setup_success,
             setup_attempts=setup_attempts,
             config_errors=config_errors,
-            events_dropped=dropped,
-            events_failed=failed,
+            events_lost=lost,
         )
         event = result.value_or(None)
         if event is not None and self._emit_built(steps, *event.to_posthog_event()):
             self._session_event_sent = True  # (a session event a host hands over is not)
             return
         with self._lock:
-            self.dropped += dropped
-            self.failed += failed
+            self._lost = _added(self._lost, lost)
         if event is None:
             self._count_drop("capture_session_event", None, str(result.failure()))
 
@@ -454,6 +476,13 @@ class TelemetryClient:
             policy=steps.policy if opted_in else steps.opted_out,
             feature_flags=feature_flags,
         )
+        built = result.value_or(None)
+        if built is not None:  # a request, whether or not its event is delivered
+            from codeweaver_telemetry.core import SessionStatistics  # noqa: PLC0415
+            from codeweaver_telemetry.core.session_tally import with_search  # noqa: PLC0415
+
+            with self._lock:
+                self._tally = with_search(self._tally or SessionStatistics(), built)
         self._send(
             "capture_search_event",
             result,
@@ -533,8 +562,6 @@ class TelemetryClient:
             debug("telemetry: closing the sink failed (%s)", type(error).__name__)
             report = DeliveryReport()
         self._spend(granted, time.monotonic() - started)
-        with self._lock:  # the sink's totals include the failures its emit already reported
-            self.failed += max(0, report.failed - self._failed_at_emit)
         return report
 
     def __enter__(self) -> TelemetryClient:
@@ -681,7 +708,7 @@ class TelemetryClient:
         """Send one event, checked; whether the sink took it (any other outcome is counted)."""
         sink = self._sink
         if sink is None or self._closed:  # (the sink is made with the steps)
-            self._count_drop("capture", None, "the client is shut down")
+            self._count_drop("capture", None, "the client is shut down", LossReason.SINK_CLOSED)
             return False
         session_id = self._session_id or self._first_session_id()
         tags = current_tags()
@@ -695,12 +722,7 @@ class TelemetryClient:
         outcome = sink.emit(OutboundEvent(name, session_id, checked.properties, time.time()))
         if outcome is Accepted.QUEUED:
             return True
-        with self._lock:
-            if outcome is Accepted.FAILED:
-                self.failed += 1
-                self._failed_at_emit += 1
-            else:
-                self.dropped += 1
+        self._count_loss(_LOSS_OF[outcome])
         return False
 
     def _first_session_id(self) -> str:
@@ -746,11 +768,40 @@ class TelemetryClient:
         else:
             send(built)
 
-    def _count_drop(self, where: str, error: BaseException | None, reason: str = "") -> None:
+    def _count_loss(self, reason: LossReason) -> None:
         with self._lock:
-            self.dropped += 1
+            self._lost[reason] = self._lost.get(reason, 0) + 1
+
+    def _count_drop(
+        self,
+        where: str,
+        error: BaseException | None,
+        reason: str = "",
+        loss: LossReason = LossReason.NOT_BUILT,
+    ) -> None:
+        self._count_loss(loss)
         detail = type(error).__name__ if error is not None else reason
         debug("telemetry: %s dropped an event (%s)", where, detail)
+
+
+_WRITE_FAILED: Final = LossReason.WRITE_FAILED
+
+_LOSS_OF: Final = {
+    Accepted.DROPPED_FULL: LossReason.BUFFER_FULL,
+    Accepted.DROPPED_CLOSED: LossReason.SINK_CLOSED,
+    Accepted.FAILED: LossReason.WRITE_FAILED,
+}
+"""The loss of each refusal a sink's ``emit`` reports (what it loses after taking an event,
+the sink counts and reports through ``take_losses``)."""
+
+
+def _added(
+    first: Mapping[LossReason, int], second: Mapping[LossReason, int]
+) -> dict[LossReason, int]:
+    added = dict(first)
+    for reason, count in second.items():
+        added[reason] = added.get(reason, 0) + count
+    return added
 
 
 def _seconds_or_none(timeout: object) -> float | None:

@@ -221,7 +221,7 @@ def test_end_session_sends_one_session_event_with_delivery_counts(
     client.end_session(version="0.5.0")
     sessions = [event for event in sink.events if event.event == "codeweaver_session"]
     assert len(sessions) == 1
-    assert sessions[0].properties["telemetry_events_dropped"] == 1
+    assert sessions[0].properties["telemetry_events_lost_total"] == 1
     assert sessions[0].properties["version"] == "0.5.0"
 
 
@@ -321,7 +321,7 @@ def test_drops_before_the_first_session_are_reported_in_its_session_event() -> N
     client.end_session(version="1")
     client.capture("later", Hostile())
     sessions = [event for event in sink.events if event.event == "codeweaver_session"]
-    assert sessions[0].properties["telemetry_events_dropped"] == 1
+    assert sessions[0].properties["telemetry_events_lost_total"] == 1
     assert client.dropped == 1  # the one after the session event counts afresh
 
 
@@ -383,7 +383,7 @@ def test_a_handed_over_session_event_does_not_take_the_clients_counts(
     client.capture_from_event(handed)
     client.end_session()
     sessions = [event for event in sink.events if event.event == "codeweaver_session"]
-    assert [event.properties["telemetry_events_dropped"] for event in sessions] == [0, 1]
+    assert [event.properties["telemetry_events_lost_total"] for event in sessions] == [0, 1]
 
 
 def test_a_forged_built_event_is_checked_like_any_other(

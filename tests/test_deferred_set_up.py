@@ -254,7 +254,7 @@ def test_counts_go_to_exactly_one_session_event_even_from_many_threads() -> None
     for thread in threads:
         thread.join(timeout=5)
     reported = [
-        event.properties["telemetry_events_dropped"]
+        event.properties["telemetry_events_lost_total"]
         for event in sink.events
         if event.event == "codeweaver_session"
     ]
@@ -273,7 +273,7 @@ def test_counts_a_refused_session_event_carried_are_kept_for_the_next() -> None:
     sink.refusing = False
     client.end_session(version="1")  # not sent yet: end_session tries again
     sessions = [event for event in sink.events if event.event == "codeweaver_session"]
-    assert [event.properties["telemetry_events_dropped"] for event in sessions] == [2]
+    assert [event.properties["telemetry_events_lost_total"] for event in sessions] == [2]
 
 
 def test_a_client_stays_shut_down_in_a_forked_child() -> None:
