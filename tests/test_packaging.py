@@ -155,3 +155,17 @@ def test_the_lazily_loaded_names_are_exactly_the_public_ones(
         )
     )
     assert lazy == [name for name in public if name != "__version__"]
+
+
+def test_the_readme_python_examples_compile() -> None:
+    from markdown_it import MarkdownIt
+
+    readme = (ROOT / "README.md").read_text()
+    blocks = [
+        token.content
+        for token in MarkdownIt("commonmark").parse(readme)
+        if token.type == "fence" and token.info.strip() == "python"
+    ]
+    assert len(blocks) > 5
+    for block in blocks:
+        compile(block, "README.md", "exec")
