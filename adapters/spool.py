@@ -192,7 +192,7 @@ class _Entry(NamedTuple):
     name: str
     oldest_ms: int
     newest_ms: int
-    count: int
+    events: int
     token: str
     state: str
     size: int
@@ -273,7 +273,7 @@ class _Place:
 
     def entries(self) -> Iterator[os.DirEntry[str]]:
         target: int | str = self.path if self.descriptor is None else self.descriptor
-        with os.scandir(target) as listing:  # type: ignore[type-var]
+        with os.scandir(target) as listing:
             for index, entry in enumerate(listing):
                 if index >= MAX_ENTRIES:
                     debug("telemetry: the spool directory has more than %d entries", MAX_ENTRIES)
@@ -401,7 +401,7 @@ class Spool:
         if not live:
             return SpoolStatus(0, None)
         oldest = min(entry.oldest_ms for entry in live)
-        return SpoolStatus(sum(entry.count for entry in live), max(0.0, (now_ms - oldest) / 1000))
+        return SpoolStatus(sum(entry.events for entry in live), max(0.0, (now_ms - oldest) / 1000))
 
     def delete_all(self) -> None:
         """Remove every file of the spool and the directory itself (an opt-out): never
@@ -494,7 +494,7 @@ class Spool:
                     self._remove_if_free(place, entry)
                 continue
             if self._expired_whole(entry, now_ms) and self._remove_if_free(place, entry):
-                losses[LossReason.EXPIRED] += entry.count
+                losses[LossReason.EXPIRED] += entry.events
                 continue
             entries.append(entry)
         return entries
@@ -507,7 +507,7 @@ class Spool:
         losses: collections.Counter[LossReason],
     ) -> list[_Line]:
         """Drop the oldest events until ``lines`` fit; the lines that still fit."""
-        used_events = sum(entry.count for entry in entries)
+        used_events = sum(entry.events for entry in entries)
         used_bytes = sum(entry.size for entry in entries)
         new_bytes = _bytes(lines)
 
@@ -535,7 +535,7 @@ class Spool:
             _quietly(place.unlink, held.name)
             _quietly(os.close, held.descriptor)
             losses[LossReason.SPOOL_FULL] += dropped
-            used_events += len(rest) - entry.count
+            used_events += len(rest) - entry.events
             used_bytes += _bytes(rest) - entry.size
         dropped = _covering(lines, *over())
         losses[LossReason.SPOOL_FULL] += dropped
@@ -640,7 +640,7 @@ class Spool:
                 head = lines[:max_items]
                 for start in range(max_items, len(lines), max_items):
                     self._write_ready(place, lines[start : start + max_items])
-                if len(head) != entry.count or _bytes(head) != entry.size:
+                if len(head) != entry.events or _bytes(head) != entry.size:
                     held = self._replace(place, held, head)
                 return ClaimedBatch(self, held, head)
         return None
@@ -657,7 +657,7 @@ class Spool:
         except OSError as error:
             if error.errno == errno.ELOOP:  # a symbolic link planted under a segment's name
                 _quietly(place.unlink, entry.name)
-                losses[LossReason.WRITE_FAILED] += entry.count
+                losses[LossReason.WRITE_FAILED] += entry.events
             else:
                 _log_failure("open a segment of", error)
             return None
@@ -669,13 +669,13 @@ class Spool:
             if not stat.S_ISREG(status.st_mode) or status.st_size > self.limits.max_bytes:
                 os.close(descriptor)
                 _quietly(place.unlink, entry.name)
-                losses[LossReason.WRITE_FAILED] += entry.count
+                losses[LossReason.WRITE_FAILED] += entry.events
                 debug("telemetry: removed a spool file that was not a small regular file")
                 return None
             if not _lock_now(descriptor, entry, self._clock()):
                 os.close(descriptor)
                 return None
-            claimed = _name(entry.oldest_ms, entry.newest_ms, entry.count, entry.token, "claimed")
+            claimed = _name(entry.oldest_ms, entry.newest_ms, entry.events, entry.token, "claimed")
             if claimed != entry.name:
                 place.rename(entry.name, claimed)
             if place.lstat(claimed).st_ino != status.st_ino:
@@ -713,7 +713,7 @@ class Spool:
         new_entry = entry._replace(
             oldest_ms=min(line.captured_ms for line in lines),
             newest_ms=max(line.captured_ms for line in lines),
-            count=len(lines),
+            events=len(lines),
             size=_bytes(lines),
         )
         name = _name(new_entry.oldest_ms, new_entry.newest_ms, len(lines), entry.token, "claimed")
@@ -744,7 +744,7 @@ class Spool:
                     else:
                         entry = held.entry
                         ready = _name(
-                            entry.oldest_ms, entry.newest_ms, entry.count, entry.token, "ready"
+                            entry.oldest_ms, entry.newest_ms, entry.events, entry.token, "ready"
                         )
                         place.rename(held.name, ready)
             except FileNotFoundError:  # deleted by an opt-out meanwhile
