@@ -308,6 +308,15 @@ class _Open:
         self.count = 0
         self.size = 0
 
+    def close(self) -> None:
+        descriptor, self.descriptor = self.descriptor, -1
+        if descriptor >= 0:
+            _quietly(os.close, descriptor)
+
+    def __del__(self) -> None:
+        # A spool dropped without close(): its segment is freed for others, as at exit.
+        self.close()
+
 
 class Spool:
     """A bounded, crash-safe, multi-process spool of wire items in one directory.
@@ -345,6 +354,8 @@ class Spool:
 
     def append(self, items: Sequence[JSONObject]) -> Mapping[LossReason, int]:
         """Write ``items`` (wire items) to the spool; what could not be kept, by reason."""
+        if not isinstance(items, Sequence) or isinstance(items, str | bytes):
+            return {LossReason.NOT_BUILT: 1}
         losses: collections.Counter[LossReason] = collections.Counter()
         self._unwritten = 0
         try:
@@ -422,6 +433,23 @@ class Spool:
         except Exception as error:  # noqa: BLE001 - an opt-out never fails loudly
             _log_failure("delete", error)
 
+    def close(self) -> None:
+        """Seal this process's open segment, so that any spool (another client's in this
+        process too) can claim it now rather than after this process exits. The spool stays
+        usable: a later append starts a new segment."""
+        try:
+            with self._lock:
+                self._check_pid()
+                place = _Place.open(self.directory, create=False)
+                if place is None:
+                    self._close_segment()
+                    return
+                with place:
+                    self._seal(place)
+        except Exception as error:  # noqa: BLE001 - never raise into the worker
+            _log_failure("close", error)
+            self._close_segment()
+
     def take_losses(self) -> Mapping[LossReason, int]:
         """Losses found by a claim that had no batch to carry them (and count afresh)."""
         with self._lock:
@@ -441,7 +469,7 @@ class Spool:
         self._pid = os.getpid()
         segment, self._segment = self._segment, None
         if segment is not None:
-            _quietly(os.close, segment.descriptor)  # the parent's own descriptor keeps its lock
+            segment.close()  # the parent's own descriptor keeps its lock
         self._pending = collections.Counter()
 
     # --- appending --------------------------------------------------------------------------
@@ -490,7 +518,7 @@ class Spool:
         entries: list[_Entry] = []
         for entry in _segments(place, temporaries=True):
             if entry.state == "tmp":
-                if self._clock() - entry.mtime > STALE_SECONDS:
+                if _untouched_for(entry) > STALE_SECONDS:
                     self._remove_if_free(place, entry)
                 continue
             if self._expired_whole(entry, now_ms) and self._remove_if_free(place, entry):
@@ -527,13 +555,15 @@ class Spool:
             held = self._take(place, entry, losses)
             if held is None:
                 continue
-            kept = self._read(held, losses)
-            dropped = _covering(kept, events_over, bytes_over)
-            rest = kept[dropped:]
-            if rest:
-                self._write_ready(place, rest)
-            _quietly(place.unlink, held.name)
-            _quietly(os.close, held.descriptor)
+            try:
+                kept = self._read(held, losses)
+                dropped = _covering(kept, events_over, bytes_over)
+                rest = kept[dropped:]
+                if rest:
+                    self._write_ready(place, rest)
+                _quietly(place.unlink, held.name)
+            finally:
+                _quietly(os.close, held.descriptor)
             losses[LossReason.SPOOL_FULL] += dropped
             used_events += len(rest) - entry.events
             used_bytes += _bytes(rest) - entry.size
@@ -615,7 +645,7 @@ class Spool:
     def _close_segment(self) -> None:
         segment, self._segment = self._segment, None
         if segment is not None:
-            _quietly(os.close, segment.descriptor)
+            segment.close()
 
     # --- claiming ---------------------------------------------------------------------------
 
@@ -632,18 +662,37 @@ class Spool:
                 held = self._take(place, entry, losses)
                 if held is None:
                     continue
-                lines = self._read(held, losses)
-                if not lines:
-                    _quietly(place.unlink, held.name)
+                try:
+                    batch = self._claimed(place, held, max_items, losses)
+                except BaseException:
+                    # Released, it is claimed again whole (some of it twice if its rest was
+                    # already written apart: uuids make that once, rather than never).
                     _quietly(os.close, held.descriptor)
-                    continue
-                head = lines[:max_items]
-                for start in range(max_items, len(lines), max_items):
-                    self._write_ready(place, lines[start : start + max_items])
-                if len(head) != entry.events or _bytes(head) != entry.size:
-                    held = self._replace(place, held, head)
-                return ClaimedBatch(self, held, head)
+                    raise
+                if batch is not None:
+                    return batch
         return None
+
+    def _claimed(
+        self,
+        place: _Place,
+        held: _Held,
+        max_items: int,
+        losses: collections.Counter[LossReason],
+    ) -> ClaimedBatch | None:
+        """The batch at the head of a held file: its rest written apart first, then the file
+        replaced by the batch alone; None (the file removed) when nothing in it was valid."""
+        lines = self._read(held, losses)
+        if not lines:
+            _quietly(place.unlink, held.name)
+            _quietly(os.close, held.descriptor)
+            return None
+        head = lines[:max_items]
+        for start in range(max_items, len(lines), max_items):
+            self._write_ready(place, lines[start : start + max_items])
+        if len(head) != held.entry.events or _bytes(head) != held.entry.size:
+            held = self._replace(place, held, head)
+        return ClaimedBatch(self, held, head)
 
     def _take(
         self, place: _Place, entry: _Entry, losses: collections.Counter[LossReason]
@@ -672,7 +721,7 @@ class Spool:
                 losses[LossReason.WRITE_FAILED] += entry.events
                 debug("telemetry: removed a spool file that was not a small regular file")
                 return None
-            if not _lock_now(descriptor, entry, self._clock()):
+            if not _lock_now(descriptor, entry):
                 os.close(descriptor)
                 return None
             claimed = _name(entry.oldest_ms, entry.newest_ms, entry.events, entry.token, "claimed")
@@ -775,7 +824,7 @@ class Spool:
                 _quietly(place.unlink, entry.name)
             return False
         try:
-            if not _lock_now(descriptor, entry, self._clock()):
+            if not _lock_now(descriptor, entry):
                 return False
             if place.lstat(entry.name).st_ino != os.fstat(descriptor).st_ino:
                 return False
@@ -808,6 +857,12 @@ class ClaimedBatch:
     def returned(self) -> None:
         """The items were not delivered: give them back for a later attempt or process."""
         self._finish(delivered=False)
+
+    def __del__(self) -> None:
+        # Dropped unfinished: unlocked, it is claimed again (as if this process had died).
+        held, self._held = getattr(self, "_held", None), None
+        if held is not None:
+            _quietly(os.close, held.descriptor)
 
     def _finish(self, *, delivered: bool) -> None:
         held, self._held = self._held, None
@@ -890,10 +945,16 @@ def _create_locked(place: _Place, name: str, content: bytes, *, append: bool = F
     return descriptor
 
 
-def _lock_now(descriptor: int, entry: _Entry, now: float) -> bool:
+def _untouched_for(entry: _Entry) -> float:
+    """Seconds since the file was last written, by the file system's clock (not the spool's,
+    which a test may set)."""
+    return time.time() - entry.mtime
+
+
+def _lock_now(descriptor: int, entry: _Entry) -> bool:
     """Whether this process now holds ``entry`` (no one else did)."""
     if fcntl is None:
-        return entry.state in ("ready", "tmp") or now - entry.mtime > STALE_SECONDS
+        return entry.state == "ready" or _untouched_for(entry) > STALE_SECONDS
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
