@@ -547,7 +547,9 @@ class Spool:
 
         if over() == (0, 0):
             return lines
-        self._seal(place)
+        if self._segment is not None:  # this process's own events may be the oldest
+            self._seal(place)
+            entries = _segments(place)
         for entry in sorted(entries, key=_age_order):
             events_over, bytes_over = over()
             if (events_over, bytes_over) == (0, 0):
@@ -715,7 +717,11 @@ class Spool:
             if stat.S_ISDIR(status.st_mode):
                 os.close(descriptor)
                 return None
-            if not stat.S_ISREG(status.st_mode) or status.st_size > self.limits.max_bytes:
+            if (
+                not stat.S_ISREG(status.st_mode)
+                or status.st_nlink != 1  # a second name: a file of someone else's choosing
+                or status.st_size > self.limits.max_bytes
+            ):
                 os.close(descriptor)
                 _quietly(place.unlink, entry.name)
                 losses[LossReason.WRITE_FAILED] += entry.events

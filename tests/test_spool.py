@@ -419,7 +419,7 @@ def _in_thread(call: Callable[[], object], seconds: float = 5.0) -> object:
     return result[0]
 
 
-def test_a_fifo_a_directory_and_a_huge_file_planted_as_segments_are_never_read(
+def test_a_fifo_a_directory_a_hard_link_and_a_huge_file_planted_as_segments_are_never_read(
     directory: Path,
 ) -> None:
     spool = spool_at(directory, max_bytes=64 * 1024)
@@ -434,6 +434,10 @@ def test_a_fifo_a_directory_and_a_huge_file_planted_as_segments_are_never_read(
     huge = directory / f"v1.4.4.5.{token}.ready"
     with huge.open("wb") as file:
         file.truncate(10 * 1024 * 1024 * 1024)  # sparse: 10 GiB that cost nothing
+    outside = directory.parent / "outside.jsonl"
+    outside.write_text(json.dumps(wire_items(1)[0]) + "\n")
+    hard_link = directory / f"v1.5.5.1.{token}.ready"
+    os.link(outside, hard_link)
     reader = spool_at(directory, max_bytes=64 * 1024)
     claimed = _in_thread(lambda: reader.claim(10))
     assert isinstance(claimed, ClaimedBatch)
@@ -441,6 +445,8 @@ def test_a_fifo_a_directory_and_a_huge_file_planted_as_segments_are_never_read(
     claimed.delivered()
     assert not fifo.exists()
     assert not huge.exists()
+    assert not hard_link.exists()
+    assert outside.exists()  # only the second name went
     assert planted_directory.is_dir()  # left alone
     assert _in_thread(lambda: reader.claim(10)) is None
 
@@ -732,3 +738,12 @@ def test_the_module_does_no_io_at_import(tmp_path: Path) -> None:
     )
     assert done.stdout.strip() == "False"
     assert spool_module.FORMAT == "v1"
+
+
+def test_a_process_own_older_events_make_room_before_its_newer_ones(directory: Path) -> None:
+    spool = spool_at(directory, max_events=32)  # segments of 2 events
+    older = wire_items(1, at=NOW - 60)
+    spool.append(older)  # its open segment holds the oldest event
+    newer = wire_items(32)
+    assert spool.append(newer) == {LossReason.SPOOL_FULL: 1}
+    assert uuids(drain(spool)) == uuids(newer)
