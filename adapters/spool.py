@@ -112,6 +112,8 @@ MAX_SEGMENTS_PER_CLAIM: Final = 64
 STALE_SECONDS: Final = 3600.0
 """A temporary file older than this is left from a crash; without flock, so is an open or
 claimed file."""
+MAX_PIECES: Final = 8
+"""Into how many files, at most, a claim splits what it leaves of a segment."""
 WRITE_CHUNK: Final = 1 << 20
 ITEM_KEYS: Final = frozenset({"event", "distinct_id", "properties", "timestamp", "uuid"})
 
@@ -120,6 +122,8 @@ _NAME: Final = re.compile(
     r"\.(?P<token>\d{1,10}-[0-9a-f]{16})\.(?P<state>open|ready|claimed)"
 )
 _TEMPORARY_PREFIX: Final = ".tmp."
+_MAX_MS: Final = 10**16
+"""A capture time in milliseconds must fit the names' 16 digits (year 2286 and before)."""
 _UUID: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 _READ_FLAGS: Final = (
@@ -690,8 +694,10 @@ class Spool:
             _quietly(os.close, held.descriptor)
             return None
         head = lines[:max_items]
-        for start in range(max_items, len(lines), max_items):
-            self._write_ready(place, lines[start : start + max_items])
+        # The rest in at most a few files: a batch of one must not make a file per event.
+        size = max(max_items, -(-(len(lines) - max_items) // MAX_PIECES))
+        for start in range(max_items, len(lines), size):
+            self._write_ready(place, lines[start : start + size])
         if len(head) != held.entry.events or _bytes(head) != held.entry.size:
             held = self._replace(place, held, head)
         return ClaimedBatch(self, held, head)
@@ -940,8 +946,7 @@ def _create_locked(place: _Place, name: str, content: bytes, *, append: bool = F
     try:
         if hasattr(os, "fchmod"):
             os.fchmod(descriptor, 0o600)
-        if fcntl is not None:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        _flock(descriptor)  # no one can have it yet: only "unsupported" can fail it
         _write_or_raise(descriptor, content)
         place.rename(temporary, name)
     except BaseException:
@@ -958,14 +963,35 @@ def _untouched_for(entry: _Entry) -> float:
 
 
 def _lock_now(descriptor: int, entry: _Entry) -> bool:
-    """Whether this process now holds ``entry`` (no one else did)."""
-    if fcntl is None:
+    """Whether this process now holds ``entry`` (no one else did). Where there are no locks
+    (Windows, a file system without flock), only a ``ready`` file or one untouched for
+    :data:`STALE_SECONDS` is taken."""
+    locked = _flock(descriptor)
+    if locked is None:
         return entry.state == "ready" or _untouched_for(entry) > STALE_SECONDS
+    return locked
+
+
+def _flock(descriptor: int) -> bool | None:
+    """Take the file's exclusive lock without waiting: True when taken, False when another
+    open file holds it, None when there are no such locks here."""
+    if fcntl is None:
+        return None
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+    except BlockingIOError:
         return False
+    except OSError as error:
+        if error.errno in _NO_LOCKS:
+            return None
+        raise
     return True
+
+
+_NO_LOCKS: Final = frozenset(
+    {errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL, getattr(errno, "ENOTSUP", errno.EOPNOTSUPP)}
+)
+"""What flock answers on a file system that has no such locks (some network and FUSE ones)."""
 
 
 def _write_all(descriptor: int, data: bytes) -> tuple[int, OSError | None]:
@@ -1094,8 +1120,8 @@ def _checked_item(item: dict[object, object]) -> int | None:
         return None
     if moment.tzinfo is None:
         return None
-    seconds = moment.timestamp()
-    return int(seconds * 1000) if math.isfinite(seconds) else None
+    captured_ms = int(moment.timestamp() * 1000)
+    return captured_ms if 0 <= captured_ms < _MAX_MS else None
 
 
 def _is_text(value: object) -> bool:

@@ -747,3 +747,36 @@ def test_a_process_own_older_events_make_room_before_its_newer_ones(directory: P
     newer = wire_items(32)
     assert spool.append(newer) == {LossReason.SPOOL_FULL: 1}
     assert uuids(drain(spool)) == uuids(newer)
+
+
+def test_a_batch_of_one_does_not_make_a_file_per_event(directory: Path) -> None:
+    writer = spool_at(directory)
+    writer.append(wire_items(100))
+    writer.close()
+    reader = spool_at(directory)
+    claimed = reader.claim(1)
+    assert claimed is not None
+    assert len(list(directory.iterdir())) <= 1 + spool_module.MAX_PIECES
+    claimed.delivered()
+    assert len(drain(reader, 1)) == 99
+
+
+def test_without_file_locks_ready_files_are_still_claimed_once(
+    directory: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert spool_module.fcntl is not None
+
+    def unsupported(descriptor: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(spool_module.fcntl, "flock", unsupported)
+    items = wire_items(4)
+    writer = spool_at(directory)
+    assert writer.append(items) == {}
+    assert spool_at(directory).claim(10) is None  # open, fresh: its writer may live
+    writer.close()
+    first = spool_at(directory).claim(10)
+    assert first is not None
+    assert spool_at(directory).claim(10) is None  # claimed, fresh: its claimer may live
+    first.delivered()
+    assert uuids(first.items) == uuids(items)
