@@ -764,12 +764,12 @@ def test_a_batch_of_one_does_not_make_a_file_per_event(directory: Path) -> None:
 def test_without_file_locks_ready_files_are_still_claimed_once(
     directory: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert spool_module.fcntl is not None
+    import fcntl
 
     def unsupported(descriptor: int, operation: int) -> None:
         raise OSError(errno.ENOLCK, "No locks available")
 
-    monkeypatch.setattr(spool_module.fcntl, "flock", unsupported)
+    monkeypatch.setattr(fcntl, "flock", unsupported)
     items = wire_items(4)
     writer = spool_at(directory)
     assert writer.append(items) == {}
