@@ -319,7 +319,10 @@ class _Open:
 
     def __del__(self) -> None:
         # A spool dropped without close(): its segment is freed for others, as at exit.
-        self.close()
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - at interpreter exit, modules may be torn down
+            return
 
 
 class Spool:
@@ -551,31 +554,53 @@ class Spool:
 
         if over() == (0, 0):
             return lines
-        if self._segment is not None:  # this process's own events may be the oldest
-            self._seal(place)
+        own = self._segment
+        if own is not None and own.oldest_ms <= min((e.oldest_ms for e in entries), default=0):
+            self._seal(place)  # this process's own events are the oldest: they go first
             entries = _segments(place)
         for entry in sorted(entries, key=_age_order):
             events_over, bytes_over = over()
             if (events_over, bytes_over) == (0, 0):
                 return lines
+            if own is not None and entry.token == own.token and self._segment is own:
+                continue
             held = self._take(place, entry, losses)
             if held is None:
                 continue
             try:
-                kept = self._read(held, losses)
-                dropped = _covering(kept, events_over, bytes_over)
-                rest = kept[dropped:]
-                if rest:
-                    self._write_ready(place, rest)
-                _quietly(place.unlink, held.name)
+                rest = self._trimmed(place, held, events_over, bytes_over)
             finally:
                 _quietly(os.close, held.descriptor)
-            losses[LossReason.SPOOL_FULL] += dropped
-            used_events += len(rest) - entry.events
-            used_bytes += _bytes(rest) - entry.size
+            losses[LossReason.SPOOL_FULL] += max(0, entry.events - rest.events)
+            used_events += rest.events - entry.events
+            used_bytes += rest.size - entry.size
         dropped = _covering(lines, *over())
         losses[LossReason.SPOOL_FULL] += dropped
         return lines[dropped:]
+
+    def _trimmed(self, place: _Place, held: _Held, events: int, size: int) -> _Entry:
+        """Drop the first lines of a held file until ``events`` events and ``size`` bytes are
+        gone, whole lines, parsing none but the new first (for its time); what is left."""
+        entry = held.entry
+        if events >= entry.events or size >= entry.size:
+            place.unlink(held.name)
+            return entry._replace(events=0, size=0)
+        raw = [line + b"\n" for line in _read_bounded(held.descriptor, entry.size).split(b"\n")]
+        raw = [line for line in raw if line != b"\n"]
+        count = covered = 0
+        while count < len(raw) and (count < events or covered < size):
+            covered += len(raw[count])
+            count += 1
+        rest = raw[count:]
+        if not rest:
+            place.unlink(held.name)
+            return entry._replace(events=0, size=0)
+        first = _decoded(rest[0][:-1])
+        oldest = first.captured_ms if first is not None else entry.oldest_ms
+        name = _name(oldest, max(oldest, entry.newest_ms), len(rest), _token(), "ready")
+        os.close(_create_locked(place, name, b"".join(rest)))  # before the old one goes
+        place.unlink(held.name)
+        return entry._replace(events=len(rest), size=len(b"".join(rest)))
 
     def _segment_for(self, place: _Place, lines: list[_Line]) -> _Open:
         """This process's open segment, sealed and replaced when ``lines`` would overfill it,
@@ -874,7 +899,10 @@ class ClaimedBatch:
         # Dropped unfinished: unlocked, it is claimed again (as if this process had died).
         held, self._held = getattr(self, "_held", None), None
         if held is not None:
-            _quietly(os.close, held.descriptor)
+            try:
+                os.close(held.descriptor)
+            except Exception:  # noqa: BLE001 - at interpreter exit, modules may be torn down
+                return
 
     def _finish(self, *, delivered: bool) -> None:
         held, self._held = self._held, None

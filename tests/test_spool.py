@@ -780,3 +780,16 @@ def test_without_file_locks_ready_files_are_still_claimed_once(
     assert spool_at(directory).claim(10) is None  # claimed, fresh: its claimer may live
     first.delivered()
     assert uuids(first.items) == uuids(items)
+
+
+def test_room_is_made_by_cutting_the_oldest_lines_of_a_segment_not_all_of_it(
+    directory: Path,
+) -> None:
+    first = spool_at(directory, max_events=100)
+    older = wire_items(100, at=NOW - 60)
+    first.append(older)  # one append: one segment of 100
+    first.close()
+    newer = wire_items(10)
+    assert spool_at(directory, max_events=100).append(newer) == {LossReason.SPOOL_FULL: 10}
+    kept = drain(spool_at(directory))
+    assert uuids(kept) == uuids(older[10:] + newer)
