@@ -17,7 +17,8 @@ so neither reads a file::
 ``v1`` is the format version: a later version ignores or migrates these, and this one leaves
 any other name alone. Each process appends to its own ``open`` segment (``O_APPEND``, one
 ``write`` per append) and renames it after each append so that its name stays true; it seals
-it (``ready``) when it reaches a sixteenth of a bound, and before claiming. A line is written
+it (``ready``) when it reaches a sixteenth of a bound, before claiming, and at :meth:`Spool.close`
+(else its lock goes with the process, and the next one takes it as it is). A line is written
 whole or is the file's torn last line: a reader skips a line that does not parse (counted
 ``WRITE_FAILED``), so a crash loses at most what was being written, never the file. A short
 write (a full disk) is cut back to the last whole line at once. Files are not fsynced: a crash
@@ -34,16 +35,20 @@ that the name still leads to the inode it locked; of two processes starting toge
 gets the lock or the rename, the other a refusal or ``ENOENT``, and skips. A dead claimer's or
 writer's file is taken the same way, since its lock is gone. Every file is created under a
 temporary name, locked, and only then renamed into view, so no one sees it unlocked. A claim
-larger than the batch is split: the rest is written as new ``ready`` files first, then the
-claimed file is replaced by the batch (already locked); a crash between the two sends the rest
-twice, which the uuids make once, rather than never. Delivered, the claimed file is removed;
-returned, it is renamed ``ready`` under its old order. Where there is no ``flock`` (Windows),
-a file not ``ready`` is taken only when untouched for an hour.
+larger than the batch is split: the rest is written as at most :data:`MAX_PIECES` new
+``ready`` files first, then the claimed file is replaced by the batch (already locked); a crash
+or an error between the two sends the rest twice, which the uuids make once, rather than never.
+Delivered, the claimed file is removed (a crash between the export and the removal also
+resends, once more deduplicated); returned, it is renamed ``ready`` under its old order. Where
+there is no ``flock`` (Windows, a network or FUSE file system without it), a file not ``ready``
+is taken only when untouched for an hour.
 
 **Bounds, cheaply.** Sizes come from one directory listing (``lstat`` per entry) and event
 counts from the names; nothing is read to enforce a bound. An append that would pass a bound
-first drops the oldest events (whole segments, or the oldest lines of one, rewritten), counted
-``SPOOL_FULL``; what live processes hold cannot be dropped, and then the newcomers' oldest go.
+first drops the oldest events, counted ``SPOOL_FULL``: a segment wholly over is removed unread,
+one partly over loses its first lines, cut by bytes without parsing them, and the rest is
+written back as it was. What live processes hold cannot be dropped; then the newcomers' oldest
+go.
 Two processes appending at the same instant can pass a bound by one append each; the next
 append puts it right. Entries older than the maximum age are dropped unread when a whole
 segment is (its newest time is in its name), else one by one when read (``EXPIRED``).
@@ -52,16 +57,21 @@ segment is (its newest time is in its name), else one by one when read (``EXPIRE
 the user owns (its mode is set to 0700 through the descriptor); every other call is relative
 to that descriptor, so a path swapped for a link meanwhile leads nowhere. Files are created
 with ``os.open(..., 0o600)`` and ``fchmod`` (no umask can widen them), opened with
-``O_NOFOLLOW | O_NONBLOCK`` and checked with ``fstat``: a link, a FIFO, a device or a file
-larger than the byte bound is removed unread. Every line read back is checked for shape
+``O_NOFOLLOW | O_NONBLOCK`` and checked with ``fstat``: a link, a FIFO, a device, a file with a
+second name (hard link) or one larger than the byte bound is removed unread (its name's count
+as ``WRITE_FAILED``); a directory is left alone; a listing looks at most at
+:data:`MAX_ENTRIES` entries. Every line read back is checked for shape
 (exactly the five keys, a canonical lowercase uuid, a non-empty string event and distinct id,
 an object of properties nested at most :data:`MAX_DEPTH` deep, a time-zoned ISO timestamp, no
-NaN); anything else is dropped and counted.
+NaN, a capture time the names can hold); anything else is dropped and counted: an item handed
+to :meth:`Spool.append` as ``NOT_BUILT``, a line read back as ``WRITE_FAILED``.
 
 **Never raises.** Every ``OSError`` (``ENOSPC`` included) and every other ``Exception`` becomes
 a counted :class:`LossReason` (``OUTAGE`` for events that could not be written) or a no-op,
-with one debug line. No I/O happens at import time; the delivery worker calls a spool from its
-own thread.
+with one debug line. No I/O happens at import time, nor in the constructor. The delivery worker
+calls a spool from its own thread (a lock makes a second thread safe, not fast). In a forked
+child a spool forgets the parent's segment (per object: ``os.register_at_fork`` and a pid
+check) and starts its own.
 """
 
 from __future__ import annotations
