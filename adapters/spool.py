@@ -578,23 +578,25 @@ class Spool:
             if held is None:
                 continue
             try:
-                rest = self._trimmed(place, held, events_over, bytes_over)
+                dropped, rest = self._trimmed(place, held, events_over, bytes_over)
             finally:
                 _quietly(os.close, held.descriptor)
-            losses[LossReason.SPOOL_FULL] += max(0, entry.events - rest.events)
+            losses[LossReason.SPOOL_FULL] += dropped
             used_events += rest.events - entry.events
             used_bytes += rest.size - entry.size
         dropped = _covering(lines, *over())
         losses[LossReason.SPOOL_FULL] += dropped
         return lines[dropped:]
 
-    def _trimmed(self, place: _Place, held: _Held, events: int, size: int) -> _Entry:
+    def _trimmed(self, place: _Place, held: _Held, events: int, size: int) -> tuple[int, _Entry]:
         """Drop the first lines of a held file until ``events`` events and ``size`` bytes are
-        gone, whole lines, parsing none but the new first (for its time); what is left."""
+        gone, whole lines, parsing none but the new first (for its time): how many went, and
+        what is left. A ``ready`` file's name is exact (written with it); any other's may say
+        less than it holds (its writer died between a write and the rename), so it is counted."""
         entry = held.entry
-        if events >= entry.events or size >= entry.size:
+        if entry.state == "ready" and (events >= entry.events or size >= entry.size):
             place.unlink(held.name)
-            return entry._replace(events=0, size=0)
+            return entry.events, entry._replace(events=0, size=0)
         raw = [line + b"\n" for line in _read_bounded(held.descriptor, entry.size).split(b"\n")]
         raw = [line for line in raw if line != b"\n"]
         count = covered = 0
@@ -604,13 +606,17 @@ class Spool:
         rest = raw[count:]
         if not rest:
             place.unlink(held.name)
-            return entry._replace(events=0, size=0)
+            return count, entry._replace(events=0, size=0)
         first = _decoded(rest[0][:-1])
         oldest = first.captured_ms if first is not None else entry.oldest_ms
         name = _name(oldest, max(oldest, entry.newest_ms), len(rest), _token(), "ready")
         os.close(_create_locked(place, name, b"".join(rest)))  # before the old one goes
-        place.unlink(held.name)
-        return entry._replace(events=len(rest), size=len(b"".join(rest)))
+        try:
+            place.unlink(held.name)
+        except BaseException:  # two copies would send the rest twice: keep the old one
+            _quietly(place.unlink, name)
+            raise
+        return count, entry._replace(events=len(rest), size=len(b"".join(rest)))
 
     def _segment_for(self, place: _Place, lines: list[_Line]) -> _Open:
         """This process's open segment, sealed and replaced when ``lines`` would overfill it,
@@ -731,10 +737,17 @@ class Spool:
         head = lines[:max_items]
         # The rest in at most a few files: a batch of one must not make a file per event.
         size = max(max_items, -(-(len(lines) - max_items) // MAX_PIECES))
-        for start in range(max_items, len(lines), size):
-            self._write_ready(place, lines[start : start + size])
-        if len(head) != held.entry.events or _bytes(head) != held.entry.size:
-            held = self._replace(place, held, head)
+        pieces: list[str] = []
+        try:
+            for start in range(max_items, len(lines), size):
+                # One by one: the names written so far are needed if a later piece fails.
+                pieces.append(self._write_ready(place, lines[start : start + size]))  # noqa: PERF401
+            if len(head) != held.entry.events or _bytes(head) != held.entry.size:
+                held = self._replace(place, held, head)
+        except BaseException:
+            for piece in pieces:  # the held file still has them all: no second copy
+                _quietly(place.unlink, piece)
+            raise
         return ClaimedBatch(self, held, head)
 
     def _take(
@@ -815,15 +828,22 @@ class Spool:
         name = _name(new_entry.oldest_ms, new_entry.newest_ms, len(lines), entry.token, "claimed")
         descriptor = _create_locked(place, name, b"".join(line.data for line in lines))
         if name != held.name:
-            _quietly(place.unlink, held.name)
+            try:
+                place.unlink(held.name)
+            except BaseException:  # two copies would send the batch twice: keep the old one
+                _quietly(place.unlink, name)
+                os.close(descriptor)
+                raise
         _quietly(os.close, held.descriptor)
         return _Held(descriptor, name, new_entry)
 
-    def _write_ready(self, place: _Place, lines: list[_Line]) -> None:
+    def _write_ready(self, place: _Place, lines: list[_Line]) -> str:
+        """A new ``ready`` file of ``lines``; its name."""
         oldest = min(line.captured_ms for line in lines)
         newest = max(line.captured_ms for line in lines)
         name = _name(oldest, newest, len(lines), _token(), "ready")
         os.close(_create_locked(place, name, b"".join(line.data for line in lines)))
+        return name
 
     def _finish(self, held: _Held, *, delivered: bool) -> None:
         """Remove a delivered claim, or rename a returned one ``ready``."""

@@ -3,6 +3,7 @@ for the next one, which sends each event exactly once."""
 
 from __future__ import annotations
 
+import collections
 import errno
 import json
 import os
@@ -12,8 +13,9 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -793,3 +795,125 @@ def test_room_is_made_by_cutting_the_oldest_lines_of_a_segment_not_all_of_it(
     assert spool_at(directory, max_events=100).append(newer) == {LossReason.SPOOL_FULL: 10}
     kept = drain(spool_at(directory))
     assert uuids(kept) == uuids(older[10:] + newer)
+
+
+class _OneFailure:
+    """Makes the n-th call from now of the file-system calls the spool uses fail with EIO."""
+
+    CALLS = ("write", "rename", "unlink", "open", "ftruncate", "read")
+
+    def __init__(self) -> None:
+        self.left = 0
+
+    def arm(self, calls: int) -> None:
+        self.left = calls
+
+    def wrap(self, call: Callable[..., object]) -> Callable[..., object]:
+        def failing(*arguments: object, **keywords: object) -> object:
+            if self.left > 0:
+                self.left -= 1
+                if self.left == 0:
+                    raise OSError(errno.EIO, "Input/output error")
+            return call(*arguments, **keywords)
+
+        return failing
+
+
+class _Scenario:
+    """Three spools on one directory (each holds its own locks, as three processes would)
+    and the books: what was appended, delivered, and counted lost."""
+
+    LIMITS: ClassVar[dict[str, float]] = {"max_events": 30, "max_bytes": 12_000}
+
+    def __init__(self, directory: Path, failures: _OneFailure) -> None:
+        self.directory = directory
+        self.failures = failures
+        self.spools = [spool_at(directory, **self.LIMITS) for _ in range(3)]
+        self.held: list[list[ClaimedBatch]] = [[], [], []]
+        self.appended: set[object] = set()
+        self.delivered: list[object] = []
+        self.may_repeat: set[object] = set()
+        self.lost = 0
+
+    def count(self, losses: Mapping[LossReason, int]) -> None:
+        self.lost += sum(losses.values())
+
+    def step(self, which: int, name: str, size: int) -> None:
+        spool = self.spools[which]
+        if name == "append":
+            items = wire_items(size)
+            self.appended |= set(uuids(items))
+            self.count(spool.append(items))
+        elif name == "claim":
+            batch = spool.claim(size)
+            if batch is not None:
+                assert 0 < len(batch.items) <= size
+                self.count(batch.losses)
+                self.held[which].append(batch)
+        elif name in ("deliver", "return") and self.held[which]:
+            batch = self.held[which].pop(0)
+            if name == "deliver":
+                self.delivered += uuids(batch.items)
+                armed = self.failures.left
+                batch.delivered()
+                if armed and not self.failures.left:  # it failed to remove them: they come
+                    self.may_repeat |= set(uuids(batch.items))  # back (their uuids dedupe)
+            else:
+                batch.returned()
+        elif name == "close":
+            spool.close()
+        elif name == "fail":
+            self.failures.arm(size)
+
+    def finish(self) -> None:
+        self.failures.arm(0)
+        for which, spool in enumerate(self.spools):
+            for batch in self.held[which]:
+                batch.returned()
+            spool.close()
+            self.count(spool.take_losses())
+        final = spool_at(self.directory, **self.LIMITS)
+        for _ in range(200):
+            left = final.claim(50)
+            if left is None:
+                break
+            self.count(left.losses)
+            self.delivered += uuids(left.items)
+            left.delivered()
+        self.count(final.take_losses())
+
+
+@pytest.mark.slow
+def test_any_sequence_of_operations_delivers_each_event_once_or_counts_it(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Random appends, claims, deliveries, returns, closes and one failing file-system call at
+    a time, under tight bounds: every event appended is delivered or counted lost, and none
+    twice unless removing it after its delivery failed (then its uuid makes it once)."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    operation = st.tuples(
+        st.integers(0, 2),
+        st.sampled_from(["append", "claim", "deliver", "return", "close", "fail"]),
+        st.integers(1, 12),
+    )
+    failures = _OneFailure()
+
+    @settings(max_examples=60, deadline=None)
+    @given(st.lists(operation, max_size=40))
+    def run(operations: list[tuple[int, str, int]]) -> None:
+        failures.arm(0)
+        scenario = _Scenario(tmp_path_factory.mktemp("spool") / "spool", failures)
+        for operation in operations:
+            scenario.step(*operation)
+        scenario.finish()
+        repeated = [u for u, n in collections.Counter(scenario.delivered).items() if n > 1]
+        assert set(repeated) <= scenario.may_repeat
+        assert set(scenario.delivered) <= scenario.appended
+        assert len(set(scenario.delivered)) + scenario.lost == len(scenario.appended)
+
+    with pytest.MonkeyPatch.context() as patch:
+        for call in _OneFailure.CALLS:
+            patch.setattr(os, call, failures.wrap(getattr(os, call)))
+        run()
