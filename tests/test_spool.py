@@ -864,6 +864,9 @@ class _Scenario:
             spool.close()
         elif name == "fail":
             self.failures.arm(size)
+        elif name == "die":  # its locks go with it, unsealed and unfinished, as at a kill -9
+            self.held[which] = []
+            self.spools[which] = spool_at(self.directory, **self.LIMITS)
 
     def finish(self) -> None:
         self.failures.arm(0)
@@ -887,15 +890,15 @@ class _Scenario:
 def test_any_sequence_of_operations_delivers_each_event_once_or_counts_it(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    """Random appends, claims, deliveries, returns, closes and one failing file-system call at
-    a time, under tight bounds: every event appended is delivered or counted lost, and none
+    """Random appends, claims, deliveries, returns, closes, deaths and one failing file-system
+    call at a time, under tight bounds: every event appended is delivered or counted lost, and none
     twice unless removing it after its delivery failed (then its uuid makes it once)."""
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
     operation = st.tuples(
         st.integers(0, 2),
-        st.sampled_from(["append", "claim", "deliver", "return", "close", "fail"]),
+        st.sampled_from(["append", "claim", "deliver", "return", "close", "fail", "die"]),
         st.integers(1, 12),
     )
     failures = _OneFailure()
