@@ -358,6 +358,7 @@ class Spool:
         self._unwritten = 0
         """During an append: the lines neither written nor counted yet."""
         self._pending: collections.Counter[LossReason] = collections.Counter()
+        self._claims: weakref.WeakSet[ClaimedBatch] = weakref.WeakSet()
         reference = weakref.ref(self)
 
         def forget_in_child() -> None:
@@ -404,6 +405,7 @@ class Spool:
                     losses.update(self._pending)
                     self._pending.clear()
                     batch.losses = _counted(losses)
+                    self._claims.add(batch)
                     return batch
                 self._pending.update(losses)
         except Exception as error:  # noqa: BLE001 - never raise into the worker
@@ -487,6 +489,9 @@ class Spool:
         segment, self._segment = self._segment, None
         if segment is not None:
             segment.close()  # the parent's own descriptor keeps its lock
+        for claim in list(self._claims):  # the parent's to finish; kept alive here, its
+            claim._forget()  # lock would outlive the parent
+        self._claims = weakref.WeakSet()
         self._pending = collections.Counter()
 
     # --- appending --------------------------------------------------------------------------
@@ -924,6 +929,12 @@ class ClaimedBatch:
     def returned(self) -> None:
         """The items were not delivered: give them back for a later attempt or process."""
         self._finish(delivered=False)
+
+    def _forget(self) -> None:
+        """In a forked child: close this copy of the parent's claim, leaving it the parent's."""
+        held, self._held = self._held, None
+        if held is not None:
+            _quietly(os.close, held.descriptor)
 
     def __del__(self) -> None:
         # Dropped unfinished: unlocked, it is claimed again (as if this process had died).

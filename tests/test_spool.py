@@ -920,3 +920,27 @@ def test_any_sequence_of_operations_delivers_each_event_once_or_counts_it(
         for call in _OneFailure.CALLS:
             patch.setattr(os, call, failures.wrap(getattr(os, call)))
         run()
+
+
+def test_a_forked_child_does_not_keep_the_parent_claim_alive(directory: Path) -> None:
+    writer = spool_at(directory)
+    writer.append(wire_items(3))
+    writer.close()
+    parent = spool_at(directory)
+    claimed = parent.claim(10)
+    assert claimed is not None
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child lives on while the parent "dies"; then it claims
+        try:
+            os.close(write)
+            os.read(read, 1)
+            batch = spool_at(directory).claim(10)
+            code = 0 if batch is not None and len(batch.items) == 3 else 1
+        finally:
+            os._exit(locals().get("code", 2))
+    os.close(read)
+    del claimed  # the parent lets go unfinished, as its death would
+    os.write(write, b"x")
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
