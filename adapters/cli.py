@@ -50,6 +50,7 @@ from .local_sinks import StdoutSink
 from .notice import notice_was_shown
 from .registry import build_client
 from .simulation import session_statistics, simulated_searches
+from .spool import Spool, spool_directory
 from .user_config_file import write_user_settings
 
 EVENT_SCHEMAS: Final = (SEARCH_SCHEMA, SESSION_SCHEMA, MCP_TOOL_CALL_SCHEMA)
@@ -172,7 +173,8 @@ def _add_consent_commands(commands: argparse._SubParsersAction) -> None:  # type
         "status",
         "whether telemetry is on, and why",
         "Say whether telemetry is on and whether anything is actually sent, each setting and "
-        "who set it, any opt-in that was ignored and why, the files read and the hash key's state.",
+        "who set it, any opt-in that was ignored and why, the files read, the hash key's state "
+        "and how many undelivered events wait in the spool.",
         _status,
     )
     status.add_argument("--json", action="store_true", help="machine-readable output")
@@ -192,8 +194,9 @@ def _add_consent_commands(commands: argparse._SubParsersAction) -> None:  # type
         commands,
         "disable",
         "turn telemetry off for you (your configuration file)",
-        "Turn telemetry off in your user-level configuration file, wherever you run the tool; "
-        "with --tools-over-privacy, withdraw only the opt-in to query statistics.",
+        "Turn telemetry off in your user-level configuration file, wherever you run the tool, "
+        "and delete the events that wait undelivered in the spool; with --tools-over-privacy, "
+        "withdraw only the opt-in to query statistics.",
         _disable,
     )
     disable.add_argument(
@@ -444,7 +447,37 @@ def _status(arguments: argparse.Namespace) -> int:
     shown = "shown" if report["notice_shown"] else "not shown yet"
     print(f"first-run notice: {shown}")
     print(f"hash key: {report['hash_key']}")
+    print(f"spool: {_spool_line(report['spool'])}")  # type: ignore[arg-type]
     return 0
+
+
+def _spool_line(spool: Mapping[str, object]) -> str:
+    where = spool["directory"] or "none (no home directory)"
+    waiting = spool["waiting"]
+    if not waiting:
+        return f"{where} (no undelivered events)"
+    age = spool["oldest_age_seconds"]
+    oldest = f", the oldest {_duration(age)} old" if isinstance(age, float) else ""
+    return f"{where} ({waiting} undelivered events wait for the next run{oldest})"
+
+
+def _duration(seconds: float) -> str:
+    for unit, length in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= length:
+            return f"{seconds / length:.1f} {unit}"
+    return f"{seconds:.0f} seconds"
+
+
+def spool_report(app: App) -> dict[str, object]:
+    """Where the app's undelivered events wait, how many and how old the oldest is (from the
+    file names: nothing is read, nothing is created)."""
+    directory = spool_directory(app)
+    status = Spool(directory).status() if directory else None
+    return {
+        "directory": directory or "",
+        "waiting": status.waiting if status else 0,
+        "oldest_age_seconds": status.oldest_age_seconds if status else None,
+    }
 
 
 def status_report(settings: TelemetrySettings, loaded: LoadedConfig) -> dict[str, object]:
@@ -479,6 +512,7 @@ def status_report(settings: TelemetrySettings, loaded: LoadedConfig) -> dict[str
         "do_not_track": os.environ.get(DO_NOT_TRACK),
         "notice_shown": notice_shown,
         "hash_key": describe_key_file(user_state_directory(app=app)),
+        "spool": spool_report(app),
     }
 
 
@@ -503,7 +537,23 @@ def _enable(arguments: argparse.Namespace) -> int:
 def _disable(arguments: argparse.Namespace) -> int:
     if arguments.tools_over_privacy:
         return _write(arguments, {"tools_over_privacy": False})
+    app = _app_of(arguments)
+    if app is None:
+        return 2
+    # Even if the file cannot be written: what waits undelivered is not sent after an opt-out.
+    _delete_spool(app)
     return _write(arguments, {"disable_telemetry": True})
+
+
+def _delete_spool(app: App) -> None:
+    directory = spool_directory(app)
+    if directory is None:
+        return
+    spool = Spool(directory)
+    waiting = spool.status().waiting
+    spool.delete_all()
+    if waiting:
+        print(f"deleted {waiting} undelivered events waiting in {directory}")
 
 
 def _write(arguments: argparse.Namespace, values: Mapping[str, bool]) -> int:
