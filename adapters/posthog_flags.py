@@ -8,18 +8,22 @@ failed refresh backs off, exponentially and with jitter, and for at least as lon
 never hammers a host that is down. A host that wants remote values from its first request
 calls :meth:`PostHogFlags.wait_for_values` with a timeout (off an event loop's thread).
 
-Interrupt safety: on the caller's thread, the only lock taken is a plain ``threading.Lock`` in
-``with`` (acquired and released in C), and the only wait is a per-call waiter lock's
-``acquire(timeout=)``, which the refresh thread releases. A ``KeyboardInterrupt`` anywhere on
-the caller's thread therefore strands no lock; a refresh it prevents from starting is claimed
-for a bounded time only, after which the next lookup starts another.
+Interrupt safety: the caller's thread holds no lock that it must release. A Ctrl-C can land
+between any two lines of Python, including the line that would release a lock (even the exit
+of a ``with`` block), so a lookup only reads the state, which refresh threads alone write (a
+``KeyboardInterrupt`` is raised in the main thread only), and takes nothing but a gate that
+one refresh thread at a time holds; a gate taken by a caller that was interrupted before its
+thread started lapses after a bounded time. The one wait, :meth:`~PostHogFlags.wait_for_values`,
+is a waiter lock's ``acquire(timeout=)`` (in C), released by the refresh thread when it ends.
 """
 
 from __future__ import annotations
 
 import _thread
+import contextlib
 import math
 import os
+import queue
 import random
 import sys
 import threading
@@ -158,12 +162,13 @@ class PostHogFlags:
         self._ttl = ttl
         self._request_timeout = request_timeout
         self._clock = clock
+        # Written by refresh threads only (under ``_lock``); lookups read them.
         # None until the first answer; an answer's mapping is never changed, only replaced,
         # so a lookup hands it out without a copy.
         self._values: Mapping[str, object] | None = None
-        self._fresh_until = -math.inf
-        self._next_attempt = -math.inf
+        self._due_at = -math.inf  # when the values are stale, or the backoff ends
         self._failures = 0
+        self._completed = 0  # refreshes ended, so that a waiter knows it missed none
         self._start_afresh()
         start_afresh_in_children(self)
 
@@ -173,15 +178,16 @@ class PostHogFlags:
         reset_posthog_sessions()
 
     def _start_afresh(self) -> None:
-        """A new lock, no refresh under way and no waiters (in a child, the parent's threads do
-        not exist), a jitter of this process's own; the cached values and the backoff stay."""
+        """No refresh under way and no waiters (in a child, the parent's threads do not exist)
+        and a jitter of this process's own; the cached values and the backoff stay."""
         self._pid = os.getpid()
-        self._lock = threading.Lock()
-        self._attempt = 0
-        # While a refresh is under way, the time it is given up on: a refresh that an interrupt
-        # kept from starting, or whose thread hangs, holds its claim no longer than this.
-        self._attempt_deadline = -math.inf
-        self._waiters: list[_thread.LockType] = []
+        self._lock = threading.Lock()  # taken by refresh threads only
+        # Held from the moment a caller decides to start a refresh until that refresh ends.
+        self._gate = threading.Lock()
+        # Until when the refresh that holds the gate may take: past it, the gate lapses (its
+        # caller was interrupted before the thread started, or the thread hangs).
+        self._under_way_until = -math.inf
+        self._waiters: queue.SimpleQueue[_thread.LockType] = queue.SimpleQueue()
         self._jitter = random.Random()  # private: the host's random state is not touched
 
     # --- FlagSource ---------------------------------------------------------------------------
@@ -194,11 +200,9 @@ class PostHogFlags:
         """Every flag's value as last answered, or nothing before the first answer; starts a
         refresh when one is due, without waiting for it."""
         self._start_afresh_if_forked()
-        with self._lock:
-            values = self._values
-            attempt = self._claim_refresh_if_due()
-        if attempt:
-            self._start_refresh(attempt, distinct_id)
+        values = self._values
+        if self._refresh_due():
+            self._start_refresh(distinct_id)
         return NO_VALUES if values is None else values
 
     def wait_for_values(self, timeout: float | None, distinct_id: str) -> bool:
@@ -209,82 +213,77 @@ class PostHogFlags:
         5xx, 429) or while backing off after one: no values will come within the wait. Blocks
         the calling thread: from an event loop, run it in a worker thread.
         """
-        seconds = wait_seconds(self._budget if timeout is None else timeout)
-        deadline = time.monotonic() + seconds
+        deadline = time.monotonic() + wait_seconds(self._budget if timeout is None else timeout)
         self._start_afresh_if_forked()
-        while True:
+        while self._values is None:
+            completed = self._completed
+            if self._refresh_due():
+                self._start_refresh(distinct_id)
+            under_way_for = self._under_way_until - self._clock()
+            left = deadline - time.monotonic()
+            if under_way_for <= 0 or left <= 0:
+                break  # backing off after a failure, or out of time
             waiter = _thread.allocate_lock()
             waiter.acquire()
-            with self._lock:
-                if self._values is not None:
-                    return True
-                attempt = self._claim_refresh_if_due()
-                if not attempt and self._clock() >= self._attempt_deadline:
-                    return False  # backing off after a failure
-                self._waiters.append(waiter)
-                claim_left = self._attempt_deadline - self._clock()
-            if attempt:
-                self._start_refresh(attempt, distinct_id)
-            try:
-                left = deadline - time.monotonic()
-                ended = waiter.acquire(timeout=max(0.0, min(left, claim_left)))
-            finally:
-                with self._lock:
-                    if waiter in self._waiters:
-                        self._waiters.remove(waiter)
-            if ended or time.monotonic() >= deadline:
-                with self._lock:
-                    return self._values is not None
-            # The claim lapsed with no answer: claim a refresh afresh (the loop is bounded by
-            # the deadline, and each turn by a claim's lifetime).
+            self._waiters.put(waiter)
+            if self._completed == completed:  # else it ended before it could release us
+                waiter.acquire(timeout=min(left, under_way_for))
+        return self._values is not None
 
     # --- the refresh --------------------------------------------------------------------------
 
-    def _claim_refresh_if_due(self) -> int:
-        """The number of a refresh the caller must start (0: none due). Under the lock."""
+    def _refresh_due(self) -> bool:
         now = self._clock()
-        if now < self._fresh_until or now < self._next_attempt or now < self._attempt_deadline:
-            return 0
-        self._attempt += 1
-        self._attempt_deadline = now + 2 * self._request_timeout
-        return self._attempt
+        return now >= self._due_at and now >= self._under_way_until
 
-    def _start_refresh(self, attempt: int, distinct_id: str) -> None:
+    def _start_refresh(self, distinct_id: str) -> None:
+        if not self._gate.acquire(blocking=False):
+            if self._clock() < self._under_way_until:
+                return
+            with contextlib.suppress(RuntimeError):  # released meanwhile by its refresh
+                self._gate.release()  # lapsed
+            if not self._gate.acquire(blocking=False):
+                return
+        if not self._refresh_due():  # the refresh that held the gate just ended
+            self._gate.release()
+            return
+        self._under_way_until = self._clock() + 2 * self._request_timeout
         try:
             # The low-level start, because threading.Thread.start waits on an Event (Python
-            # code, where an interrupt can strand its lock) on the caller's thread.
-            _thread.start_new_thread(self._refresh, (attempt, distinct_id))
-        except Exception as error:  # noqa: BLE001 - no thread to spare: back off, as offline
+            # code) on the caller's thread.
+            _thread.start_new_thread(self._refresh, (distinct_id,))
+        except Exception as error:  # noqa: BLE001 - no thread to spare: the gate lapses
             debug("telemetry: cannot start a flag refresh (%s)", type(error).__name__)
-            self._end_refresh(attempt, RetryLater())
 
-    def _refresh(self, attempt: int, distinct_id: str) -> None:
+    def _refresh(self, distinct_id: str) -> None:
         outcome: dict[str, object] | RetryLater = RetryLater()
         try:
             outcome = fetch_with_posthog(self._endpoint, distinct_id, self._request_timeout)
         except Exception as error:  # noqa: BLE001 - a refresh never raises
             debug("telemetry: flag refresh failed (%s)", type(error).__name__)
         finally:
-            self._end_refresh(attempt, outcome)
+            self._end_refresh(outcome)
 
-    def _end_refresh(self, attempt: int, outcome: dict[str, object] | RetryLater) -> None:
+    def _end_refresh(self, outcome: dict[str, object] | RetryLater) -> None:
         with self._lock:
             now = self._clock()
             if isinstance(outcome, RetryLater):
                 self._failures += 1
                 jitter = self._jitter.uniform(0.5, 1.0)
-                delay = next_attempt_delay(self._failures, outcome.retry_after, jitter)
-                self._next_attempt = now + delay
+                self._due_at = now + next_attempt_delay(self._failures, outcome.retry_after, jitter)
             else:
-                # Even an answer to a refresh given up on is an answer.
                 self._values = MappingProxyType(outcome)
-                self._fresh_until = now + self._ttl
+                self._due_at = now + self._ttl
                 self._failures = 0
-            if attempt == self._attempt:
-                self._attempt_deadline = -math.inf
-            waiters, self._waiters = self._waiters, []
-        for waiter in waiters:
-            waiter.release()
+            self._under_way_until = -math.inf
+            self._completed += 1
+        with contextlib.suppress(RuntimeError):  # it lapsed, and a caller released it
+            self._gate.release()
+        while True:
+            try:
+                self._waiters.get_nowait().release()
+            except queue.Empty:
+                return
 
     def _start_afresh_if_forked(self) -> None:
         # A child forked without os.fork's hooks (they run for os.fork only).
