@@ -4,6 +4,7 @@ cache, TTL, backoff, Retry-After, waiting for the first answer, overrides."""
 from __future__ import annotations
 
 import doctest
+import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -107,6 +108,7 @@ def test_a_silent_host_costs_lookups_nothing_and_a_wait_ends_at_its_timeout(
     assert not flags.wait_for_values(0.3, ANONYMOUS)
     assert not flags.wait_for_values(None, ANONYMOUS)  # the budget
     assert time.monotonic() - started < PATIENCE
+    assert server.wait_for_requests(1, PATIENCE)
     assert server.flag_requests() == 1  # all callers share the one refresh under way
 
 
@@ -218,3 +220,21 @@ def test_flag_values_parse_v4_answers_and_ignore_nonsense(
     response: object, expected: dict[str, object]
 ) -> None:
     assert flag_values(response) == expected
+
+
+def test_threads_looking_up_at_once_share_one_refresh(server: FakePostHog) -> None:
+    server.mode = Mode.SILENT
+    flags = flags_for(server)
+
+    def look_up() -> None:
+        for _ in range(500):
+            assert flags.value("new_reranker", ANONYMOUS) is None
+
+    threads = [threading.Thread(target=look_up, daemon=True) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(PATIENCE)
+    assert not any(thread.is_alive() for thread in threads)
+    assert server.wait_for_requests(1, PATIENCE)
+    assert server.flag_requests() == 1

@@ -97,6 +97,7 @@ def test_a_silent_host_never_stalls_a_running_event_loop(server: FakePostHog) ->
         return longest
 
     assert asyncio.run(longest_stall_during_lookups()) < LONGEST_LOOP_STALL
+    assert server.wait_for_requests(1, PATIENCE)
     assert server.flag_requests() == 1
 
 
