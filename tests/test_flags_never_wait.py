@@ -8,6 +8,7 @@ import asyncio
 import functools
 import gc
 import os
+import signal
 import sys
 import threading
 import time
@@ -158,6 +159,27 @@ def test_an_interrupt_anywhere_propagates_and_strands_nothing(
         assert returns_within(1.0, functools.partial(flags.all, ANONYMOUS)), f"line {at}"
         assert flags.wait_for_values(PATIENCE, ANONYMOUS), f"line {at}"
         assert flags.value("new_reranker", ANONYMOUS) == "test"
+
+
+def test_a_real_signal_during_a_wait_propagates_and_strands_nothing(server: FakePostHog) -> None:
+    server.mode = Mode.SILENT
+    flags = PostHogFlags(endpoint(server), budget=0.5)
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        with pytest.raises(KeyboardInterrupt):
+            flags.wait_for_values(PATIENCE, ANONYMOUS)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert returns_within(1.0, functools.partial(flags.all, ANONYMOUS))
+    server.mode = Mode.HEALTHY  # the held request ends unanswered: a failed refresh
+    assert server.wait_for_requests(1, PATIENCE)
+    assert returns_within(1.0, functools.partial(flags.wait_for_values, 0.5, ANONYMOUS))
 
 
 @pytest.mark.slow
