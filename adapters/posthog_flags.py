@@ -5,7 +5,7 @@ caller's default) until the first one. When the cache is due (never filled, or o
 ``ttl``), the lookup starts one refresh on a thread of its own and does not wait for it. A
 failed refresh backs off, exponentially and with jitter, and for at least as long as a 429's
 ``Retry-After`` asks: lookups in between send nothing, so a host that looks flags up in a loop
-never hammers a host that is down. A host that wants remote values from its first request
+never hammers a server that is down. A host that wants remote values from its first request
 calls :meth:`PostHogFlags.wait_for_values` with a timeout (off an event loop's thread).
 
 Interrupt safety: the caller's thread holds no lock that it must release. A Ctrl-C can land
@@ -42,7 +42,7 @@ FIRST_BACKOFF: Final = 5.0
 """The wait after a first failed refresh; it doubles with each failure in a row."""
 MAX_BACKOFF: Final = 300.0
 MAX_RETRY_AFTER: Final = 3600.0
-"""A host's ``Retry-After`` is honoured up to this; a larger one is taken as this."""
+"""PostHog's ``Retry-After`` is honoured up to this; a larger one is taken as this."""
 
 NO_VALUES: Final[Mapping[str, object]] = MappingProxyType({})
 
@@ -80,7 +80,7 @@ def flag_values(response: object) -> dict[str, object]:
 
 @dataclass(frozen=True, slots=True)
 class RetryLater:
-    """A refresh that failed; ``retry_after`` is the host's own ``Retry-After``, if it sent
+    """A refresh that failed; ``retry_after`` is the server's ``Retry-After``, if it sent
     one."""
 
     retry_after: float | None = None
@@ -88,7 +88,7 @@ class RetryLater:
 
 def next_attempt_delay(failures: int, retry_after: float | None, jitter: float) -> float:
     """Seconds to wait after ``failures`` failed refreshes in a row: exponential backoff scaled
-    by ``jitter`` (in [0.5, 1]), and never less than the host's ``Retry-After`` (capped).
+    by ``jitter`` (in [0.5, 1]), and never less than the server's ``Retry-After`` (capped).
 
     >>> next_attempt_delay(1, None, 1.0), next_attempt_delay(3, None, 0.5)
     (5.0, 10.0)
