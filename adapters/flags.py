@@ -7,7 +7,7 @@ from typing import Protocol
 
 
 class FlagSource(Protocol):
-    """Remote flag values, bounded in time by their implementation; None when unknown."""
+    """Remote flag values. Lookups never wait: None (or nothing) while a value is unknown."""
 
     def value(self, key: str, distinct_id: str) -> object:
         """One flag's value, or None."""
@@ -15,6 +15,12 @@ class FlagSource(Protocol):
 
     def all(self, distinct_id: str) -> Mapping[str, object]:
         """Every flag's value."""
+        ...
+
+    def wait_for_values(self, timeout: float | None, distinct_id: str) -> bool:
+        """Whether remote values have arrived, waiting for them at most ``timeout`` seconds
+        (None: the source's own budget). Blocks its thread (never call it on an event loop's);
+        lookups need no call to it, they give defaults until the values arrive."""
         ...
 
 
@@ -28,3 +34,7 @@ class NoFlags:
     def all(self, distinct_id: str) -> Mapping[str, object]:
         """Always empty."""
         return {}
+
+    def wait_for_values(self, timeout: float | None, distinct_id: str) -> bool:
+        """False at once: no remote values will ever come (local overrides still apply)."""
+        return False
