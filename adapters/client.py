@@ -512,9 +512,10 @@ class TelemetryClient:
         return tags_applied(tags)
 
     def get_feature_flag(self, key: str, default: object = None) -> object:
-        """A flag's value: a local override, else the (cached) remote value, else ``default``.
+        """A flag's value: a local override, else the cached remote value, else ``default``.
 
-        Never waits longer than the flag budget; offline or disabled gives ``default``.
+        Never waits: the first lookup starts a background refresh and gives ``default`` until
+        PostHog answers (see :meth:`wait_for_flags`); offline or disabled gives ``default``.
         """
         if not self._enabled or self._settings is None:
             return default
@@ -538,6 +539,28 @@ class TelemetryClient:
             debug("telemetry: flag lookup failed (%s)", type(error).__name__)
             remote = {}
         return {**remote, **self._settings.flag_overrides.value}
+
+    def wait_for_flags(self, timeout: float | None = None) -> bool:
+        """Wait at most ``timeout`` seconds (by default the flag budget) for the remote flag
+        values, for a host that wants them from its first request; whether they arrived.
+        False at once when there are no remote flags, or the server is refused or backing
+        off. In a coroutine, ``await client.await_flags()``."""
+        if not self._enabled or self._settings is None:
+            return False
+        try:
+            arrived = self._flag_source().wait_for_values(
+                timeout, self._session_id or "anonymous"
+            )
+        except Exception as error:  # noqa: BLE001 - telemetry never throws into its host
+            debug("telemetry: waiting for flags failed (%s)", type(error).__name__)
+            return False
+        return arrived is True
+
+    async def await_flags(self, timeout: float | None = None) -> bool:
+        """:meth:`wait_for_flags` for a coroutine, waiting in a worker thread."""
+        import asyncio  # noqa: PLC0415 - the host that awaits has it loaded already
+
+        return await asyncio.to_thread(self.wait_for_flags, timeout)
 
     # --- shutdown --------------------------------------------------------------------------
 

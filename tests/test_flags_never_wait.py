@@ -232,3 +232,25 @@ def test_fork_handling_does_not_keep_the_flags_alive(server: FakePostHog) -> Non
     del flags
     gc.collect()
     assert gone() is None
+
+
+def test_a_host_can_wait_for_the_first_values_with_a_bound(server: FakePostHog) -> None:
+    settings = resolve_settings(RawSources(arguments={}, environment={})).unwrap()
+    telemetry = TelemetryClient(
+        settings,
+        policy=PrivacyPolicy(hash_key=b"k" * 32),
+        sink=NullSink(),
+        flags=PostHogFlags(endpoint(server), budget=0.5),
+    )
+    assert telemetry.wait_for_flags(PATIENCE) is True
+    assert telemetry.get_feature_flag("new_reranker") == "test"
+    assert asyncio.run(telemetry.await_flags(PATIENCE)) is True
+
+
+def test_without_remote_flags_a_wait_is_over_at_once() -> None:
+    settings = resolve_settings(RawSources(arguments={}, environment={})).unwrap()
+    telemetry = TelemetryClient(settings, policy=PrivacyPolicy(hash_key=b"k" * 32), sink=NullSink())
+    started = time.monotonic()
+    assert telemetry.wait_for_flags(10**400) is False
+    assert time.monotonic() - started < 1.0
+    assert TelemetryClient(None).wait_for_flags(1.0) is False
