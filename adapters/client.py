@@ -548,9 +548,7 @@ class TelemetryClient:
         if not self._enabled or self._settings is None:
             return False
         try:
-            arrived = self._flag_source().wait_for_values(
-                timeout, self._session_id or "anonymous"
-            )
+            arrived = self._flag_source().wait_for_values(timeout, self._session_id or "anonymous")
         except Exception as error:  # noqa: BLE001 - telemetry never throws into its host
             debug("telemetry: waiting for flags failed (%s)", type(error).__name__)
             return False
