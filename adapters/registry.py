@@ -16,6 +16,7 @@ from codeweaver_telemetry.core.settings import (
     Origin,
     SinkName,
     Source,
+    Speaker,
     TelemetrySettings,
 )
 
@@ -92,6 +93,22 @@ def _configured_client(arguments: object, config_path: object, app: object) -> T
     except Exception as error:  # noqa: BLE001 - telemetry never throws into its host
         debug("telemetry: off, set-up failed (%s)", type(error).__name__)
         return TelemetryClient(None)
+
+
+def _forget_the_spool_on_the_users_opt_out(settings: TelemetrySettings) -> None:
+    """The user's opt-out (their variable, file or ``DO_NOT_TRACK``) deletes what earlier
+    runs left undelivered: the one thing a client that is off ever writes, and only when
+    there is a spool to delete (a stat otherwise; nothing is imported)."""
+    if settings.enabled or settings.deciding.speaker is not Speaker.USER:
+        return
+    state = user_state_directory(app=settings.app)
+    if state is None or not os.path.isdir(os.path.join(state, "spool")):
+        return
+    from .spool import Spool, spool_directory  # noqa: PLC0415 - only when there is one
+
+    directory = spool_directory(settings.app)
+    if directory is not None:
+        Spool(directory).delete_all()
 
 
 def _refused(error: ConfigError) -> TelemetryClient:
