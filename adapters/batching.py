@@ -356,15 +356,21 @@ class BatchingWorker:
         elif in_backoff or silent:
             self._spill()
         elif self._in_flight is None:
-            self._send_next(now, urgent=bool(requests), closed=closed)
+            # Claims wait while a flush does, and go on within a close's deadline: a short
+            # process is the next one for what earlier ones spooled.
+            flushing = any(not request.closing for request in requests)
+            claims = not flushing and (bool(requests) or not closed)
+            self._send_next(now, urgent=bool(requests), claims=claims)
         return self._answer(due)
 
     def _answer(self, settled: list[_Request]) -> bool:
         """Release the requests that are settled (all those in ``settled`` are, as far as
         they can be); whether the worker goes on."""
         with self._lock:
+            draining = self._spool_may_have_items and not self._unreachable
             for request in list(self._requests):
-                if self._settled >= request.target or request in settled:
+                ready = self._settled >= request.target and not (request.closing and draining)
+                if ready or request in settled:
                     unsent = self._lost_at_close if request.closing else 0
                     request.pending = max(0, request.target - self._settled) + unsent
                     self._requests.remove(request)
@@ -373,7 +379,7 @@ class BatchingWorker:
             self._finished = done
         return not done
 
-    def _send_next(self, now: float, *, urgent: bool, closed: bool) -> None:
+    def _send_next(self, now: float, *, urgent: bool, claims: bool) -> None:
         batch, self._held = self._held, None
         if batch is None:
             with self._lock:
@@ -387,7 +393,7 @@ class BatchingWorker:
                     self._first_waiting_since = now
             if events:
                 batch = _Batch(_wire_items(events), len(events))
-            elif not urgent and not closed:
+            elif claims:
                 batch = self._claimed()
         if batch is not None:
             self._start_export(batch, now)
