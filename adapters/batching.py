@@ -1,13 +1,13 @@
 """One generic batching worker over an exporter: the sink of every destination reached over
 the network, and the one place that decides what is sent, when, and what is kept for later.
 
-The host's side never waits on Python-level locking. ``emit`` appends to a bounded buffer
-under a plain lock (acquired in C) and may post a wake-up to a C queue; ``flush`` and
-``close`` post a request and wait on a per-call waiter lock that the worker releases. No
-``threading.Condition``, ``Event.wait`` or ``Thread.start`` runs on the host's thread: their
-Python code takes a lock in one bytecode and protects it in a later one, and a
-KeyboardInterrupt landing in between would strand it (every later capture, and the exit hook,
-would block for ever).
+The host's side holds no lock at all, so a KeyboardInterrupt landing anywhere in it can
+strand none (a lock taken in Python code, as ``threading.Condition`` takes its own, is
+protected only a few bytecodes later; even ``with lock:`` leaves its release unprotected at
+the line where the block ends). ``emit`` appends to a bounded deque and may post a wake-up to
+a C queue (both atomic); ``flush`` and ``close`` post a request and wait on a per-call waiter
+lock that the worker releases (an acquire in C, which an interrupt ends without taking it).
+The worker thread is started in C too: ``Thread.start`` waits on an Event, in Python code.
 
 The worker thread alone decides, one turn at a time:
 
@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import _thread
 import collections
+import contextlib
 import math
 import queue
 import random
@@ -120,9 +121,11 @@ class _Request:
     waiter: threading.Lock
     settle_by: float
     closing: bool
-    target: int = 0
-    """How many events had been emitted when it was made."""
-    pending: int = 0
+    pending: int
+    """How many of the events it waits for were neither delivered nor spooled when it was
+    answered (until then, how many were buffered when it was made)."""
+    target: int | None = None
+    """Settled events it waits for: those taken or buffered when the worker first saw it."""
     """Of those, how many were neither delivered nor spooled when it was answered."""
 
 
@@ -187,23 +190,26 @@ class BatchingWorker:
         start_afresh_in_children(self)
 
     def _start_afresh(self) -> None:
-        # Shared with the host's threads, under _lock (never held while calling out):
-        self._lock = threading.Lock()
-        self._wake_ups: queue.SimpleQueue[_Sending | _Exported | None] = queue.SimpleQueue()
+        # Shared with the host's threads, through operations that are atomic in C (a
+        # deque's append and popleft, a SimpleQueue, one attribute's store): no lock.
         self._buffer: collections.deque[OutboundEvent] = collections.deque()
-        self._first_waiting_since = 0.0
-        self._emitted = 0
-        self._settled = 0  # delivered, spooled or lost, of the emitted
-        self._requests: list[_Request] = []
+        self._requests: collections.deque[_Request] = collections.deque()
+        self._wake_ups: queue.SimpleQueue[_Sending | _Exported | None] = queue.SimpleQueue()
         self._started = False
-        self._worker_present = False
         self._finished = False
+        # Written by the worker thread only, read by the host's:
         self._delivered = 0
         self._failed = 0
         self._spooled = 0
-        self._lost_at_close = 0  # emitted events neither delivered nor spooled at the close
-        self._losses: collections.Counter[LossReason] = collections.Counter()
+        self._lost_at_close = 0  # taken events neither delivered nor spooled at the close
+        self._loss_totals: collections.Counter[LossReason] = collections.Counter()
+        self._losses_reported: Mapping[LossReason, int] = {}
         # The worker thread's own:
+        self._worker_lock = threading.Lock()
+        self._worker_present = False
+        self._taken = 0  # events taken from the buffer
+        self._settled = 0  # of those, delivered, spooled or lost
+        self._first_waiting_since: float | None = None
         self._held: _Batch | None = None
         self._in_flight: _Batch | None = None
         self._export_token = 0
@@ -214,29 +220,26 @@ class BatchingWorker:
         self._spool_may_have_items = self._spool is not None
 
     def after_fork_in_child(self) -> None:
-        """Start empty, with a new lock, and a new thread on the first event: the parent's
-        thread does not exist here, its lock may have been held at the fork, and the parent
-        delivers (or spools) its own buffer. A sink the parent had closed stays closed."""
+        """Start empty, with a new thread on the first event: the parent's thread does not
+        exist here, and the parent delivers (or spools) its own buffer. A sink the parent had
+        closed stays closed."""
         closed = self._closed
         self._start_afresh()
         self._closed = closed
 
-    # --- the host's side -------------------------------------------------------------------
+    # --- the host's side: no lock, nothing that an interrupt could leave held -------------
 
     def emit(self, event: OutboundEvent) -> Accepted:
-        """Buffer the event; never blocks on I/O."""
-        with self._lock:
-            if self._closed:
-                return Accepted.DROPPED_CLOSED
-            waiting = len(self._buffer)
-            if waiting >= self._max_buffered:
-                return Accepted.DROPPED_FULL
-            self._buffer.append(event)
-            self._emitted += 1
-            if not waiting:
-                self._first_waiting_since = time.monotonic()
-            if not self._started:
-                self._start_worker()
+        """Buffer the event; never blocks. (Threads emitting at once may take the buffer a
+        few events past its bound: one each, at most.)"""
+        if self._closed:
+            return Accepted.DROPPED_CLOSED
+        waiting = len(self._buffer)
+        if waiting >= self._max_buffered:
+            return Accepted.DROPPED_FULL
+        self._buffer.append(event)
+        if not self._started:
+            self._start_worker()
         if not waiting or (waiting + 1) % self._batch_size == 0:
             self._wake_ups.put(None)
         return Accepted.QUEUED
@@ -253,50 +256,50 @@ class BatchingWorker:
 
     def take_losses(self) -> Mapping[LossReason, int]:
         """The events lost after ``emit`` took them, since the last call, by reason."""
-        with self._lock:
-            losses, self._losses = self._losses, collections.Counter()
-        return dict(losses)
+        totals = dict(self._loss_totals)
+        reported, self._losses_reported = self._losses_reported, totals
+        return {
+            reason: count - reported.get(reason, 0)
+            for reason, count in totals.items()
+            if count > reported.get(reason, 0)
+        }
 
     def _start_worker(self) -> None:
-        # A C-level start (Thread.start waits on an Event, in Python code). Were an
-        # interrupt to land between the start and the flag, the next emit would start a
-        # second thread, which sees the first and ends at once.
+        # Started in C: Thread.start waits on an Event, in Python code. Were an interrupt to
+        # land between the start and the flag, the next emit would start a second thread,
+        # which finds the first and ends at once.
         try:
             _thread.start_new_thread(self._run, ())
-            self._started = True
         except RuntimeError:  # no thread to be had now: the next event tries again
-            pass
+            return
+        self._started = True
 
     def _settle(self, timeout: float, *, closing: bool) -> DeliveryReport:
         wait = _seconds(timeout)
         waiter = threading.Lock()
         waiter.acquire()
         settle_by = time.monotonic() + wait - min(SPOOL_MARGIN, wait / 2)
-        request = _Request(waiter, settle_by, closing)
-        with self._lock:
-            if closing:
-                self._closed = True
-            served = self._started and not self._finished
-            if served:
-                request.target = self._emitted
-                request.pending = self._emitted - self._settled
-                self._requests.append(request)
-        if served:
+        request = _Request(waiter, settle_by, closing, pending=len(self._buffer))
+        if closing:
+            self._closed = True
+        answered = True
+        if self._started and not self._finished:
+            self._requests.append(request)
             self._wake_ups.put(None)
-        answered = waiter.acquire(timeout=wait) if served else True
-        with self._lock:
-            return DeliveryReport(
-                delivered=self._delivered,
-                failed=self._failed,
-                pending=max(0, request.pending),
-                timed_out=not answered or request.pending > 0,
-                spooled=self._spooled,
-            )
+            # (a worker that finished meanwhile answered every request it could see)
+            answered = self._finished or waiter.acquire(timeout=wait)
+        return DeliveryReport(
+            delivered=self._delivered,
+            failed=self._failed,
+            pending=request.pending if self._started else 0,
+            timed_out=not answered or request.pending > 0,
+            spooled=self._spooled,
+        )
 
     # --- the worker thread -----------------------------------------------------------------
 
     def _run(self) -> None:
-        with self._lock:
+        with self._worker_lock:
             if self._worker_present:
                 return
             self._worker_present = True
@@ -325,25 +328,38 @@ class BatchingWorker:
             except queue.Empty:
                 return
 
+    def _settle_by(self) -> float:
+        return min((request.settle_by for request in list(self._requests)), default=math.inf)
+
     def _wait_seconds(self, now: float) -> float | None:
-        with self._lock:
-            settle_by = min((request.settle_by for request in self._requests), default=math.inf)
-            interval_ends = self._first_waiting_since + self._batch_interval
-            due = interval_ends if self._buffer else math.inf
+        settle_by = self._settle_by()
         if self._in_flight is not None:
             silence = self._export_started + IN_FLIGHT_PATIENCE
             due = min(settle_by, silence) if silence > now or settle_by < math.inf else math.inf
         elif self._not_before > now:
             due = min(self._not_before, settle_by)
         else:
-            due = min(due, settle_by)
+            waiting_since = self._waiting_since(now)
+            interval_ends = (
+                math.inf if waiting_since is None else waiting_since + self._batch_interval
+            )
+            due = min(interval_ends, settle_by)
         return None if due == math.inf else max(SHORTEST_WAIT, due - now)
+
+    def _waiting_since(self, now: float) -> float | None:
+        """Since when the oldest buffered event waits (as first seen by the worker)."""
+        if not self._buffer:
+            self._first_waiting_since = None
+        elif self._first_waiting_since is None:
+            self._first_waiting_since = now
+        return self._first_waiting_since
 
     def _act(self) -> bool:
         now = time.monotonic()
-        with self._lock:
-            requests = list(self._requests)
-            closed = self._closed
+        requests = list(self._requests)
+        for request in requests:
+            if request.target is None:  # first seen: what it waits for is what waits now
+                request.target = self._taken + len(self._buffer)
         silent = self._in_flight is not None and now >= self._export_started + IN_FLIGHT_PATIENCE
         in_backoff = self._not_before > now
         if self._unreachable or silent:
@@ -359,39 +375,56 @@ class BatchingWorker:
             # Claims wait while a flush does, and go on within a close's deadline: a short
             # process is the next one for what earlier ones spooled.
             flushing = any(not request.closing for request in requests)
-            claims = not flushing and (bool(requests) or not closed)
+            claims = not flushing and (bool(requests) or not self._closed)
             self._send_next(now, urgent=bool(requests), claims=claims)
         return self._answer(due)
 
     def _answer(self, settled: list[_Request]) -> bool:
         """Release the requests that are settled (all those in ``settled`` are, as far as
         they can be); whether the worker goes on."""
-        with self._lock:
-            draining = self._spool_may_have_items and not self._unreachable
-            for request in list(self._requests):
-                ready = self._settled >= request.target and not (request.closing and draining)
-                if ready or request in settled:
-                    unsent = self._lost_at_close if request.closing else 0
-                    request.pending = max(0, request.target - self._settled) + unsent
-                    self._requests.remove(request)
-                    request.waiter.release()
-            done = self._closed and not self._requests and self._in_flight is None
-            self._finished = done
-        return not done
+        draining = self._spool_may_have_items and not self._unreachable
+        for request in list(self._requests):
+            target = request.target if request.target is not None else math.inf
+            ready = self._settled >= target and not (request.closing and draining)
+            if ready or request in settled:
+                self._release(request)
+        if not (self._closed and not self._requests and self._in_flight is None):
+            return True
+        self._finished = True
+        left = len(self._buffer)  # emitted as the sink closed, on another thread
+        for _ in range(left):
+            self._buffer.popleft()
+        self._count_lost(LossReason.SINK_CLOSED, left)
+        while self._requests:  # made as it finished
+            self._release(self._requests.popleft())
+        return False
+
+    def _release(self, request: _Request) -> None:
+        target = request.target if request.target is not None else self._settled
+        unsent = self._lost_at_close if request.closing else 0
+        request.pending = max(0, target - self._settled) + unsent
+        with contextlib.suppress(ValueError):  # (already answered)
+            self._requests.remove(request)
+        request.waiter.release()
+
+    def _take(self, count: int) -> list[OutboundEvent]:
+        """The oldest ``count`` buffered events (no more than there are)."""
+        events = [self._buffer.popleft() for _ in range(min(count, len(self._buffer)))]
+        self._taken += len(events)
+        if events:
+            self._first_waiting_since = None
+        return events
 
     def _send_next(self, now: float, *, urgent: bool, claims: bool) -> None:
         batch, self._held = self._held, None
         if batch is None:
-            with self._lock:
-                waiting = len(self._buffer)
-                interval_ended = now >= self._first_waiting_since + self._batch_interval
-                count = min(waiting, self._batch_size)
-                if waiting < self._batch_size and not (urgent or interval_ended):
-                    count = 0
-                events = [self._buffer.popleft() for _ in range(count)]
-                if events and self._buffer:  # the rest waits its own interval
-                    self._first_waiting_since = now
-            if events:
+            waiting = len(self._buffer)
+            waiting_since = self._waiting_since(now)
+            interval_ended = waiting_since is not None and (
+                now >= waiting_since + self._batch_interval
+            )
+            if waiting >= self._batch_size or (waiting and (urgent or interval_ended)):
+                events = self._take(self._batch_size)
                 batch = _Batch(_wire_items(events), len(events))
             elif claims:
                 batch = self._claimed()
@@ -418,9 +451,7 @@ class BatchingWorker:
         return None
 
     def _start_export(self, batch: _Batch, now: float) -> None:
-        with self._lock:
-            settle_by = min((request.settle_by for request in self._requests), default=math.inf)
-        timeout = max(SHORTEST_WAIT, min(REQUEST_TIMEOUT, settle_by - now))
+        timeout = max(SHORTEST_WAIT, min(REQUEST_TIMEOUT, self._settle_by() - now))
         self._export_token += 1
         self._in_flight = batch
         self._export_started = math.inf  # until it is ready to send: see Exporter.prepare
@@ -453,12 +484,11 @@ class BatchingWorker:
             self._failures, self._unreachable, self._not_before = 0, False, 0.0
             if batch.claim is not None:
                 batch.claim.delivered()
-            with self._lock:
-                self._settled += batch.own
-                if result is ExportResult.DELIVERED:
-                    self._delivered += len(batch.items)
-                else:
-                    self._count_lost(LossReason.REJECTED, len(batch.items))
+            self._settled += batch.own
+            if result is ExportResult.DELIVERED:
+                self._delivered += len(batch.items)
+            else:
+                self._count_lost(LossReason.REJECTED, len(batch.items))
             return
         self._failures += 1
         self._unreachable = result is ExportResult.UNREACHABLE
@@ -490,36 +520,28 @@ class BatchingWorker:
         if self._held is not None:
             batches.append(self._held)
             self._held = None
-        with self._lock:
-            events = list(self._buffer)
-            self._buffer.clear()
+        events = self._take(len(self._buffer))
         if events:
             batches.append(_Batch(_wire_items(events), len(events)))
         if self._spool is not None:
             self._to_spool(batches)
         else:
-            with self._lock:
-                lost = sum(batch.own for batch in batches)
-                self._settled += lost
-                self._lost_at_close += lost
-                self._count_lost(LossReason.OUTAGE, lost)
+            lost = sum(batch.own for batch in batches)
+            self._settled += lost
+            self._lost_at_close += lost
+            self._count_lost(LossReason.OUTAGE, lost)
 
     def _spill(self) -> None:
         """In an outage, move what waits in memory to the spool once a batch is full."""
-        with self._lock:
-            full = len(self._buffer) >= self._batch_size
-        if self._spool is None or not full:
+        if self._spool is None or len(self._buffer) < self._batch_size:
             return
         batches = [self._held] if self._held is not None else []
         self._held = None
-        with self._lock:
-            events = list(self._buffer)
-            self._buffer.clear()
+        events = self._take(len(self._buffer))
         self._to_spool([*batches, _Batch(_wire_items(events), len(events))])
 
     def _to_spool(self, batches: list[_Batch]) -> None:
         items = [item for batch in batches for item in batch.items]
-        own = sum(batch.own for batch in batches)
         if not items or self._spool is None:
             return
         try:
@@ -529,36 +551,29 @@ class BatchingWorker:
             debug("telemetry: the spool could not be written (%s)", type(error).__name__)
             losses, spooled = {LossReason.OUTAGE: len(items)}, 0
         self._spool_may_have_items = True
-        with self._lock:
-            self._settled += own
-            self._spooled += spooled
+        self._settled += sum(batch.own for batch in batches)
+        self._spooled += spooled
         self._lose(losses)
 
     def _lose(self, losses: Mapping[LossReason, int]) -> None:
-        with self._lock:
-            for reason, count in losses.items():
-                self._count_lost(reason, count)
+        for reason, count in losses.items():
+            self._count_lost(reason, count)
 
     def _count_lost(self, reason: LossReason, count: int) -> None:
-        # (under _lock)
         if count > 0:
-            self._losses[reason] += count
+            self._loss_totals[reason] += count
             self._failed += count
 
     def _give_up(self) -> None:
         """After an unexpected failure of the worker: what it held is lost, every waiting
         request is answered, and the sink takes no more events."""
-        with self._lock:
-            self._closed = self._finished = True
-            batches = [batch for batch in (self._held, self._in_flight) if batch is not None]
-            lost = len(self._buffer) + sum(batch.own for batch in batches)
-            self._buffer.clear()
-            self._settled += lost
-            self._count_lost(LossReason.OUTAGE, lost)
-            for request in self._requests:
-                request.pending = max(0, request.target - self._settled)
-                request.waiter.release()
-            self._requests.clear()
+        self._closed = self._finished = True
+        batches = [batch for batch in (self._held, self._in_flight) if batch is not None]
+        lost = len(self._take(len(self._buffer))) + sum(batch.own for batch in batches)
+        self._settled += lost
+        self._count_lost(LossReason.OUTAGE, lost)
+        while self._requests:
+            self._release(self._requests.popleft())
 
 
 def _wire_items(events: list[OutboundEvent]) -> list[JSONObject]:
