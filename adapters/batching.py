@@ -113,6 +113,10 @@ class DurableSpool(Protocol):
         """At most ``max_items`` items no other process has claimed; None when none wait."""
         ...
 
+    def take_losses(self) -> Mapping[LossReason, int]:
+        """What it dropped on the way to a claim that found nothing (expired entries, say)."""
+        ...
+
 
 @dataclass(eq=False, slots=True)
 class _Request:
@@ -438,6 +442,8 @@ class BatchingWorker:
                 return None
             try:
                 claimed = spool.claim(max(self._batch_size, SPOOL_CLAIM_SIZE))
+                if claimed is None:
+                    self._lose(spool.take_losses())
             except Exception as error:  # noqa: BLE001 - a spool must not raise; fail safe
                 debug("telemetry: the spool could not be read (%s)", type(error).__name__)
                 claimed = None

@@ -41,11 +41,16 @@ class MemorySpool:
 
     def claim(self, max_items: int) -> MemoryClaim | None:
         with self._lock:
-            losses, self.claim_losses = self.claim_losses, {}
-            if not self.items and not losses:
+            if not self.items:
                 return None
+            losses, self.claim_losses = self.claim_losses, {}
             taken, self.items = self.items[:max_items], self.items[max_items:]
         return MemoryClaim(self, taken, losses)
+
+    def take_losses(self) -> Mapping[LossReason, int]:
+        with self._lock:
+            losses, self.claim_losses = self.claim_losses, {}
+        return losses
 
     def give_back(self, items: list[JSONObject]) -> None:
         with self._lock:
