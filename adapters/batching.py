@@ -18,7 +18,8 @@ The worker thread alone decides, one turn at a time:
   ``Retry-After`` when longer, capped); the wait is a deadline, so a capture that wakes the
   worker never shortens it;
 - UNREACHABLE (refused, unresolvable, silent) sends the batch to the spool at once, then
-  waits the backoff: nothing is retried in a tight loop;
+  waits the backoff: nothing is retried in a tight loop; REJECTED and FAILED are counted
+  lost (REJECTED, WRITE_FAILED) and not retried;
 - during an outage (a backoff, or an export with no answer within ``IN_FLIGHT_PATIENCE``),
   full batches move from memory to the spool, so memory stays bounded;
 - a flush or a close settles every event emitted before it by its deadline: what the host
@@ -139,6 +140,14 @@ class _Batch:
     own: int
     """How many of the items this process emitted (none, for items claimed from the spool)."""
     claim: ClaimedItems | None = None
+
+
+_FINAL: Final[Mapping[ExportResult, LossReason | None]] = {
+    ExportResult.DELIVERED: None,
+    ExportResult.REJECTED: LossReason.REJECTED,
+    ExportResult.FAILED: LossReason.WRITE_FAILED,
+}
+"""The outcomes after which a batch is done with, and what it is lost as (if it is)."""
 
 
 class _Sending(NamedTuple):
@@ -486,15 +495,16 @@ class BatchingWorker:
             return  # abandoned at a deadline: already spooled or given back
         self._in_flight = None
         result = message.outcome.result
-        if result is ExportResult.DELIVERED or result is ExportResult.REJECTED:
+        if result in _FINAL:
             self._failures, self._unreachable, self._not_before = 0, False, 0.0
             if batch.claim is not None:
                 batch.claim.delivered()
             self._settled += batch.own
-            if result is ExportResult.DELIVERED:
+            lost_as = _FINAL[result]
+            if lost_as is None:
                 self._delivered += len(batch.items)
             else:
-                self._count_lost(LossReason.REJECTED, len(batch.items))
+                self._count_lost(lost_as, len(batch.items))
             return
         self._failures += 1
         self._unreachable = result is ExportResult.UNREACHABLE

@@ -110,14 +110,16 @@ def _refused(error: ConfigError) -> TelemetryClient:
 def make_sink(settings: TelemetrySettings) -> Sink:
     """The sink the settings choose; the null sink while a required first-run notice has not
     been shown. The PostHog sink keeps what it cannot deliver in the app's spool."""
-    from .local_sinks import NullSink, StdoutSink  # noqa: PLC0415 - see above
+    from .local_sinks import NullSink, stream_sink  # noqa: PLC0415 - see above
     from .notice import notice_was_shown  # noqa: PLC0415 - see above
 
     if settings.require_notice.value and not notice_was_shown(settings.app):
         debug("telemetry: nothing is sent before the first-run notice has been shown")
         return NullSink()
     if settings.sink.value is SinkName.STDOUT:
-        return StdoutSink(settings.stdout_target.value)
+        return stream_sink(
+            settings.stdout_target.value, max_buffered=settings.max_buffered_events.value
+        )
     if can_send_to_posthog(settings):
         from .posthog_sink import endpoint_from_settings, posthog_sink  # noqa: PLC0415 - see above
 

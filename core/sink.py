@@ -120,6 +120,9 @@ class ExportResult(enum.Enum):
     REJECTED = "rejected"
     """Refused for good (a 4xx other than 429): sending it again cannot help."""
 
+    FAILED = "failed"
+    """A local destination could not take it (a closed stream, a full disk)."""
+
 
 class ExportOutcome(NamedTuple):
     """One export's result, and the wait the destination asked for (``Retry-After``)."""

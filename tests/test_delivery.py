@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from delivery_doubles import MemorySpool, ScriptedExporter
@@ -18,12 +19,15 @@ from fake_posthog import FakePostHog, Mode
 
 from codeweaver_telemetry.adapters.batching import BatchingWorker, backoff_seconds
 from codeweaver_telemetry.adapters.posthog_sink import Endpoint, posthog_sink
+from codeweaver_telemetry.adapters.registry import make_sink
+from codeweaver_telemetry.core.settings import RawSources, resolve_settings
 from codeweaver_telemetry.core.sink import (
     Accepted,
     ExportOutcome,
     ExportResult,
     LossReason,
     OutboundEvent,
+    Sink,
 )
 
 
@@ -65,7 +69,7 @@ def on_server(
     return posthog_sink(Endpoint("phc_test", server.host, batch_size, 60.0, 25_000), spool=spool)
 
 
-def emitted(sink: BatchingWorker, count: int) -> None:
+def emitted(sink: Sink, count: int) -> None:
     for index in range(count):
         assert sink.emit(event(index)) is Accepted.QUEUED
 
@@ -344,3 +348,48 @@ def test_only_daemon_threads_are_left_behind() -> None:
         if thread.is_alive() and thread is not threading.main_thread()
     )
     exporter.release()
+
+
+# --- The stdout sink of the settings -------------------------------------------------------------
+
+
+def stdout_sink(target: str) -> Sink:
+    settings = resolve_settings(
+        RawSources(arguments={"sink": "stdout", "stdout_target": target}, environment={})
+    ).unwrap()
+    return make_sink(settings)
+
+
+def test_a_pipe_nobody_reads_never_blocks_the_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    read_end, write_end = os.pipe()
+    with os.fdopen(write_end, "w") as unread:
+        monkeypatch.setattr(sys, "stderr", unread)
+        sink = stdout_sink("stderr")
+
+        def capture_and_exit() -> None:
+            for index in range(2_000):  # far more than a pipe holds
+                sink.emit(event(index))
+            sink.close(0.5)
+
+        thread = threading.Thread(target=capture_and_exit, daemon=True)
+        thread.start()
+        thread.join(5.0)
+        assert not thread.is_alive()  # (e70ee05: blocked in write() for ever)
+        os.close(read_end)  # the blocked write fails, and its thread ends
+
+
+def test_the_stdout_sink_appends_lines_in_order_to_a_file(tmp_path: Path) -> None:
+    target = tmp_path / "events.jsonl"
+    sink = stdout_sink(str(target))
+    emitted(sink, 250)
+    assert sink.close(5.0).delivered == 250
+    lines = [json.loads(line) for line in target.read_text().splitlines()]
+    assert [line["properties"]["i"] for line in lines] == list(range(250))
+
+
+def test_a_write_that_fails_is_counted_by_reason(tmp_path: Path) -> None:
+    sink = stdout_sink(str(tmp_path))  # a directory: every write fails
+    emitted(sink, 3)
+    report = sink.close(5.0)
+    assert (report.delivered, report.failed) == (0, 3)
+    assert sink.take_losses() == {LossReason.WRITE_FAILED: 3}
