@@ -64,7 +64,8 @@ if TYPE_CHECKING:
 REQUEST_TIMEOUT: Final = 10.0
 """Longest one export may take when no deadline is nearer."""
 IN_FLIGHT_PATIENCE: Final = 0.5
-"""An export with no answer this long after it started counts as silence: a deadline then
+"""An export with no answer this long after it started sending (its exporter prepared: the
+first import of ``posthog`` is not the host's silence) counts as silence: a deadline then
 spools its batch instead of waiting for it."""
 SPOOL_MARGIN: Final = 0.1
 """Kept before a flush's or close's deadline for writing the spool."""
@@ -375,8 +376,8 @@ class BatchingWorker:
                 request.target = self._taken + len(self._buffer)
         silent = self._in_flight is not None and now >= self._export_started + IN_FLIGHT_PATIENCE
         in_backoff = self._not_before > now
-        if self._unreachable or silent:
-            due = requests  # no answer to wait for
+        if (self._unreachable and in_backoff) or silent:
+            due = requests  # no answer to wait for (once the backoff ends, it is tried again)
         else:  # a deadline reached, or one a backoff outlasts
             waits_until = max(now, self._not_before)
             due = [request for request in requests if waits_until > request.settle_by]
@@ -470,12 +471,16 @@ class BatchingWorker:
         self._export_token += 1
         self._in_flight = batch
         self._export_started = math.inf  # until it is ready to send: see Exporter.prepare
-        threading.Thread(
-            target=self._export,
-            args=(self._export_token, batch.items, timeout),
-            name="codeweaver-telemetry-export",
-            daemon=True,
-        ).start()
+        try:
+            threading.Thread(
+                target=self._export,
+                args=(self._export_token, batch.items, timeout),
+                name="codeweaver-telemetry-export",
+                daemon=True,
+            ).start()
+        except RuntimeError:  # no thread to be had (the interpreter is finalizing): keep it
+            unsent = ExportOutcome(ExportResult.UNREACHABLE)
+            self._wake_ups.put(_Exported(self._export_token, unsent))
 
     def _export(self, token: int, items: list[JSONObject], timeout: float) -> None:
         """On the export thread: one attempt, its outcome posted to the worker."""

@@ -20,7 +20,7 @@ from codeweaver_telemetry.adapters.batching import BatchingWorker
 from codeweaver_telemetry.adapters.posthog_sink import Endpoint, posthog_sink
 from codeweaver_telemetry.core import PrivacyPolicy
 from codeweaver_telemetry.core.settings import RawSources, resolve_settings
-from codeweaver_telemetry.core.sink import Accepted, OutboundEvent
+from codeweaver_telemetry.core.sink import Accepted, LossReason, OutboundEvent
 
 CANARY = "CANARYPOSTHOG7Q"
 
@@ -216,6 +216,7 @@ def test_a_4xx_answer_is_not_retried(server: FakePostHog) -> None:
     report = sink.close(timeout=5)
     assert report.failed == 2
     assert report.delivered == 0
+    assert sink.take_losses() == {LossReason.REJECTED: 2}
     assert len(server.requests()) == 1
 
 
