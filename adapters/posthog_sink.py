@@ -8,7 +8,8 @@ runs on the host's thread or at its start-up. It sends through a session of its 
 retries of its own (the package's shared session retries a refused connection and a read
 timeout twice, which would triple a silent host's wait), made afresh in a forked child: a
 child never shares the parent's pooled keep-alive connections, which would mix two
-processes' bytes on one socket.
+processes' bytes on one socket (the package's own sessions are reset there too, for the
+flags and for a host that uses the package itself).
 """
 
 from __future__ import annotations
@@ -79,9 +80,10 @@ class PostHogExporter:
     def after_fork_in_child(self) -> None:
         """No session yet (the next export makes one), and none of the package's either."""
         self._session: Any = None
+        self._prepared = False
         self._answered = False
         request = sys.modules.get("posthog.request")
-        if request is not None:
+        if request is not None and hasattr(request, "reset_sessions"):  # (posthog >= 7.15)
             request.reset_sessions()
 
     def prepare(self, timeout: float) -> bool:
@@ -91,8 +93,9 @@ class PostHogExporter:
         try:
             if not self._answered and not _accepts_connections(self._endpoint.host, timeout):
                 return False
-            if self._session is None:
+            if not self._prepared:
                 self._session = _session_without_retries()
+                self._prepared = True
         except Exception as error:  # noqa: BLE001 - an exporter never raises
             debug("telemetry: cannot prepare to send (%s)", type(error).__name__)
             return False
@@ -110,14 +113,10 @@ class PostHogExporter:
         from posthog import request  # noqa: PLC0415 - on an export thread, never at start-up
 
         endpoint = self._endpoint
+        own = {} if self._session is None else {"session": self._session}
         try:
             request.batch_post(
-                endpoint.api_key,
-                endpoint.host,
-                gzip=True,
-                timeout=timeout,
-                batch=batch,
-                session=self._session,
+                endpoint.api_key, endpoint.host, gzip=True, timeout=timeout, batch=batch, **own
             )
         except request.APIError as error:
             self._answered = True
@@ -148,9 +147,15 @@ def _accepts_connections(host: str, timeout: float) -> bool:
 
 
 def _session_without_retries() -> Any:
-    import posthog.request  # noqa: F401, PLC0415 - loaded here so that sending starts at once
-    import requests  # noqa: PLC0415 - with posthog, on an export thread
+    """A session of our own, or None when this ``posthog`` sends through its shared one
+    only (before 7.13, ``post`` took no session)."""
+    import inspect  # noqa: PLC0415 - with posthog, on an export thread
 
+    import requests  # noqa: PLC0415 - with posthog, on an export thread
+    from posthog import request  # noqa: PLC0415 - loaded here so that sending starts at once
+
+    if "session" not in inspect.signature(request.post).parameters:
+        return None
     session = requests.Session()
     adapter = requests.adapters.HTTPAdapter(max_retries=0)
     session.mount("https://", adapter)

@@ -307,6 +307,25 @@ def test_a_forked_child_starts_empty_with_fresh_connections(server: FakePostHog)
     assert sorted(event["properties"]["i"] for event in server.events()) == [0, 0, 1, 1, 2, 99]  # type: ignore[index]
 
 
+def _capture_and_flush(sink: BatchingWorker) -> None:
+    """A multiprocessing worker's last act (it ends with os._exit: no exit hook runs)."""
+    sink.emit(event(7))
+    sink.flush(5.0)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="fork")
+def test_a_multiprocessing_worker_that_flushes_delivers(server: FakePostHog) -> None:
+    import multiprocessing
+
+    sink = on_server(server)
+    child = multiprocessing.get_context("fork").Process(target=_capture_and_flush, args=(sink,))
+    child.start()
+    child.join(30)
+    assert child.exitcode == 0
+    assert server.wait_for_events(1, timeout=5)
+    assert [event["properties"]["i"] for event in server.events()] == [7]  # type: ignore[index]
+
+
 def test_the_fork_hook_keeps_nothing_alive() -> None:
     import gc
     import weakref
