@@ -76,6 +76,9 @@ MAX_RETRY_AFTER: Final = 120.0
 SPOOL_CLAIM_SIZE: Final = 100
 """Items claimed from the spool per request: a backlog drains in fewer requests than the
 host's ``batch_size`` would take."""
+SPOOL_APPEND_SIZE: Final = 1_000
+"""Items written to the spool at once: a process killed while a large buffer is written
+keeps what was written before."""
 EMPTY_CLAIMS_PER_TURN: Final = 8
 """Claims that came back empty (every item expired) tried in a row before waiting."""
 SHORTEST_WAIT: Final = 0.001
@@ -563,18 +566,20 @@ class BatchingWorker:
 
     def _to_spool(self, batches: list[_Batch]) -> None:
         items = [item for batch in batches for item in batch.items]
-        if not items or self._spool is None:
+        spool = self._spool
+        if not items or spool is None:
             return
-        try:
-            losses: Mapping[LossReason, int] = self._spool.append(items)
-            spooled = len(items)
-        except Exception as error:  # noqa: BLE001 - a spool must not raise; fail safe
-            debug("telemetry: the spool could not be written (%s)", type(error).__name__)
-            losses, spooled = {LossReason.OUTAGE: len(items)}, 0
         self._spool_may_have_items = True
         self._settled += sum(batch.own for batch in batches)
-        self._spooled += spooled
-        self._lose(losses)
+        for start in range(0, len(items), SPOOL_APPEND_SIZE):
+            chunk = items[start : start + SPOOL_APPEND_SIZE]
+            try:
+                self._lose(spool.append(chunk))
+            except Exception as error:  # noqa: BLE001 - a spool must not raise; fail safe
+                debug("telemetry: the spool could not be written (%s)", type(error).__name__)
+                self._count_lost(LossReason.OUTAGE, len(items) - start)
+                return
+            self._spooled += len(chunk)
 
     def _lose(self, losses: Mapping[LossReason, int]) -> None:
         for reason, count in losses.items():
