@@ -173,7 +173,7 @@ def exit_costs(runs: int) -> list[str]:
             null_ours, null_theirs = ours, theirs
             what = "null sink (posthog: disabled=True)"
         else:
-            what = f"{mode.name.lower()} host"
+            what = "refused host" if mode is Mode.REFUSE else "silent host"
         rows.append(
             f"exit of a 100-event process, {what} | {shown(ours, null_ours)} | "
             f"{shown(theirs, null_theirs)} | "
