@@ -10,6 +10,7 @@ by an interrupt at that return; a lock taken in C is not.
 
 from __future__ import annotations
 
+import signal
 import sys
 import threading
 import time
@@ -19,8 +20,10 @@ from types import FrameType
 from typing import Any
 
 import pytest
+from delivery_doubles import ScriptedExporter
 from fake_posthog import FakePostHog
 
+from codeweaver_telemetry.adapters.batching import BatchingWorker
 from codeweaver_telemetry.adapters.registry import make_sink
 from codeweaver_telemetry.core.settings import RawSources, resolve_settings
 from codeweaver_telemetry.core.sink import OutboundEvent, Sink
@@ -116,3 +119,27 @@ def test_an_interrupt_at_any_point_propagates_and_strands_nothing(
     else:
         pytest.fail(f"{name} ran more than {MAX_EVENTS} trace events")
     assert step > 1  # (the call was traced at all)
+
+
+@pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="POSIX interval timers")
+@pytest.mark.parametrize("call", ["flush", "close"])
+def test_a_real_signal_during_a_wait_propagates_at_once_and_strands_nothing(call: str) -> None:
+    exporter = ScriptedExporter(silent=True)
+    sink = BatchingWorker(exporter, batch_size=1, batch_interval=60.0, max_buffered=100)
+    sink.emit(event())
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 0.2)
+    started = time.monotonic()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            getattr(sink, call)(30.0)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert time.monotonic() - started < 5.0  # not the 30 s granted
+    assert still_works(sink)
+    exporter.release()
