@@ -321,6 +321,7 @@ class BatchingWorker:
                 return
             self._worker_present = True
         try:
+            threading.current_thread().name = "codeweaver-telemetry-delivery"  # (for a reader)
             while self._act():  # first at once: what earlier processes spooled is due now
                 self._wait()
         except Exception as error:  # noqa: BLE001 - the worker ends quietly, never loudly
