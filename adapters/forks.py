@@ -1,8 +1,9 @@
 """What a forked child must not inherit: locks that a parent's thread held at the fork, and
 the state of threads that do not exist in the child.
 
-The client, the PostHog sink and the PostHog flags each register here; in every child forked
-after that, each is told to start afresh.
+Each object that holds locks or threads (the client, the batching worker, the PostHog
+exporter and flags) registers its own fork hook here, the OpenTelemetry way: through a weak
+method, so that the hook keeps nothing alive and does nothing once its object is gone.
 """
 
 from __future__ import annotations
@@ -22,27 +23,19 @@ class ForkAware(Protocol):
         ...
 
 
-# Keyed by id, so that an instance need not be hashable (a host's subclass may define __eq__);
-# an entry goes when its instance does, so an id is never taken for another object's.
-_registered: weakref.WeakValueDictionary[int, ForkAware] = weakref.WeakValueDictionary()
-
-
 def start_afresh_in_children(instance: ForkAware) -> None:
     """Call ``instance.after_fork_in_child()`` in every child forked from now on (as long as
     the instance lives)."""
-    _registered[id(instance)] = instance
+    method = weakref.WeakMethod(instance.after_fork_in_child)
+    kind = type(instance).__name__  # (the hook must not hold the instance itself)
 
-
-def _after_fork_in_child() -> None:
-    for instance in list(_registered.values()):
+    def in_child() -> None:
+        bound = method()
+        if bound is None:
+            return
         try:
-            instance.after_fork_in_child()
-        except Exception as error:  # noqa: BLE001 - one failure must not stop the others
-            debug(
-                "telemetry: a forked child could not reset %s (%s)",
-                type(instance).__name__,
-                type(error).__name__,
-            )
+            bound()
+        except Exception as error:  # noqa: BLE001 - a child must not fail because of telemetry
+            debug("telemetry: a forked child could not reset %s (%s)", kind, type(error).__name__)
 
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(after_in_child=in_child)

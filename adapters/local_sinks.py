@@ -1,4 +1,11 @@
-"""The sinks that need no account: JSON lines to a stream or file, and a counting null sink."""
+"""The sinks that need no account: JSON lines to a stream or file, and a counting null sink.
+
+A host that chooses the stdout sink in its settings gets :func:`stream_sink`: the lines are
+written on the batching worker's threads, so that a pipe nobody reads (an MCP client that
+never drains standard error) holds a worker's thread, never the host's. :class:`StdoutSink`
+writes on the caller's thread, into a stream the caller hands over (a test's buffer, the
+demo's): each line is there when ``capture`` returns.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +13,37 @@ import json
 import sys
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, TextIO
+from typing import TYPE_CHECKING, Final, Protocol, TextIO
 
-from codeweaver_telemetry.core.sink import Accepted, DeliveryReport, LossReason, OutboundEvent
+from codeweaver_telemetry.core.sink import (
+    Accepted,
+    DeliveryReport,
+    ExportOutcome,
+    ExportResult,
+    LossReason,
+    OutboundEvent,
+)
 
 from .log import debug
+
+if TYPE_CHECKING:
+    from codeweaver_telemetry.core.vocabulary import JSONObject
+
+    from .batching import BatchingWorker
+
+LINES_PER_WRITE: Final = 100
+"""Lines the stream sink writes at once (what waited while the previous write ran)."""
+
+
+def wire_line(item: JSONObject) -> str:
+    """One wire item as the stdout sink prints it: compact JSON on one line.
+
+    >>> wire_line({"event": "e"})
+    '{"event":"e"}\\n'
+    """
+    return json.dumps(item, separators=(",", ":"), allow_nan=False) + "\n"
 
 
 class TextStream(Protocol):
@@ -79,8 +110,7 @@ class StdoutSink:
 
     def emit(self, event: OutboundEvent) -> Accepted:
         """Write the event as one line."""
-        item = event.to_json(str(uuid.uuid4()))
-        line = json.dumps(item, separators=(",", ":"), allow_nan=False) + "\n"
+        line = wire_line(event.to_json(str(uuid.uuid4())))
         with self._lock:
             if self._closed:
                 return Accepted.DROPPED_CLOSED
@@ -126,3 +156,47 @@ class StdoutSink:
         if self._owned is None:
             self._owned = open(self._target, "a", encoding="utf-8")  # noqa: SIM115
         return self._owned
+
+
+class StreamExporter:
+    """Writes each batch as JSON lines to standard output or standard error, or appends them
+    to a file (opened for each batch, so nothing stays open), and flushes."""
+
+    def __init__(self, target: str) -> None:
+        self._target = target
+        self._failures = 0
+
+    def prepare(self, timeout: float) -> bool:
+        """Nothing to load: a stream is always there to try."""
+        return True
+
+    def export(self, batch: Sequence[JSONObject], timeout: float) -> ExportOutcome:
+        """Write the lines; FAILED (never raised) when the stream or file refuses them."""
+        try:
+            text = "".join(wire_line(item) for item in batch)
+            if self._target in ("stdout", "stderr"):
+                stream: TextIO = getattr(sys, self._target)
+                stream.write(text)
+                stream.flush()
+            else:
+                with open(self._target, "a", encoding="utf-8") as file:
+                    file.write(text)
+        except Exception as error:  # noqa: BLE001 - a closed or missing stream, a full disk
+            self._failures += 1
+            if self._failures == 1:
+                debug("telemetry: the stdout sink cannot write (%s)", type(error).__name__)
+            return ExportOutcome(ExportResult.FAILED)
+        return ExportOutcome(ExportResult.DELIVERED)
+
+
+def stream_sink(target: str, *, max_buffered: int) -> BatchingWorker:
+    """The stdout sink of the settings: lines to ``target`` (stdout, stderr or a file path),
+    written on the worker's threads; nothing is spooled."""
+    from .batching import BatchingWorker  # noqa: PLC0415 - loaded with the sink, not before
+
+    return BatchingWorker(
+        StreamExporter(target),
+        batch_size=LINES_PER_WRITE,
+        batch_interval=0.0,
+        max_buffered=max_buffered,
+    )

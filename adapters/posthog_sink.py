@@ -1,42 +1,39 @@
-"""Delivery to PostHog, with budgets the ``posthog`` client alone does not keep.
+"""Delivery to PostHog: an exporter through the official package's request function, and the
+batching worker over it.
 
-The official package's request functions (``posthog.request.batch_post``) are driven from this
-sink's own daemon thread, so that:
-
-- ``emit`` only appends to a bounded buffer: no I/O, no import, on the host's path;
-- ``import posthog`` (100-200 ms) happens on the delivery thread, not at the host's start-up;
-- a batch goes out when ``batch_size`` events are waiting, or ``batch_interval`` seconds after
-  its first event, whichever comes first; at close, the rest goes out at once;
-- 5xx and 429 answers are retried with backoff (honouring ``Retry-After``), other 4xx are not;
-  a retried batch keeps its uuids, so PostHog counts it once;
-- ``flush`` and ``close`` never wait past their timeout, whatever the host does (refused,
-  silent, slow): the thread is a daemon and every request is bounded by the time left;
-- during an outage the buffer stays bounded; what it cannot hold is counted, never logged
-  one line per event.
+The exporter sends one ``/batch/`` request per call and says what came of it as a value; it
+knows nothing of threads, buffers or retries (the worker, in ``batching``, decides those).
+It is called on export threads only, so that ``import posthog`` (a third of a second) never
+runs on the host's thread or at its start-up. It sends through a session of its own with no
+retries of its own (the package's shared session retries a refused connection and a read
+timeout twice, which would triple a silent host's wait), made afresh in a forked child: a
+child never shares the parent's pooled keep-alive connections, which would mix two
+processes' bytes on one socket (the package's own sessions are reset there too, for the
+flags and for a host that uses the package itself).
 """
 
 from __future__ import annotations
 
-import collections
-import threading
-import time
-import uuid
-from collections.abc import Callable, Mapping
+import socket
+import sys
+import urllib.parse
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from codeweaver_telemetry.core.settings import TelemetrySettings
-from codeweaver_telemetry.core.sink import Accepted, DeliveryReport, LossReason, OutboundEvent
+from codeweaver_telemetry.core.sink import ExportOutcome, ExportResult
 
+from .batching import BatchingWorker, DurableSpool
 from .forks import start_afresh_in_children
 from .log import debug
 
-REQUEST_TIMEOUT: Final = 10.0
-"""Longest wait for one request when no deadline is nearer."""
-MAX_ATTEMPTS: Final = 5
-"""Attempts per batch before it is counted as failed (while the sink is open)."""
-BACKOFF_SECONDS: Final = (0.5, 1.0, 2.0, 4.0, 8.0)
-MAX_RETRY_AFTER: Final = 60.0
+if TYPE_CHECKING:
+    from codeweaver_telemetry.core.vocabulary import JSONObject
+
+PROBE_TIMEOUT: Final = 2.0
+"""Longest wait for the TCP handshake that tells an unreachable host before anything is
+imported for it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,210 +58,106 @@ def endpoint_from_settings(settings: TelemetrySettings) -> Endpoint:
     )
 
 
-class _RetryableError(Exception):
-    def __init__(self, delay: float | None) -> None:
-        super().__init__()
-        self.delay = delay
+def posthog_sink(endpoint: Endpoint, *, spool: DurableSpool | None = None) -> BatchingWorker:
+    """The sink that delivers to ``endpoint``, keeping in ``spool`` what cannot be."""
+    return BatchingWorker(
+        PostHogExporter(endpoint),
+        batch_size=endpoint.batch_size,
+        batch_interval=endpoint.batch_interval,
+        max_buffered=endpoint.max_buffered,
+        spool=spool,
+    )
 
 
-class _PermanentError(Exception):
-    pass
+class PostHogExporter:
+    """One ``/batch/`` request per :meth:`export`, gzipped, through ``posthog.request``."""
 
-
-Sender = Callable[[Endpoint, list[dict[str, Any]], float], None]
-"""Sends one batch within a timeout; raises _RetryableError or _PermanentError."""
-
-
-def send_with_posthog(endpoint: Endpoint, batch: list[dict[str, Any]], timeout: float) -> None:
-    """One ``/batch/`` request through the official package's request function."""
-    from posthog import request  # noqa: PLC0415 - imported on the delivery thread only
-
-    try:
-        request.batch_post(endpoint.api_key, endpoint.host, gzip=True, timeout=timeout, batch=batch)
-    except request.APIError as error:
-        status = error.status if isinstance(error.status, int) else 0
-        if status == 429 or status >= 500:
-            raise _RetryableError(error.retry_after) from None
-        raise _PermanentError from None
-    except (request.RequestsConnectionError, request.RequestsTimeout) as error:
-        raise _RetryableError(None) from error
-
-
-class PostHogSink:
-    """A bounded buffer and one daemon delivery thread; see the module docstring."""
-
-    def __init__(self, endpoint: Endpoint, *, sender: Sender = send_with_posthog) -> None:
+    def __init__(self, endpoint: Endpoint) -> None:
         self._endpoint = endpoint
-        self._sender = sender
-        self._reset_state()
+        self.after_fork_in_child()
         start_afresh_in_children(self)
 
-    @classmethod
-    def from_settings(cls, settings: TelemetrySettings) -> PostHogSink:
-        """The sink the settings describe."""
-        return cls(endpoint_from_settings(settings))
-
-    def _reset_state(self) -> None:
-        self._condition = threading.Condition(threading.Lock())
-        self._buffer: collections.deque[OutboundEvent] = collections.deque()
-        self._first_waiting_since = 0.0
-        self._in_flight = 0
-        self._thread: threading.Thread | None = None
-        self._flush_requested = False
-        self._closing = False
-        self._closed = False
-        self._deadline = float("inf")
-        self.delivered = 0
-        self.failed = 0
-        self.dropped = 0
-
-    # --- the host's side -------------------------------------------------------------------
-
-    def emit(self, event: OutboundEvent) -> Accepted:
-        """Buffer the event; wake the thread when a batch is full. Never blocks on I/O."""
-        with self._condition:
-            if self._closing:
-                return Accepted.DROPPED_CLOSED
-            if len(self._buffer) >= self._endpoint.max_buffered:
-                self.dropped += 1
-                return Accepted.DROPPED_FULL
-            if not self._buffer:
-                self._first_waiting_since = time.monotonic()
-            self._buffer.append(event)
-            if self._thread is None:
-                self._start_thread()
-            if len(self._buffer) >= self._endpoint.batch_size:
-                self._condition.notify_all()
-        return Accepted.QUEUED
-
-    def flush(self, timeout: float) -> DeliveryReport:
-        """Send everything buffered now, waiting at most ``timeout`` seconds."""
-        deadline = time.monotonic() + max(0.0, timeout)
-        with self._condition:
-            self._flush_requested = True
-            self._condition.notify_all()
-            self._wait_until_idle(deadline)
-            self._flush_requested = False
-            return self._report(timed_out=bool(self._buffer or self._in_flight))
-
-    def close(self, timeout: float) -> DeliveryReport:
-        """Send the rest at once within ``timeout``; later events are dropped."""
-        deadline = time.monotonic() + max(0.0, timeout)
-        with self._condition:
-            if self._closed:
-                return self._report(timed_out=False)
-            self._closing = True
-            self._deadline = deadline
-            self._condition.notify_all()
-            self._wait_until_idle(deadline)
-            self._closed = True
-            pending = len(self._buffer) + self._in_flight
-            self.failed += len(self._buffer)  # abandoned at the deadline
-            self._buffer.clear()
-            self._condition.notify_all()
-            return DeliveryReport(self.delivered, self.failed, pending, timed_out=pending > 0)
-
-    def take_losses(self) -> Mapping[LossReason, int]:
-        """Not yet kept by reason: the client counts what ``emit`` reports."""
-        return {}
-
-    def _wait_until_idle(self, deadline: float) -> None:
-        while (self._buffer or self._in_flight) and self._thread is not None:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return
-            self._condition.wait(remaining)
-
-    def _report(self, *, timed_out: bool) -> DeliveryReport:
-        pending = len(self._buffer) + self._in_flight
-        return DeliveryReport(self.delivered, self.failed, pending, timed_out)
-
-    # --- the delivery thread ---------------------------------------------------------------
-
-    def _start_thread(self) -> None:
-        self._thread = threading.Thread(
-            target=self._run, name="codeweaver-telemetry-delivery", daemon=True
-        )
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            while True:
-                batch = self._next_batch()
-                if batch is None:
-                    return
-                self._deliver(batch)
-        except Exception as error:  # noqa: BLE001 - the thread must end quietly, never crash loudly
-            debug("telemetry: the delivery thread stopped (%s)", type(error).__name__)
-            with self._condition:
-                self.failed += len(self._buffer) + self._in_flight
-                self._buffer.clear()
-                self._in_flight = 0
-                self._thread = None
-                self._condition.notify_all()
-
-    def _next_batch(self) -> list[OutboundEvent] | None:
-        """Wait until a batch is due; None when the sink is closed and empty."""
-        endpoint = self._endpoint
-        with self._condition:
-            while True:
-                if self._closed or (self._closing and not self._buffer):
-                    return None
-                due_in = self._first_waiting_since + endpoint.batch_interval - time.monotonic()
-                urgent = self._closing or self._flush_requested
-                if self._buffer and (
-                    len(self._buffer) >= endpoint.batch_size or urgent or due_in <= 0
-                ):
-                    count = min(endpoint.batch_size, len(self._buffer))
-                    batch = [self._buffer.popleft() for _ in range(count)]
-                    self._in_flight = len(batch)
-                    self._first_waiting_since = time.monotonic()
-                    return batch
-                self._condition.wait(due_in if self._buffer else None)
-
-    def _deliver(self, batch: list[OutboundEvent]) -> None:
-        items = [event.to_json(str(uuid.uuid4())) for event in batch]  # uuids kept across retries
-        outcome_delivered = False
-        for attempt in range(MAX_ATTEMPTS):
-            timeout = self._time_left()
-            if timeout <= 0:
-                break
-            try:
-                self._sender(self._endpoint, items, min(REQUEST_TIMEOUT, timeout))
-                outcome_delivered = True
-                break
-            except _PermanentError:
-                break
-            except _RetryableError as error:
-                if not self._pause(error.delay, attempt):
-                    break
-        with self._condition:
-            if outcome_delivered:
-                self.delivered += len(batch)
-            else:
-                self.failed += len(batch)
-            self._in_flight = 0
-            self._condition.notify_all()
-
-    def _time_left(self) -> float:
-        with self._condition:
-            return self._deadline - time.monotonic() if self._closing else REQUEST_TIMEOUT
-
-    def _pause(self, retry_after: float | None, attempt: int) -> bool:
-        """Back off before the next attempt; False when there is no time left for one."""
-        delay = min(retry_after, MAX_RETRY_AFTER) if retry_after else BACKOFF_SECONDS[attempt]
-        with self._condition:
-            if self._closing and time.monotonic() + delay >= self._deadline:
-                return False
-            self._condition.wait(delay)  # close() wakes us early
-            return not self._closed
-
-    # --- fork --------------------------------------------------------------------------------
-
     def after_fork_in_child(self) -> None:
-        """Start empty, with a new lock and, on the first event, a new thread: the parent's
-        thread does not exist here and its lock may have been held at the fork. A sink the
-        parent had closed stays closed."""
-        closed = self._closing
-        self._reset_state()
-        self._closing = self._closed = closed
+        """No session yet (the next export makes one), and none of the package's either."""
+        self._session: Any = None
+        self._prepared = False
+        self._answered = False
+        request = sys.modules.get("posthog.request")
+        if request is not None and hasattr(request, "reset_sessions"):  # (posthog >= 7.15)
+            request.reset_sessions()
+
+    def prepare(self, timeout: float) -> bool:
+        """Until the host has answered: whether it accepts a TCP connection (offline, a
+        refused or unresolvable host is told in a millisecond, before anything is imported
+        for it); then the import and the session."""
+        try:
+            if not self._answered and not _accepts_connections(self._endpoint.host, timeout):
+                return False
+            if not self._prepared:
+                self._session = _session_without_retries()
+                self._prepared = True
+        except Exception as error:  # noqa: BLE001 - an exporter never raises
+            debug("telemetry: cannot prepare to send (%s)", type(error).__name__)
+            return False
+        return True
+
+    def export(self, batch: Sequence[JSONObject], timeout: float) -> ExportOutcome:
+        """Send ``batch`` once."""
+        try:
+            return self._post(list(batch), timeout)
+        except Exception as error:  # noqa: BLE001 - an exporter never raises
+            debug("telemetry: a batch could not be sent (%s)", type(error).__name__)
+            return ExportOutcome(ExportResult.REJECTED)
+
+    def _post(self, batch: list[JSONObject], timeout: float) -> ExportOutcome:
+        from posthog import request  # noqa: PLC0415 - on an export thread, never at start-up
+
+        endpoint = self._endpoint
+        own = {} if self._session is None else {"session": self._session}
+        try:
+            request.batch_post(
+                endpoint.api_key, endpoint.host, gzip=True, timeout=timeout, batch=batch, **own
+            )
+        except request.APIError as error:
+            self._answered = True
+            status = error.status if isinstance(error.status, int) else 0
+            if status == 429 or status >= 500:
+                retry_after = error.retry_after
+                delay = float(retry_after) if isinstance(retry_after, int | float) else None
+                return ExportOutcome(ExportResult.RETRY_LATER, delay)
+            return ExportOutcome(ExportResult.REJECTED)
+        except (request.RequestsConnectionError, request.RequestsTimeout):
+            self._answered = False  # the next attempt probes first
+            return ExportOutcome(ExportResult.UNREACHABLE)
+        self._answered = True
+        return ExportOutcome(ExportResult.DELIVERED)
+
+
+def _accepts_connections(host: str, timeout: float) -> bool:
+    """Whether ``host`` resolves and completes a TCP handshake."""
+    parts = urllib.parse.urlsplit(host if "//" in host else f"https://{host}")
+    port = parts.port or (80 if parts.scheme == "http" else 443)
+    try:
+        with socket.create_connection(
+            (parts.hostname or "", port), timeout=min(timeout, PROBE_TIMEOUT)
+        ):
+            return True
+    except OSError:
+        return False
+
+
+def _session_without_retries() -> Any:
+    """A session of our own, or None when this ``posthog`` sends through its shared one
+    only (before 7.13, ``post`` took no session)."""
+    import inspect  # noqa: PLC0415 - with posthog, on an export thread
+
+    import requests  # noqa: PLC0415 - with posthog, on an export thread
+    from posthog import request  # noqa: PLC0415 - loaded here so that sending starts at once
+
+    if "session" not in inspect.signature(request.post).parameters:
+        return None
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session

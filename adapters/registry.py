@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from codeweaver_telemetry.core.policy import PrivacyPolicy
     from codeweaver_telemetry.core.sink import Sink
 
+    from .batching import DurableSpool
+
 
 class _Registry:
     """The process-wide client and the lock that guards its creation."""
@@ -123,20 +125,38 @@ def _refused(error: ConfigError) -> TelemetryClient:
 
 def make_sink(settings: TelemetrySettings) -> Sink:
     """The sink the settings choose; the null sink while a required first-run notice has not
-    been shown."""
-    from .local_sinks import NullSink, StdoutSink  # noqa: PLC0415 - see above
+    been shown. The PostHog sink keeps what it cannot deliver in the app's spool."""
+    from .local_sinks import NullSink, stream_sink  # noqa: PLC0415 - see above
     from .notice import notice_was_shown  # noqa: PLC0415 - see above
 
     if settings.require_notice.value and not notice_was_shown(settings.app):
         debug("telemetry: nothing is sent before the first-run notice has been shown")
         return NullSink()
     if settings.sink.value is SinkName.STDOUT:
-        return StdoutSink(settings.stdout_target.value)
+        return stream_sink(
+            settings.stdout_target.value, max_buffered=settings.max_buffered_events.value
+        )
     if can_send_to_posthog(settings):
-        from .posthog_sink import PostHogSink  # noqa: PLC0415 - see above
+        from .posthog_sink import endpoint_from_settings, posthog_sink  # noqa: PLC0415 - see above
 
-        return PostHogSink.from_settings(settings)
+        return posthog_sink(endpoint_from_settings(settings), spool=_app_spool(settings))
     return NullSink()
+
+
+def _app_spool(settings: TelemetrySettings) -> DurableSpool | None:
+    """The app's spool; none when there is no state directory, or it cannot be made (then
+    what cannot be delivered is counted lost, and delivery goes on)."""
+    try:
+        from .spool import (  # type: ignore[import-not-found, unused-ignore]  # noqa: PLC0415 - see above
+            Spool,
+            spool_directory,
+        )
+
+        directory = spool_directory(settings.app)
+        return Spool(directory) if directory is not None else None
+    except Exception as error:  # noqa: BLE001 - telemetry never throws into its host
+        debug("telemetry: no spool (%s)", type(error).__name__)
+        return None
 
 
 def can_send_to_posthog(settings: TelemetrySettings) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 if TYPE_CHECKING:
@@ -95,14 +95,56 @@ class LossReason(enum.Enum):
 
 
 class DeliveryReport(NamedTuple):
-    """How a flush or a close ended. ``delivered`` and ``failed`` are totals since the sink
-    was made (failures its ``emit`` already reported as FAILED included); ``pending`` is what
-    was still undelivered at the deadline."""
+    """How a flush or a close ended. ``delivered``, ``failed`` and ``spooled`` are totals
+    since the sink was made (failures its ``emit`` already reported as FAILED included;
+    ``delivered`` counts events a spool handed back too); ``pending`` is what was neither
+    delivered nor spooled at the deadline (after a close: lost, counted as OUTAGE)."""
 
     delivered: int = 0
     failed: int = 0
     pending: int = 0
     timed_out: bool = False
+    spooled: int = 0
+
+
+class ExportResult(enum.Enum):
+    """What the destination made of one batch."""
+
+    DELIVERED = "delivered"
+    RETRY_LATER = "retry_later"
+    """It answered "not now" (429, 5xx): the same batch, later, after ``retry_after``."""
+
+    UNREACHABLE = "unreachable"
+    """No answer: refused, unresolvable, reset, or silent past the timeout."""
+
+    REJECTED = "rejected"
+    """Refused for good (a 4xx other than 429): sending it again cannot help."""
+
+    FAILED = "failed"
+    """A local destination could not take it (a closed stream, a full disk)."""
+
+
+class ExportOutcome(NamedTuple):
+    """One export's result, and the wait the destination asked for (``Retry-After``)."""
+
+    result: ExportResult
+    retry_after: float | None = None
+
+
+class Exporter(Protocol):
+    """Sends batches of wire items (``OutboundEvent.to_json``), knowing nothing of threads,
+    buffers or retries: the batching worker decides those from the outcomes. Neither method
+    raises."""
+
+    def prepare(self, timeout: float) -> bool:
+        """Load what sending needs and check that the destination can be reached at all
+        (False: it cannot, now); called before each export, so it is cheap once ready. The
+        worker counts a silent destination's time from the end of this, not from its start."""
+        ...
+
+    def export(self, batch: Sequence[JSONObject], timeout: float) -> ExportOutcome:
+        """Send ``batch`` once, within about ``timeout`` seconds."""
+        ...
 
 
 class Sink(Protocol):
@@ -121,5 +163,6 @@ class Sink(Protocol):
         ...
 
     def take_losses(self) -> Mapping[LossReason, int]:
-        """The events lost since the last call, by reason (and count afresh)."""
+        """The events lost since the last call, by reason (and count afresh): those lost
+        after ``emit`` took them (``emit`` reports its own refusals in what it returns)."""
         ...

@@ -313,7 +313,7 @@ def test_the_directory_at_start_up_stays_protected_after_a_change_of_directory(
 
 
 STARTUP_PROBE = """
-import json, os, sys, threading
+import json, os, sys, threading, time
 from codeweaver_telemetry.adapters import get_telemetry_client
 
 def state():
@@ -329,6 +329,12 @@ client.start_session()
 after_start = state()
 client.capture("codeweaver_search", {"intent": "UNDERSTAND"})
 after_capture = state()
+# The delivery thread is started in C, and names itself once it runs.
+for _ in range(500):
+    if "codeweaver-telemetry-delivery" in after_capture["threads"]:
+        break
+    time.sleep(0.01)
+    after_capture["threads"] = state()["threads"]
 print(json.dumps({"enabled": client.enabled, "start": after_start, "capture": after_capture}))
 """
 

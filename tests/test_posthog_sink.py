@@ -16,10 +16,11 @@ from fake_posthog import FakePostHog, Mode
 from host_process import host_environment, run_program
 
 from codeweaver_telemetry.adapters import TelemetryClient
-from codeweaver_telemetry.adapters.posthog_sink import Endpoint, PostHogSink
+from codeweaver_telemetry.adapters.batching import BatchingWorker
+from codeweaver_telemetry.adapters.posthog_sink import Endpoint, posthog_sink
 from codeweaver_telemetry.core import PrivacyPolicy
 from codeweaver_telemetry.core.settings import RawSources, resolve_settings
-from codeweaver_telemetry.core.sink import Accepted, OutboundEvent
+from codeweaver_telemetry.core.sink import Accepted, LossReason, OutboundEvent
 
 CANARY = "CANARYPOSTHOG7Q"
 
@@ -42,7 +43,7 @@ def make_client(
     interval: float = 60.0,
     buffered: int = 25_000,
     budget: float = 2.0,
-) -> tuple[TelemetryClient, PostHogSink]:
+) -> tuple[TelemetryClient, BatchingWorker]:
     settings = resolve_settings(
         RawSources(
             arguments={
@@ -54,7 +55,7 @@ def make_client(
             environment={},
         )
     ).unwrap()
-    sink = PostHogSink(Endpoint("phc_test", server.host, batch_size, interval, buffered))
+    sink = posthog_sink(Endpoint("phc_test", server.host, batch_size, interval, buffered))
     policy = PrivacyPolicy(hash_key=b"k" * 32, sensitive_literals=frozenset({CANARY}))
     return TelemetryClient(settings, policy=policy, sink=sink), sink
 
@@ -138,8 +139,9 @@ def test_an_outage_keeps_the_buffer_bounded_and_counts_drops(server: FakePostHog
     client, sink = make_client(server, buffered=100)
     for _ in range(1_000):
         client.capture("e")
-    assert sink.dropped >= 880  # one batch may be in flight
-    assert client.dropped == sink.dropped
+    assert client.dropped >= 880  # one batch may be in flight
+    report = sink.flush(0.0)
+    assert report.pending <= 100 + 10  # the buffer, and one batch in flight
     client.shutdown(timeout=0.2)
 
 
@@ -207,13 +209,14 @@ def test_retry_after_is_honoured_between_attempts(server: FakePostHog) -> None:
 
 
 def test_a_4xx_answer_is_not_retried(server: FakePostHog) -> None:
-    sink = PostHogSink(Endpoint("", server.host, 2, 60.0, 100))  # no key: 401
+    sink = posthog_sink(Endpoint("", server.host, 2, 60.0, 100))  # no key: 401
     events = [OutboundEvent("e", "d", {}, time.time()) for _ in range(2)]
     for event in events:
         sink.emit(event)
     report = sink.close(timeout=5)
     assert report.failed == 2
     assert report.delivered == 0
+    assert sink.take_losses() == {LossReason.REJECTED: 2}
     assert len(server.requests()) == 1
 
 
@@ -255,7 +258,7 @@ def test_a_host_process_exits_within_the_budget_when_posthog_fails(
 
 
 def test_a_closed_sink_stays_closed_in_a_forked_child() -> None:
-    sink = PostHogSink(Endpoint("phc_test", "http://127.0.0.1:9", 10, 60.0, 100))
+    sink = posthog_sink(Endpoint("phc_test", "http://127.0.0.1:9", 10, 60.0, 100))
     sink.close(0.0)
     sink.after_fork_in_child()  # what the fork hook does in a child
     assert sink.emit(OutboundEvent("e", "d", {}, 0.0)) is Accepted.DROPPED_CLOSED

@@ -19,7 +19,7 @@ from domain_samples import empty_summary
 from fake_posthog import FakePostHog
 
 from codeweaver_telemetry.adapters import NullSink, StdoutSink, TelemetryClient
-from codeweaver_telemetry.adapters.posthog_sink import Endpoint, PostHogSink
+from codeweaver_telemetry.adapters.posthog_sink import Endpoint, posthog_sink
 from codeweaver_telemetry.core import PrivacyPolicy, SessionStatistics
 from codeweaver_telemetry.core.settings import RawSources, TelemetrySettings, resolve_settings
 
@@ -200,7 +200,7 @@ def test_no_planted_secret_reaches_a_posthog_server(
     server: FakePostHog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("POSTHOG_CAPTURE_MODE", raising=False)
-    sink = PostHogSink(Endpoint("phc_test", server.host, 100, 60.0, 1000))
+    sink = posthog_sink(Endpoint("phc_test", server.host, 100, 60.0, 1000))
     chosen = policy(opted_in=True)
     client = TelemetryClient(
         settings(posthog_api_key="phc_test", posthog_host=server.host, sink="posthog"),

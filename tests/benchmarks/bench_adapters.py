@@ -30,7 +30,7 @@ from host_process import seconds_in_fresh_processes
 
 from codeweaver_telemetry.adapters import TelemetryClient
 from codeweaver_telemetry.adapters.posthog_flags import PostHogFlags
-from codeweaver_telemetry.adapters.posthog_sink import Endpoint, PostHogSink
+from codeweaver_telemetry.adapters.posthog_sink import Endpoint, posthog_sink
 from codeweaver_telemetry.core import PrivacyPolicy
 from codeweaver_telemetry.core.settings import RawSources, resolve_settings
 
@@ -62,7 +62,7 @@ def our_client(host: str, *, budget: float = 2.0, flags_budget: float = 0.5) -> 
     return TelemetryClient(
         settings,
         policy=PrivacyPolicy(hash_key=os.urandom(32)),
-        sink=PostHogSink(endpoint),
+        sink=posthog_sink(endpoint),
         flags=PostHogFlags(endpoint, budget=flags_budget),
     )
 

@@ -1,4 +1,4 @@
-"""Every benchmark, one after the other: the core's, then the adapters' against posthog.
+"""Every benchmark, one after the other: the core's, then the adapters' and the lifecycle's.
 
 python tests/benchmarks/run_all.py            # the full suite (a few minutes)
 python tests/benchmarks/run_all.py --quick    # the smoke run that .ci/run includes
@@ -15,7 +15,7 @@ HERE = Path(__file__).resolve().parent
 
 def main() -> int:
     """Run each benchmark script with the same arguments; stop at the first that fails."""
-    for script in ("bench_core.py", "bench_adapters.py", "bench_mcp.py"):
+    for script in ("bench_core.py", "bench_adapters.py", "bench_mcp.py", "bench_lifecycle.py"):
         completed = subprocess.run([sys.executable, str(HERE / script), *sys.argv[1:]], check=False)
         if completed.returncode != 0:
             return completed.returncode

@@ -1,0 +1,88 @@
+"""Short host processes against a refused, silent or healthy PostHog-compatible server: what
+their exit costs, and what the next run delivers of what an offline run could not."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from fake_posthog import FakePostHog, Mode
+from host_process import host_environment, run_program
+
+needs_the_spool = pytest.mark.skipif(
+    importlib.util.find_spec("codeweaver_telemetry.adapters.spool") is None,
+    reason="adapters/spool.py (issue 11, section B) is not merged yet",
+)
+
+CAPTURES = """
+from codeweaver_telemetry.adapters import get_telemetry_client
+client = get_telemetry_client()
+for index in range({count}):
+    client.capture("e", {{"n": index}})
+"""
+
+
+def environment(home: Path, server: FakePostHog, **variables: str) -> dict[str, str]:
+    return host_environment(
+        home,
+        CODEWEAVER__TELEMETRY__POSTHOG_API_KEY="phc_test",
+        CODEWEAVER__TELEMETRY__POSTHOG_HOST=server.host,
+        **variables,
+    )
+
+
+def run(home: Path, server: FakePostHog, count: int, **variables: str) -> float:
+    """Seconds a host process that captures ``count`` events takes, exit hook included."""
+    started = time.monotonic()
+    run_program(CAPTURES.format(count=count), home, environment(home, server, **variables))
+    return time.monotonic() - started
+
+
+@pytest.mark.parametrize("failure", [Mode.REFUSE, Mode.SILENT])
+def test_a_short_process_offline_exits_without_waiting_its_budget(
+    failure: Mode, tmp_path: Path
+) -> None:
+    with FakePostHog(lifetime_seconds=60) as server:
+        server.mode = failure
+        seconds = run(tmp_path, server, 100, CODEWEAVER__TELEMETRY__SHUTDOWN_BUDGET_SECONDS="10")
+    assert seconds < 5.0  # (e70ee05: the whole 10 s budget, plus start-up)
+
+
+@needs_the_spool
+@pytest.mark.slow
+def test_a_refused_run_then_a_healthy_one_delivers_both_runs_events_once(tmp_path: Path) -> None:
+    with FakePostHog(lifetime_seconds=60) as server:
+        server.mode = Mode.REFUSE
+        run(tmp_path, server, 100)
+        server.mode = Mode.HEALTHY
+        run(tmp_path, server, 100)
+        assert server.wait_for_events(200, timeout=10)
+        uuids = server.uuids()
+    assert len(uuids) == len(set(uuids)) == 200  # (e70ee05: the offline run's 100 were gone)
+
+
+@needs_the_spool
+@pytest.mark.slow
+def test_two_processes_starting_together_deliver_a_spooled_run_exactly_once(
+    tmp_path: Path,
+) -> None:
+    with FakePostHog(lifetime_seconds=60) as server:
+        server.mode = Mode.REFUSE
+        run(tmp_path, server, 100)
+        server.mode = Mode.HEALTHY
+        program = CAPTURES.format(count=1)
+        children = [
+            subprocess.Popen(
+                [sys.executable, "-c", program], cwd=tmp_path, env=environment(tmp_path, server)
+            )
+            for _ in range(2)
+        ]
+        assert all(child.wait(timeout=60) == 0 for child in children)
+        assert server.wait_for_events(102, timeout=10)
+        time.sleep(0.5)  # a duplicate would arrive about now
+        uuids = server.uuids()
+    assert len(uuids) == len(set(uuids)) == 102
