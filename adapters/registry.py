@@ -147,10 +147,7 @@ def _app_spool(settings: TelemetrySettings) -> DurableSpool | None:
     """The app's spool; none when there is no state directory, or it cannot be made (then
     what cannot be delivered is counted lost, and delivery goes on)."""
     try:
-        from .spool import (  # type: ignore[import-not-found, unused-ignore]  # noqa: PLC0415 - see above
-            Spool,
-            spool_directory,
-        )
+        from .spool import Spool, spool_directory  # noqa: PLC0415 - see above
 
         directory = spool_directory(settings.app)
         return Spool(directory) if directory is not None else None

@@ -3,7 +3,6 @@ their exit costs, and what the next run delivers of what an offline run could no
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 import time
@@ -12,11 +11,6 @@ from pathlib import Path
 import pytest
 from fake_posthog import FakePostHog, Mode
 from host_process import host_environment, run_program
-
-needs_the_spool = pytest.mark.skipif(
-    importlib.util.find_spec("codeweaver_telemetry.adapters.spool") is None,
-    reason="adapters/spool.py (issue 11, section B) is not merged yet",
-)
 
 CAPTURES = """
 from codeweaver_telemetry.adapters import get_telemetry_client
@@ -52,7 +46,6 @@ def test_a_short_process_offline_exits_without_waiting_its_budget(
     assert seconds < 5.0  # (e70ee05: the whole 10 s budget, plus start-up)
 
 
-@needs_the_spool
 @pytest.mark.slow
 def test_a_refused_run_then_a_healthy_one_delivers_both_runs_events_once(tmp_path: Path) -> None:
     with FakePostHog(lifetime_seconds=60) as server:
@@ -65,7 +58,6 @@ def test_a_refused_run_then_a_healthy_one_delivers_both_runs_events_once(tmp_pat
     assert len(uuids) == len(set(uuids)) == 200  # (e70ee05: the offline run's 100 were gone)
 
 
-@needs_the_spool
 @pytest.mark.slow
 def test_two_processes_starting_together_deliver_a_spooled_run_exactly_once(
     tmp_path: Path,
