@@ -36,10 +36,10 @@ _T = TypeVar("_T")
 # A host's values are read within the policy's bounds before anything else is done with them:
 # at most ``max_list_length`` (and one more, to know there are more) items of any container,
 # mapping or model inside an event (``max_scan_items`` of its properties), whatever its
-# ``__len__`` says, and a string's length (``str.__len__``, which
-# a subclass cannot change) before its text is copied, hashed or scanned. What is over a bound
-# is dropped and counted whole, as the wire check would drop it: never cut, never read to the
-# end. (A key longer than a label can never be sent: the wire grammar's keys are labels.)
+# ``__len__`` says, and a string's length (``str.__len__``, which a subclass cannot change)
+# before its text is copied, hashed or scanned. What is over a bound is dropped and counted
+# whole, as the wire check would drop it: never cut, never read to the end. (A key longer than
+# a label can never be sent: the wire grammar's keys are labels.)
 
 _PLAIN_CONTAINERS: Final = frozenset({list, tuple, set, frozenset})
 
@@ -158,7 +158,8 @@ class _Walk:
         for raw_key, value in fields:
             key = raw_key if type(raw_key) is str else _json_key(raw_key)
             if key is not None and len(key) > MAX_LABEL_LENGTH:
-                self.drop(path, "[*]", None, "the key is longer than a label")
+                if not (declarations and declarations.get(key) is _FORBIDDEN):
+                    self.drop(path, "[*]", None, "the key is longer than a label")
                 continue
             if key is not None and key.startswith(DIGEST_PREFIX) and is_digest(key):
                 key = None  # only HASH makes a digest: in a host's key, it is host data
