@@ -320,8 +320,9 @@ def _positive_int(raw: object) -> int:
     if isinstance(raw, bool):
         raise _Rejected("not a whole number")
     if isinstance(raw, str):
+        text = _plain_text(raw, MAX_NUMBER_CHARS).strip()
         try:
-            number = int(_plain_text(raw, MAX_NUMBER_CHARS).strip())
+            number = int(text)
         except ValueError:
             raise _Rejected("not a whole number") from None
     elif isinstance(raw, int):
@@ -338,17 +339,16 @@ def _positive_int(raw: object) -> int:
 def _positive_seconds(raw: object) -> float:
     if isinstance(raw, bool):
         raise _Rejected("not a number of seconds")
+    text = _plain_text(raw, MAX_NUMBER_CHARS) if isinstance(raw, str) else None
     try:
-        if isinstance(raw, str):
-            number = float(_plain_text(raw, MAX_NUMBER_CHARS).strip())
+        if text is not None:
+            number = float(text.strip())
         elif isinstance(raw, int):
             number = float(int.__int__(raw))  # 10**400 does not fit a float: OverflowError
         elif isinstance(raw, float):
             number = float.__float__(raw)
         else:
             number = float(raw)  # type: ignore[arg-type]
-    except _Rejected:
-        raise
     except Exception:  # noqa: BLE001 - a host's number type may raise anything
         raise _Rejected("not a number of seconds") from None
     if not math.isfinite(number) or number <= 0:
@@ -382,8 +382,9 @@ def _host(raw: object) -> Secret:
 
 
 def _sink(raw: object) -> SinkName:
+    name = _text(raw).lower()
     try:
-        return SinkName(_text(raw).lower())
+        return SinkName(name)
     except ValueError:
         raise _Rejected("not a known sink") from None
 
