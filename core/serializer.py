@@ -123,7 +123,10 @@ class _Walk:
         # An event's properties are not a nested collection: they are read up to the policy's
         # max_scan_items (the payload bound then holds what is sent), not max_list_length.
         limit = self.policy.max_scan_items
-        if isinstance(obj, Mapping):
+        if type(obj) is dict:  # the common case: its length is its number of items
+            declarations = declared_keys(obj, explicit=keys)
+            fields = list(obj.items()) if len(obj) <= limit else None
+        elif isinstance(obj, Mapping):
             declarations = declared_keys(obj, explicit=keys)
             fields = self.bounded(obj.items(), limit)
         elif is_model(obj):
@@ -157,15 +160,10 @@ class _Walk:
         out: JSONObject = {}
         for raw_key, value in fields:
             key = raw_key if type(raw_key) is str else _json_key(raw_key)
-            if key is not None and len(key) > MAX_LABEL_LENGTH:
-                if not (declarations and declarations.get(key) is _FORBIDDEN):
-                    self.drop(path, "[*]", None, "the key is longer than a label")
-                continue
-            if key is not None and key.startswith(DIGEST_PREFIX) and is_digest(key):
-                key = None  # only HASH makes a digest: in a host's key, it is host data
-            if key is None:
-                self.drop(path, "[*]", None, f"a {type(raw_key).__name__} key cannot be sent")
-                continue
+            if key is None or len(key) > MAX_LABEL_LENGTH or key.startswith(DIGEST_PREFIX):
+                key = self.admitted_key(key, raw_key, declarations, path)
+                if key is None:
+                    continue
             conversion = declarations.get(key)
             if conversion is _FORBIDDEN:
                 continue
@@ -195,6 +193,26 @@ class _Walk:
                 continue
             out[key] = result
         return out
+
+    def admitted_key(
+        self,
+        key: str | None,
+        raw_key: object,
+        declarations: Mapping[str, AnonymityConversion],
+        path: str,
+    ) -> str | None:
+        """A key that is not plain short text, if it may be kept; None when it is left out
+        (dropped and counted, or silently when it is declared FORBIDDEN): one JSON cannot
+        carry, one longer than a label (which is not read further), or one in a digest's form
+        (only HASH makes a digest: in a host's key, it is host data)."""
+        if key is not None and len(key) > MAX_LABEL_LENGTH:
+            if not (declarations and declarations.get(key) is _FORBIDDEN):
+                self.drop(path, "[*]", None, "the key is longer than a label")
+            return None
+        if key is not None and not is_digest(key):
+            return key
+        self.drop(path, "[*]", None, f"a {type(raw_key).__name__} key cannot be sent")
+        return None
 
     def declared(
         self, value: object, conversion: AnonymityConversion, path: str, name: str
