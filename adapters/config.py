@@ -10,11 +10,12 @@ a configuration error like any other bad value: telemetry stays off and the reas
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import os
 from collections.abc import Mapping
 from typing import Final, NamedTuple
 
-from returns.result import Failure, Result
+from returns.result import Failure, Result, Success
 
 from codeweaver_telemetry.core.app import DEFAULT_APP, App, app_named
 from codeweaver_telemetry.core.settings import (
@@ -34,6 +35,16 @@ from .files import read_regular_file
 MAX_CONFIG_BYTES: Final = 1 << 20
 """A configuration file larger than this (1 MiB) is refused, not read."""
 
+MAX_ARGUMENTS: Final = 64
+"""A host's arguments are read up to this many (there are fewer settings): more are refused,
+and an endless mapping is not read for ever."""
+
+MAX_ARGUMENT_NAME_CHARS: Final = 64
+"""A longer argument name is no setting's: it is reported by its length, never copied."""
+
+MAX_PATH_CHARS: Final = 4096
+"""A longer configuration path (Linux's ``PATH_MAX``) is refused before it is looked at."""
+
 
 class LoadedConfig(NamedTuple):
     """The resolved settings, or why there are none, and the files that were read (if any)."""
@@ -52,10 +63,16 @@ def load_config(
     working_directory: str | os.PathLike[str] | None = None,
 ) -> LoadedConfig:
     """Find and read the sources, then resolve them. Never raises."""
+    given = checked_arguments(arguments).bind(
+        lambda read: checked_config_path(config_path).map(lambda path: (read, path))
+    )
+    if not isinstance(given, Success):
+        return LoadedConfig(Failure(given.failure()), None, None)
+    host_arguments, explicit_path = given.unwrap()
     environ = dict(os.environ if environment is None else environment)
     cwd = current_directory() if working_directory is None else os.fspath(working_directory)
     user_file = user_config_file(app, environ)
-    project_file = find_project_file(config_path, environ, cwd, app)
+    project_file = find_project_file(explicit_path, environ, cwd, app)
     if user_file is not None and not os.path.isfile(user_file):
         if os.path.lexists(user_file):
             # A dangling link, a FIFO, a directory: whatever the user meant to say there (an
@@ -74,7 +91,7 @@ def load_config(
             return LoadedConfig(Failure(table), user_file, project_file)
         tables.append(table)
     raw = RawSources(
-        arguments=dict(arguments or {}),
+        arguments=host_arguments,
         environment=environ,
         user_file_table=tables[0],
         user_file_path=user_file or "",
@@ -86,11 +103,75 @@ def load_config(
     return LoadedConfig(resolve_settings(raw), user_file, project_file)
 
 
+def checked_arguments(arguments: object) -> Result[dict[str, object], ConfigError]:
+    """A host's arguments as a plain dict of at most :data:`MAX_ARGUMENTS` items, read once;
+    a name that is not a short ``str`` becomes a placeholder that no setting has (so it is
+    refused as an unknown key, without its text or its methods being used)."""
+    origin = Origin(Source.ARGUMENT)
+    if arguments is None:
+        return Success({})
+    if not isinstance(arguments, Mapping):
+        problem = f"the arguments are a {type(arguments).__name__}, not a mapping"
+        return Failure(ConfigError(origin, "arguments", problem, "a dict"))
+    try:
+        items = list(itertools.islice(arguments.items(), MAX_ARGUMENTS + 1))
+    except Exception as error:  # noqa: BLE001 - a host's mapping may raise anything
+        problem = f"the arguments cannot be read ({type(error).__name__})"
+        return Failure(ConfigError(origin, "arguments", problem, "a dict"))
+    if len(items) > MAX_ARGUMENTS:
+        problem = f"more than {MAX_ARGUMENTS} arguments"
+        return Failure(ConfigError(origin, "arguments", problem, "a dict of settings"))
+    return Success({_argument_name(name): value for name, value in items})
+
+
+def _argument_name(name: object) -> str:
+    if not isinstance(name, str):
+        return f"<a {type(name).__name__}>"
+    length = str.__len__(name)  # (a subclass's __len__ may say anything)
+    if length > MAX_ARGUMENT_NAME_CHARS:
+        return f"<a name of {length:,} characters>"
+    return name if type(name) is str else "".join([name])
+
+
+def checked_config_path(path: object) -> Result[str | None, ConfigError]:
+    """The host's configuration path as a plain ``str`` (None for none), or why it is not one
+    that can be opened: not text, too long, or with a NUL in it."""
+    if path is None:
+        return Success(None)
+    origin = Origin(Source.ARGUMENT)
+    try:
+        text = os.fspath(path) if isinstance(path, str | os.PathLike) else None
+        length = str.__len__(text) if isinstance(text, str) else 0
+        if isinstance(text, str) and 0 < length <= MAX_PATH_CHARS:
+            text = text if type(text) is str else "".join([text])
+            if "\0" not in text:
+                return Success(text)
+    except Exception as error:  # noqa: BLE001 - a host's PathLike may raise anything
+        problem = f"the path cannot be read ({type(error).__name__})"
+        return Failure(ConfigError(origin, "config_path", problem, "a path"))
+    problem = f"a {type(path).__name__} that is not a path this can open"
+    accepted = f"a path as text, at most {MAX_PATH_CHARS} characters, without NUL"
+    return Failure(ConfigError(origin, "config_path", problem, accepted))
+
+
 def checked_app(app: object) -> Result[App, str]:
-    """A host's app (a name or an :class:`App`), its name checked whatever it was handed."""
-    if isinstance(app, App):
-        return app_named(app.name, on_by_default=app.on_by_default)
-    return app_named(app)
+    """A host's app (a name or an :class:`App`), its name checked whatever it was handed;
+    never raises, and the app's name is a plain ``str``."""
+    try:
+        if isinstance(app, App):
+            name, on_by_default = tuple.__getitem__(app, 0), tuple.__getitem__(app, 1)
+            return app_named(_plain_name(name), on_by_default=on_by_default is True)
+        return app_named(_plain_name(app))
+    except Exception as error:  # noqa: BLE001 - whatever the host handed over
+        return Failure(f"the app cannot be read ({type(error).__name__})")
+
+
+def _plain_name(name: object) -> object:
+    """A ``str`` subclass's text as a plain ``str`` when it is short enough to be a name; any
+    other value as it is (``app_named`` refuses it)."""
+    if type(name) is str or not isinstance(name, str):
+        return name
+    return "".join([name]) if str.__len__(name) <= MAX_ARGUMENT_NAME_CHARS else None
 
 
 def posthog_installed() -> bool:

@@ -24,12 +24,15 @@ class RegularFile(NamedTuple):
 
 def read_regular_file(path: str, *, max_bytes: int, follow_symlinks: bool = True) -> RegularFile:
     """The file's status and content; OSError when it cannot be read, is not a regular file
-    (``EINVAL``), is larger than ``max_bytes`` (``EFBIG``) or, without ``follow_symlinks``, is a
-    symbolic link (``ELOOP``)."""
+    or its path has a NUL (``EINVAL``), is larger than ``max_bytes`` (``EFBIG``) or, without
+    ``follow_symlinks``, is a symbolic link (``ELOOP``)."""
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     if not follow_symlinks:
         flags |= getattr(os, "O_NOFOLLOW", 0)
-    descriptor = os.open(path, flags)
+    try:
+        descriptor = os.open(path, flags)
+    except ValueError:  # a NUL in the path: no file has that name
+        raise OSError(errno.EINVAL, "a path with a NUL character") from None
     try:
         status = os.fstat(descriptor)
         if not stat.S_ISREG(status.st_mode):

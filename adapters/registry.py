@@ -6,7 +6,7 @@ import functools
 import os
 import threading
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from returns.result import Success
 
@@ -44,6 +44,9 @@ class _Registry:
 
 _registry = _Registry()
 
+_INERT: Final = TelemetryClient(None)
+"""What :func:`build_client` gives when not even an inert client of its own can be made."""
+
 
 def build_client(
     arguments: Mapping[str, object] | None = None,
@@ -55,28 +58,31 @@ def build_client(
     the user's environment, under ``app``'s names (a name such as ``"mytool"``, or an
     :class:`App`); inert when telemetry is off or the configuration or app name is invalid
     (the reason is in ``client.config_error``). The host's arguments can turn things off,
-    never opt the user in. Never raises."""
+    never opt the user in. Never raises (but an interrupt)."""
     try:
         return _configured_client(arguments, config_path, app)
     except Exception as error:  # noqa: BLE001 - telemetry never throws into its host
+        return _failed_client(error)
+
+
+def _failed_client(error: Exception) -> TelemetryClient:
+    """An inert client for a set-up that raised, and why; when even that cannot be made (the
+    host called from the brink of its recursion limit), the inert client made at import."""
+    try:
         debug("telemetry: off, set-up failed (%s)", type(error).__name__)
         problem = f"the configuration could not be read ({type(error).__name__})"
         return _refused(ConfigError(Origin(Source.ARGUMENT), "", problem, "a readable one"))
+    except Exception:  # noqa: BLE001 - telemetry never throws into its host
+        return _INERT
 
 
 def _configured_client(arguments: object, config_path: object, app: object) -> TelemetryClient:
-    if arguments is not None and not isinstance(arguments, Mapping):
-        problem = f"the arguments are a {type(arguments).__name__}, not a mapping"
-        return _refused(ConfigError(Origin(Source.ARGUMENT), "arguments", problem, "a dict"))
-    if config_path is not None and not isinstance(config_path, str | os.PathLike):
-        problem = f"a {type(config_path).__name__}, not a path"
-        return _refused(ConfigError(Origin(Source.ARGUMENT), "config_path", problem, "a path"))
     named = checked_app(app)
     if not isinstance(named, Success):
         error = ConfigError(Origin(Source.ARGUMENT), "app", named.failure(), APP_NAME_ACCEPTED)
         debug("telemetry: off, invalid app name")
         return TelemetryClient(None, config_error=error)
-    loaded = load_config(arguments, config_path=config_path, app=named.unwrap())
+    loaded = load_config(arguments, config_path=config_path, app=named.unwrap())  # type: ignore[arg-type]
     if not isinstance(loaded.settings, Success):
         return _refused(loaded.settings.failure())
     settings = loaded.settings.unwrap()

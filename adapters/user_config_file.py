@@ -95,11 +95,16 @@ def edited_toml(text: str, values: Mapping[str, bool]) -> Result[Edit, str]:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         return Failure(f"not valid TOML ({error}); fix it first")
+    except (RecursionError, ValueError) as error:  # nested too deep; an int of 5,000 digits
+        return Failure(f"not a TOML file this can edit ({type(error).__name__}); fix it first")
     table = document.get("telemetry", {})
     if not isinstance(table, dict):
         return Failure("'telemetry' is not a table; fix it first")
     before = {ALIASES.get(key, key): value for key, value in table.items()}
-    expected = copy.deepcopy(document)
+    try:
+        expected = copy.deepcopy(document)
+    except RecursionError:
+        return Failure("nested too deeply to edit safely; fix it first")
     expected_table = expected.setdefault("telemetry", {})
     for key in values:
         for name in _spellings(key):
@@ -108,9 +113,10 @@ def edited_toml(text: str, values: Mapping[str, bool]) -> Result[Edit, str]:
     new_text = _with_values(text, values)
     try:
         result = tomllib.loads(new_text)
-    except tomllib.TOMLDecodeError:
-        result = None
-    if result != expected:
+        same = result == expected
+    except (tomllib.TOMLDecodeError, RecursionError, ValueError):
+        same = False
+    if not same:
         wanted = ", ".join(f"{key} = {_toml_bool(value)}" for key, value in values.items())
         return Failure(
             f"cannot edit it safely; set {wanted} in its telemetry table by hand (or, to turn "

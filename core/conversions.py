@@ -22,7 +22,7 @@ from returns.result import Failure, Result, Success
 from .hashing import hash_value
 from .policy import PrivacyPolicy
 from .vocabulary import AnonymityConversion, JSONObject, JSONValue
-from .wire import NO_VOCABULARY, OTHER_LABEL, is_label
+from .wire import MAX_LABEL_LENGTH, NO_VOCABULARY, OTHER_LABEL, is_label
 
 MAX_SAFE_INT: Final = 2**63 - 1
 """Integers beyond a signed 64-bit range are refused: most JSON consumers would corrupt them."""
@@ -115,8 +115,10 @@ def to_text_count(value: object, policy: PrivacyPolicy) -> int:
     if value is None:
         return 0
     if isinstance(value, str):
-        return len(value)
+        return str.__len__(value)  # (a subclass's __len__ may say anything)
     if isinstance(value, bytes | bytearray):
+        if len(value) > policy.max_scan_items:  # decoding reads them all
+            raise ConversionRejected("too many bytes to decode")
         return len(bytes(value).decode("utf-8", "replace"))
     if isinstance(value, Sized) and len(value) > policy.max_scan_items:
         raise ConversionRejected("too many items to render as text")
@@ -130,6 +132,12 @@ def to_hash(value: object, policy: PrivacyPolicy) -> str:
     >>> to_hash("/home/alice/auth.py", PrivacyPolicy(hash_key=bytes(32)))[:14]
     'h:5fcbf085c7d2'
     """
+    # Text is encoded and digested whole: a longer one than the policy reads is refused by its
+    # length, before it is read (a subclass's __len__ cannot change str.__len__).
+    if isinstance(value, str) and str.__len__(value) > policy.max_scan_items:
+        raise ConversionRejected("the text is longer than the policy hashes")
+    if isinstance(value, bytes | bytearray) and len(value) > policy.max_scan_items:
+        raise ConversionRejected("the bytes are more than the policy hashes")
     try:
         return hash_value(
             value, policy.hash_key, max_depth=policy.max_depth, max_items=policy.max_scan_items
@@ -212,7 +220,8 @@ def category_label(
 
 def _category_text(value: object) -> str:
     """The text of a category value, always a plain ``str`` (never a subclass, whose methods
-    could lie to the leak guard or to the label memo)."""
+    could lie to the leak guard or to the label memo); ``__other__`` for a string or a number
+    too long to be a label, which is neither copied nor written out."""
     if isinstance(value, enum.Enum):
         inner = value._value_  # the attribute behind .value, without its descriptor's cost
         if type(inner) is str:
@@ -221,20 +230,32 @@ def _category_text(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
-        return int.__repr__(value)  # int's own text, not a subclass's __str__ (any text)
-    if isinstance(value, str):
-        return "".join([value])  # a str subclass: its text, not its __str__
+        # int's own text, not a subclass's __str__ (any text); never that of an int of more
+        # digits than a label has (writing out 10**4000 costs, 10**5000 raises)
+        number = int.__int__(value)
+        return int.__repr__(number) if abs(number) < _LABEL_INT_BOUND else OTHER_LABEL
+    if isinstance(value, str):  # a str subclass: its text, not its __str__
+        return "".join([value]) if str.__len__(value) <= MAX_LABEL_LENGTH else OTHER_LABEL
     raise ConversionRejected(f"a {type(value).__name__} is not a category")
 
 
+_LABEL_INT_BOUND: Final = 10**MAX_LABEL_LENGTH
+"""An int at least this large (either way) has more digits than a label."""
+
+
 def as_json_number(value: object) -> int | float:
-    """A number JSON can carry: a non-bool int within 64 bits, or a finite float."""
+    """A number JSON can carry: a non-bool int within 64 bits, or a finite float (an int or a
+    float subclass is the number it is, whatever its methods say)."""
     if type(value) is float and math.isfinite(value):
         return value
     if type(value) is int and -MAX_SAFE_INT <= value <= MAX_SAFE_INT:
         return value
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ConversionRejected(f"a {type(value).__name__} is not a number")
+    if isinstance(value, int):
+        value = int.__int__(value)
+    elif isinstance(value, float):
+        value = float.__float__(value)
     if isinstance(value, numbers.Integral):
         number = int(value)
         if -MAX_SAFE_INT <= number <= MAX_SAFE_INT:

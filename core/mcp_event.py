@@ -31,6 +31,9 @@ from .wire import NO_VOCABULARY
 OTHER_CLIENT: Final = "other"
 """The label of every client that is not a well-known one."""
 
+MAX_CLIENT_NAME_CHARS: Final = 256
+"""A client name longer than this is no well-known client's: ``other``, without reading it."""
+
 MCP_TOOL_KEY: Final = "mcp_tool"
 """The per-call event's tool name; a host declares its tools' names under it (the
 instrumentation does) so that they are always kept."""
@@ -43,8 +46,8 @@ def mcp_client_label(name: object) -> str:
     >>> mcp_client_label("claude-ai"), mcp_client_label("Zed"), mcp_client_label("acme-bot")
     ('claude-desktop', 'zed', 'other')
     """
-    if type(name) is not str:
-        return OTHER_CLIENT
+    if type(name) is not str or len(name) > MAX_CLIENT_NAME_CHARS:
+        return OTHER_CLIENT  # (a longer one is no known client's, and is not read)
     key = "-".join(name.lower().split())
     label = MCP_CLIENT_NAMES.get(key, key)
     return label if label in MCP_CLIENTS else OTHER_CLIENT

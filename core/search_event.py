@@ -47,7 +47,7 @@ from .event_schema import (
 from .known_labels import LANGUAGES, values_of
 from .policy import PrivacyPolicy
 from .vocabulary import AnonymityConversion, JSONObject, JSONValue, PrivacyError
-from .wire import FEATURE_FLAGS, FEATURE_PREFIX, OTHER_LABEL, plain_words
+from .wire import FEATURE_FLAGS, FEATURE_PREFIX, MAX_LABEL_LENGTH, OTHER_LABEL, plain_words
 
 _C = AnonymityConversion
 
@@ -150,9 +150,13 @@ def _feature_flags(inputs: SearchInputs, policy: PrivacyPolicy) -> JSONObject:
         return {}
     spliced: JSONObject = {}
     for name, value in itertools.islice(flags.items(), policy.max_list_length):
-        # An exact str, whatever a subclass overrides; a name that is not text gets one the
-        # check refuses (brackets), so that it is dropped and counted like any bad name.
-        text = name if isinstance(name, str) else f"[{type(name).__name__}]"
+        # An exact str, whatever a subclass overrides; a name that is not text, or too long to
+        # be a label (never copied), gets one the check refuses (brackets), so that it is
+        # dropped and counted like any bad name.
+        if isinstance(name, str) and str.__len__(name) <= MAX_LABEL_LENGTH:
+            text = name
+        else:
+            text = f"[{type(name).__name__}]"
         spliced["".join((FEATURE_PREFIX, text))] = _flag_value(value, policy)
     return spliced
 
@@ -167,9 +171,14 @@ def _flag_value(value: object, policy: PrivacyPolicy) -> JSONValue:
         return OTHER_LABEL
 
 
-def _query(inputs: SearchInputs) -> str:
+def _query(inputs: SearchInputs, policy: PrivacyPolicy) -> str:
+    """The opted-in query, if it is a ``str`` of at most the policy's ``max_scan_items``
+    characters: a longer one is not read (split, hashed, scanned) at all, and each query
+    property is dropped and counted instead."""
     if type(inputs.query) is not str:
         raise ConversionRejected(f"the query is a {type(inputs.query).__name__}, not a str")
+    if len(inputs.query) > policy.max_scan_items:
+        raise ConversionRejected("the query is longer than the policy reads")
     return inputs.query
 
 
@@ -310,7 +319,7 @@ SEARCH_SCHEMA: Final[EventSchema[SearchInputs]] = EventSchema(
             "query_tokens",
             "integer",
             "Words in the query.",
-            lambda i, p: len(_query(i).split()),
+            lambda i, p: len(_query(i, p).split()),
             _C.COUNT,
             opt_in=True,
         ),
@@ -318,7 +327,7 @@ SEARCH_SCHEMA: Final[EventSchema[SearchInputs]] = EventSchema(
             "query_chars",
             "integer",
             "Characters in the query.",
-            lambda i, p: to_text_count(_query(i), p),
+            lambda i, p: to_text_count(_query(i, p), p),
             _C.TEXT_COUNT,
             opt_in=True,
         ),
@@ -326,7 +335,7 @@ SEARCH_SCHEMA: Final[EventSchema[SearchInputs]] = EventSchema(
             "query_hash",
             "string",
             "Keyed hash of the query.",
-            lambda i, p: to_hash(_query(i), p),
+            lambda i, p: to_hash(_query(i, p), p),
             _C.HASH,
             opt_in=True,
         ),
@@ -334,7 +343,7 @@ SEARCH_SCHEMA: Final[EventSchema[SearchInputs]] = EventSchema(
             "query_text",
             "string",
             "The query's plain words: every other token one marker, cut at a word.",
-            lambda i, p: plain_words(_query(i), p),
+            lambda i, p: plain_words(_query(i, p), p),
             opt_in=True,
         ),
         NO_PERSON_PROFILE,

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import datetime
 import enum
+import itertools
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from typing import Final
+from typing import Final, TypeVar
 
 from returns.result import Failure, Result, Success
 
@@ -26,10 +27,21 @@ from .introspection import MISSING, ModelRejected, declared_keys, is_model, mode
 from .payload import MAX_NOTES, DropNote, Filtered, FilterReport, finish_payload
 from .policy import PrivacyPolicy, default_policy
 from .vocabulary import AnonymityConversion, JSONObject, JSONValue, PrivacyError
-from .wire import NO_VOCABULARY, PRIVACY_FILTER_KEY, is_digest
+from .wire import MAX_LABEL_LENGTH, NO_VOCABULARY, PRIVACY_FILTER_KEY, is_digest
 
 _FORBIDDEN: Final = AnonymityConversion.FORBIDDEN
 _INT_BOUND: Final = 2**63
+_T = TypeVar("_T")
+
+# A host's values are read within the policy's bounds before anything else is done with them:
+# at most ``max_list_length`` (and one more, to know there are more) items of any container,
+# mapping or model inside an event (``max_scan_items`` of its properties), whatever its
+# ``__len__`` says, and a string's length (``str.__len__``, which a subclass cannot change)
+# before its text is copied, hashed or scanned. What is over a bound is dropped and counted
+# whole, as the wire check would drop it: never cut, never read to the end. (A key longer than
+# a label can never be sent: the wire grammar's keys are labels.)
+
+_PLAIN_CONTAINERS: Final = frozenset({list, tuple, set, frozenset})
 
 
 def serialize_for_telemetry(
@@ -108,21 +120,36 @@ class _Walk:
         return _DROP
 
     def root(self, obj: object, keys: Mapping[str, object] | None) -> JSONObject:
-        if isinstance(obj, Mapping):
+        # An event's properties are not a nested collection: they are read up to the policy's
+        # max_scan_items (the payload bound then holds what is sent), not max_list_length.
+        limit = self.policy.max_scan_items
+        if type(obj) is dict:  # the common case: its length is its number of items
             declarations = declared_keys(obj, explicit=keys)
-            fields: list[tuple[object, object]] = list(obj.items())
+            fields = list(obj.items()) if len(obj) <= limit else None
+        elif isinstance(obj, Mapping):
+            declarations = declared_keys(obj, explicit=keys)
+            fields = self.bounded(obj.items(), limit)
         elif is_model(obj):
             declarations = declared_keys(obj, explicit=keys)
-            fields = list(model_fields(obj))
+            fields = self.bounded(model_fields(obj), limit)
         else:
             raise ModelRejected(f"a {type(obj).__name__} is not a model or a mapping")
+        if fields is None:
+            raise ModelRejected(f"a {type(obj).__name__} with more items than allowed")
         self.active.add(id(obj))
         reveal_names = not isinstance(obj, Mapping)
         return self.fields(fields, declarations, "", 1, reveal_names=reveal_names)
 
+    def bounded(self, items: Iterable[_T], limit: int | None = None) -> list[_T] | None:
+        """At most ``limit`` items (the policy's ``max_list_length``), read once; None when
+        there are more."""
+        limit = self.policy.max_list_length if limit is None else limit
+        read = list(itertools.islice(items, limit + 1))
+        return None if len(read) > limit else read
+
     def fields(
         self,
-        fields: list[tuple[object, object]],
+        fields: Sequence[tuple[object, object]],
         declarations: Mapping[str, AnonymityConversion],
         path: str,
         depth: int,
@@ -133,11 +160,10 @@ class _Walk:
         out: JSONObject = {}
         for raw_key, value in fields:
             key = raw_key if type(raw_key) is str else _json_key(raw_key)
-            if key is not None and key.startswith(DIGEST_PREFIX) and is_digest(key):
-                key = None  # only HASH makes a digest: in a host's key, it is host data
-            if key is None:
-                self.drop(path, "[*]", None, f"a {type(raw_key).__name__} key cannot be sent")
-                continue
+            if key is None or len(key) > MAX_LABEL_LENGTH or key.startswith(DIGEST_PREFIX):
+                key = self.admitted_key(key, raw_key, declarations, path)
+                if key is None:
+                    continue
             conversion = declarations.get(key)
             if conversion is _FORBIDDEN:
                 continue
@@ -168,6 +194,26 @@ class _Walk:
             out[key] = result
         return out
 
+    def admitted_key(
+        self,
+        key: str | None,
+        raw_key: object,
+        declarations: Mapping[str, AnonymityConversion],
+        path: str,
+    ) -> str | None:
+        """A key that is not plain short text, if it may be kept; None when it is left out
+        (dropped and counted, or silently when it is declared FORBIDDEN): one JSON cannot
+        carry, one longer than a label (which is not read further), or one in a digest's form
+        (only HASH makes a digest: in a host's key, it is host data)."""
+        if key is not None and len(key) > MAX_LABEL_LENGTH:
+            if not (declarations and declarations.get(key) is _FORBIDDEN):
+                self.drop(path, "[*]", None, "the key is longer than a label")
+            return None
+        if key is not None and not is_digest(key):
+            return key
+        self.drop(path, "[*]", None, f"a {type(raw_key).__name__} key cannot be sent")
+        return None
+
     def declared(
         self, value: object, conversion: AnonymityConversion, path: str, name: str
     ) -> JSONValue | _Dropped:
@@ -194,6 +240,8 @@ class _Walk:
         if isinstance(value, numbers.Real) and not isinstance(value, bool):
             return self.number(value, path, name)
         if isinstance(value, str):  # a str subclass: send the plain text, not its __str__
+            if str.__len__(value) > self.policy.max_string_length:
+                return self.drop(path, name, None, "the text is longer than the policy allows")
             return self.text("".join([value]), path, name)
         try:
             return self.nested(value, path, name, depth)
@@ -219,6 +267,8 @@ class _Walk:
 
     def enum_member(self, member: enum.Enum, path: str, name: str) -> JSONValue | _Dropped:
         inner = member.value
+        if isinstance(inner, str) and str.__len__(inner) > self.policy.max_string_length:
+            return self.drop(path, name, None, "the text is longer than the policy allows")
         if isinstance(inner, str | bool) or inner is None:
             return "".join([inner]) if isinstance(inner, str) else inner
         if isinstance(inner, int | float):
@@ -245,15 +295,22 @@ class _Walk:
             return self.mapping(value, path, depth)
         if is_model(value):  # a NamedTuple or a list subclass that declares its keys too
             declarations = declared_keys(value)
-            return self.fields(
-                list(model_fields(value)), declarations, path, depth, reveal_names=True
-            )
+            fields = self.bounded(model_fields(value))
+            if fields is None:
+                return self.drop(path, "", None, "the model has more fields than allowed")
+            return self.fields(fields, declarations, path, depth, reveal_names=True)
         if not isinstance(value, list | tuple | set | frozenset):
             return self.drop(path, "", None, f"a {type(value).__name__} cannot be walked")
-        if len(value) > self.policy.max_list_length:
+        if type(value) in _PLAIN_CONTAINERS:  # its length is its number of items
+            members: Iterable[object] | None = (
+                None if len(value) > self.policy.max_list_length else value
+            )
+        else:  # a subclass's __len__ and __iter__ may disagree
+            members = self.bounded(value)
+        if members is None:
             return self.drop(path, "", None, "the collection has more items than allowed")
         items: list[JSONValue] = []
-        for index, item in enumerate(value):
+        for index, item in enumerate(members):
             result = self.free(item, path, f"[{index}]", depth)
             if not isinstance(result, _Dropped):
                 items.append(result)
@@ -268,15 +325,24 @@ class _Walk:
         declarations = declared_keys(value)
         if self.policy.strict and not declarations:
             return self.drop(path, "", None, "undeclared mappings are not sent in strict mode")
-        if len(value) > self.policy.max_list_length:
+        if type(value) is dict:  # its length is its number of items
+            fields = None if len(value) > self.policy.max_list_length else list(value.items())
+        else:  # a subclass's or another mapping's __len__ and items() may disagree
+            fields = self.bounded(value.items())
+        if fields is None:
             return self.drop(path, "", None, "the mapping has more items than allowed")
-        return self.fields(list(value.items()), declarations, path, depth, reveal_names=False)
+        return self.fields(fields, declarations, path, depth, reveal_names=False)
 
     def scalar_object(self, value: object, path: str, name: str) -> JSONValue | _Dropped:
+        # The types' own methods, not a subclass's (whose isoformat could return anything).
         if isinstance(value, datetime.date | datetime.time) and not self.policy.strict:
-            return value.isoformat()
+            if isinstance(value, datetime.datetime):
+                return datetime.datetime.isoformat(value)
+            if isinstance(value, datetime.date):
+                return datetime.date.isoformat(value)
+            return datetime.time.isoformat(value)
         if isinstance(value, datetime.timedelta):
-            return self.number(value.total_seconds(), path, name)
+            return self.number(datetime.timedelta.total_seconds(value), path, name)
         return self.drop(path, name, None, f"a {type(value).__name__} cannot be sent as it is")
 
 
@@ -291,10 +357,10 @@ def _json_key(key: object) -> str | None:
     if key is None:
         return "null"
     if isinstance(key, str):
-        return "".join([key])
+        return "".join([key]) if str.__len__(key) <= MAX_LABEL_LENGTH else None
     if isinstance(key, int):
-        # int's own text, not a subclass's __str__ (which could say anything)
-        return int.__repr__(key) if -(2**63) < key < 2**63 else None
+        # int's own text and size, not a subclass's __str__ or comparisons (any text, any answer)
+        return int.__repr__(key) if int.bit_length(key) < 64 else None
     if isinstance(key, float) and math.isfinite(key):
         return repr(key)
     return None

@@ -19,6 +19,7 @@ value that names the source, the key, what was wrong and what is accepted, never
 from __future__ import annotations
 
 import enum
+import itertools
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -277,33 +278,78 @@ class _Rejected(ValueError):
     """A raw value does not parse; the message says what is wrong, never the value."""
 
 
+MAX_TEXT_CHARS: Final = 4096
+"""The longest text a setting takes (a path, a URL, a key); a longer one is refused by its
+length, before it is read."""
+
+MAX_NUMBER_CHARS: Final = 64
+"""The longest text read as a number or a boolean."""
+
+MAX_WHOLE_NUMBER: Final = 2**63 - 1
+"""The largest whole number a setting takes (a count the sink keeps in a machine word)."""
+
+MAX_FLAG_OVERRIDES: Final = 1000
+"""The most local flag values; more are refused (an endless mapping is not read for ever)."""
+
+MAX_FLAG_OVERRIDES_CHARS: Final = 65_536
+"""The longest ``name=value,...`` text of local flag values."""
+
+
+def _plain_text(raw: str, max_chars: int = MAX_TEXT_CHARS) -> str:
+    """``raw``'s text as a plain ``str`` (a subclass's own methods are never called), or
+    _Rejected when it is longer than ``max_chars``; its length is measured before it is read."""
+    if str.__len__(raw) > max_chars:
+        raise _Rejected(f"longer than {max_chars:,} characters")
+    return raw if type(raw) is str else "".join([raw])
+
+
 def parse_bool(raw: object) -> bool:
     """``true/false/1/0/yes/no/on/off`` in any case, or a real bool."""
     if isinstance(raw, bool):
         return raw
-    if isinstance(raw, str) and raw.strip().lower() in _TRUE | _FALSE:
-        return raw.strip().lower() in _TRUE
+    if isinstance(raw, str):
+        word = _plain_text(raw, MAX_NUMBER_CHARS).strip().lower()
+        if word in _TRUE | _FALSE:
+            return word in _TRUE
     raise _Rejected("not a boolean")
 
 
 def _positive_int(raw: object) -> int:
+    # A host's int subclass is read as the int it is: its methods, which may say anything or
+    # raise (a comparison, __index__), never reach the comparisons here or the sink later.
     if isinstance(raw, bool):
         raise _Rejected("not a whole number")
-    try:
-        number = int(raw.strip()) if isinstance(raw, str) else raw
-    except ValueError:
-        raise _Rejected("not a whole number") from None
-    if not isinstance(number, int) or number < 1:
+    if isinstance(raw, str):
+        text = _plain_text(raw, MAX_NUMBER_CHARS).strip()
+        try:
+            number = int(text)
+        except ValueError:
+            raise _Rejected("not a whole number") from None
+    elif isinstance(raw, int):
+        number = int.__int__(raw)
+    else:
         raise _Rejected("not a whole number of at least 1")
+    if number < 1:
+        raise _Rejected("not a whole number of at least 1")
+    if number > MAX_WHOLE_NUMBER:
+        raise _Rejected(f"larger than {MAX_WHOLE_NUMBER:,}")
     return number
 
 
 def _positive_seconds(raw: object) -> float:
     if isinstance(raw, bool):
         raise _Rejected("not a number of seconds")
+    text = _plain_text(raw, MAX_NUMBER_CHARS) if isinstance(raw, str) else None
     try:
-        number = float(raw.strip()) if isinstance(raw, str) else float(raw)  # type: ignore[arg-type]
-    except (TypeError, ValueError, OverflowError):  # 10**400 does not fit a float
+        if text is not None:
+            number = float(text.strip())
+        elif isinstance(raw, int):
+            number = float(int.__int__(raw))  # 10**400 does not fit a float: OverflowError
+        elif isinstance(raw, float):
+            number = float.__float__(raw)
+        else:
+            number = float(raw)  # type: ignore[arg-type]
+    except Exception:  # noqa: BLE001 - a host's number type may raise anything
         raise _Rejected("not a number of seconds") from None
     if not math.isfinite(number) or number <= 0:
         raise _Rejected("not a positive number of seconds")
@@ -311,9 +357,12 @@ def _positive_seconds(raw: object) -> float:
 
 
 def _text(raw: object) -> str:
-    if not isinstance(raw, str) or not raw.strip():
+    if not isinstance(raw, str):
         raise _Rejected("empty or not text")
-    return raw.strip()
+    text = _plain_text(raw).strip()
+    if not text:
+        raise _Rejected("empty or not text")
+    return text
 
 
 def _api_key(raw: object) -> Secret | None:
@@ -333,8 +382,9 @@ def _host(raw: object) -> Secret:
 
 
 def _sink(raw: object) -> SinkName:
+    name = _text(raw).lower()
     try:
-        return SinkName(_text(raw).lower())
+        return SinkName(name)
     except ValueError:
         raise _Rejected("not a known sink") from None
 
@@ -342,18 +392,26 @@ def _sink(raw: object) -> SinkName:
 def _flag_overrides(raw: object) -> Mapping[str, str | bool]:
     """``name=value,name=true`` from a variable, or a TOML table of names to values."""
     if isinstance(raw, str):
-        pairs = [item.partition("=") for item in raw.split(",") if item.strip()]
+        text = _plain_text(raw, MAX_FLAG_OVERRIDES_CHARS)
+        pairs = [item.partition("=") for item in text.split(",") if item.strip()]
         if any(not separator or not name.strip() for name, separator, _ in pairs):
             raise _Rejected("not a list of name=value pairs")
         raw = {name.strip(): value.strip() for name, _, value in pairs}
     if not isinstance(raw, Mapping):
         raise _Rejected("not a table of flag names to values")
+    items = list(itertools.islice(raw.items(), MAX_FLAG_OVERRIDES + 1))
+    if len(items) > MAX_FLAG_OVERRIDES:
+        raise _Rejected(f"more than {MAX_FLAG_OVERRIDES:,} flag overrides")
     overrides: dict[str, str | bool] = {}
-    for name, value in raw.items():
+    for name, value in items:
         if not isinstance(name, str) or not isinstance(value, str | bool):
             raise _Rejected("a flag override is not a name with a text or boolean value")
-        lowered = value.lower() if isinstance(value, str) else ""
-        overrides[name] = lowered in _TRUE if lowered in _TRUE | _FALSE else value
+        if isinstance(value, bool):
+            overrides[_plain_text(name)] = value
+            continue
+        text = _plain_text(value)
+        lowered = text.lower()
+        overrides[_plain_text(name)] = lowered in _TRUE if lowered in _TRUE | _FALSE else text
     return overrides
 
 

@@ -89,6 +89,10 @@ _QUERY_WORD: Final = re.compile(r"[^\W_]+(?:['\u2019-][^\W_]+)*")
 
 _INT_BOUND: Final = 2**63
 
+_MAX_KEY_LENGTH: Final = len(FEATURE_PREFIX) + MAX_LABEL_LENGTH
+"""The longest key the grammar has (``$feature/`` and a label): a longer one is dropped by its
+length, before it is looked up (which would hash it whole)."""
+
 NO_VOCABULARY: Final[AbstractSet[str]] = frozenset()
 
 
@@ -117,9 +121,11 @@ def is_label(
     """
     if type(text) is not str:  # a subclass could lie to the pattern, the guard or the cache
         return False
-    if text in vocabulary:
-        return True
-    return len(text) <= MAX_LABEL_LENGTH and _label_verdict(text, policy.literal_tokens)
+    # The length first: it costs nothing, and no vocabulary word is longer (they are labels),
+    # while a lookup hashes the whole text.
+    if len(text) > MAX_LABEL_LENGTH:
+        return False
+    return text in vocabulary or _label_verdict(text, policy.literal_tokens)
 
 
 @functools.lru_cache(maxsize=LABEL_VERDICTS_KEPT)
@@ -318,7 +324,7 @@ class _Check:
         out: JSONObject = {}
         report: object = None
         for key, value in list(properties.items()):
-            if type(key) is not str:
+            if type(key) is not str or len(key) > _MAX_KEY_LENGTH:
                 self.dropped += 1
                 continue
             if key == PRIVACY_FILTER_KEY:
@@ -386,13 +392,10 @@ class _Check:
         if text.startswith(DIGEST_PREFIX):
             sendable = is_digest(text)
         else:  # is_label's, inline: a label is most of what an event holds
-            sendable = (
+            sendable = len(text) <= MAX_LABEL_LENGTH and (
                 text in vocabulary
                 or text == OTHER_LABEL
-                or (
-                    len(text) <= MAX_LABEL_LENGTH
-                    and _label_verdict(text, self.policy.literal_tokens)
-                )
+                or _label_verdict(text, self.policy.literal_tokens)
             )
         if sendable:
             self.size += len(text) + 3
