@@ -43,14 +43,14 @@ from codeweaver_telemetry.core.wire import is_digest
 
 from .client import TelemetryClient
 from .config import LoadedConfig, checked_app, load_config, user_config_file
-from .directories import user_state_directory
+from .directories import spool_directory, user_state_directory
 from .identity import describe_key_file, sensitive_literals
 from .library import LIBRARY_PROPERTIES
 from .local_sinks import StdoutSink
 from .notice import notice_was_shown
 from .registry import build_client
 from .simulation import session_statistics, simulated_searches
-from .spool import Spool, spool_directory
+from .spool import Spool
 from .user_config_file import write_user_settings
 
 EVENT_SCHEMAS: Final = (SEARCH_SCHEMA, SESSION_SCHEMA, MCP_TOOL_CALL_SCHEMA)

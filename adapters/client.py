@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import itertools
 import math
 import os
 import sys
@@ -183,7 +184,10 @@ def _never_raises(
         try:
             method(self, *args, **kwargs)
         except Exception as error:  # noqa: BLE001 - whatever the host handed over
-            self._count_drop(method.__name__, error)
+            try:  # noqa: SIM105 - a context manager is one more call that could fail here
+                self._count_drop(method.__name__, error)
+            except Exception:  # noqa: BLE001 - at the recursion limit even counting fails
+                pass
 
     return guarded
 
@@ -336,19 +340,16 @@ class TelemetryClient:
         if not self._enabled:
             return
         try:
-            from codeweaver_telemetry.core.vocabulary import LABEL_PATTERN  # noqa: PLC0415
-            from codeweaver_telemetry.core.wire import MAX_LABEL_LENGTH  # noqa: PLC0415
-
-            words = frozenset(
-                label
-                for label in labels
-                if type(label) is str
-                and len(label) <= MAX_LABEL_LENGTH
-                and LABEL_PATTERN.fullmatch(label)
-            )
+            if not _is_label(property_name):
+                return
+            read = list(itertools.islice(labels, MAX_DECLARED_LABELS + 1))
+            if len(read) > MAX_DECLARED_LABELS:
+                debug("telemetry: declare_labels ignored more than %d labels", MAX_DECLARED_LABELS)
+                return
+            words = frozenset(label for label in read if _is_label(label))
             with self._lock:
                 known = self._declared_labels.get(property_name, frozenset())
-                if words <= known or LABEL_PATTERN.fullmatch(property_name) is None:
+                if words <= known:
                     return
                 self._declared_labels[property_name] = known | words
                 if self._steps is not None:
@@ -814,6 +815,22 @@ _LOSS_OF: Final = {
 }
 """The loss of each refusal a sink's ``emit`` reports (what it loses after taking an event,
 the sink counts and reports through ``take_losses``)."""
+
+
+MAX_DECLARED_LABELS: Final = 64
+"""The most labels one call may declare (the MCP instrumentation's cap on a server's tools)."""
+
+
+def _is_label(text: object) -> bool:
+    """A plain str within the label length, in the label alphabet (measured before read)."""
+    from codeweaver_telemetry.core.vocabulary import LABEL_PATTERN  # noqa: PLC0415
+    from codeweaver_telemetry.core.wire import MAX_LABEL_LENGTH  # noqa: PLC0415
+
+    return (
+        type(text) is str
+        and len(text) <= MAX_LABEL_LENGTH
+        and LABEL_PATTERN.fullmatch(text) is not None
+    )
 
 
 def _added(

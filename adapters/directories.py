@@ -44,6 +44,13 @@ def user_state_directory(
     )
 
 
+def spool_directory(app: App = DEFAULT_APP) -> str | None:
+    """Where what could not be delivered waits for the next run (see ``spool.py``):
+    ``<user_state_directory(app)>/spool``; None when there is no home directory."""
+    state = user_state_directory(app=app)
+    return None if state is None else os.path.join(state, "spool")
+
+
 def _user_directory(
     variable: str, default: str, environment: Mapping[str, str], platform: str, app: App
 ) -> str | None:

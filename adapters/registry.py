@@ -22,7 +22,7 @@ from codeweaver_telemetry.core.settings import (
 
 from .client import OnFirstUse, TelemetryClient
 from .config import checked_app, load_config
-from .directories import current_directory, user_state_directory
+from .directories import current_directory, spool_directory, user_state_directory
 from .flags import FlagSource, NoFlags
 from .log import debug
 
@@ -87,6 +87,7 @@ def _configured_client(arguments: object, config_path: object, app: object) -> T
         return _refused(loaded.settings.failure())
     settings = loaded.settings.unwrap()
     if not settings.enabled:
+        _forget_the_spool_on_the_users_opt_out(settings)
         return TelemetryClient(settings)
     try:
         # The working directory now, since the host may change it before its first capture
@@ -109,13 +110,10 @@ def _forget_the_spool_on_the_users_opt_out(settings: TelemetrySettings) -> None:
     there is a spool to delete (a stat otherwise; nothing is imported)."""
     if settings.enabled or settings.deciding.speaker is not Speaker.USER:
         return
-    state = user_state_directory(app=settings.app)
-    if state is None or not os.path.isdir(os.path.join(state, "spool")):
-        return
-    from .spool import Spool, spool_directory  # noqa: PLC0415 - only when there is one
-
     directory = spool_directory(settings.app)
-    if directory is not None:
+    if directory is not None and os.path.isdir(directory):
+        from .spool import Spool  # noqa: PLC0415 - only when there is one
+
         Spool(directory).delete_all()
 
 
@@ -153,7 +151,7 @@ def _app_spool(settings: TelemetrySettings) -> DurableSpool | None:
     """The app's spool; none when there is no state directory, or it cannot be made (then
     what cannot be delivered is counted lost, and delivery goes on)."""
     try:
-        from .spool import Spool, spool_directory  # noqa: PLC0415 - see above
+        from .spool import Spool  # noqa: PLC0415 - see above
 
         directory = spool_directory(settings.app)
         return Spool(directory) if directory is not None else None
@@ -205,16 +203,25 @@ def get_telemetry_client(app: str | App = DEFAULT_APP) -> TelemetryClient:
     """The process-wide client of ``app`` (CodeWeaver's by default), configured from settings
     on first use; thread-safe."""
     # One client per app, whatever names it (a name or an App; an invalid one is refused).
-    named = checked_app(app).value_or(None)
-    key = named.name if named is not None else f"invalid:{type(app).__name__}"
-    client = _registry.clients.get(key)
-    if client is not None:
-        return client
-    with _registry.lock:
+    try:
+        named = checked_app(app).value_or(None)
+        key = named.name if named is not None else f"invalid:{type(app).__name__}"
         client = _registry.clients.get(key)
-        if client is None:
-            client = _registry.clients[key] = build_client(app=app)
-        return client
+        if client is not None:
+            return client
+        with _registry.lock:
+            client = _registry.clients.get(key)
+            if client is None:
+                try:
+                    client = _configured_client(None, None, app)
+                except Exception as error:  # noqa: BLE001 - telemetry never throws into its host
+                    # Not kept: a failure of the moment (the host's stack near its limit)
+                    # must not turn telemetry off for the rest of the process.
+                    return _failed_client(error)
+                _registry.clients[key] = client
+            return client
+    except Exception:  # noqa: BLE001 - telemetry never throws into its host
+        return _INERT
 
 
 def set_telemetry_client(

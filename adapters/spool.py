@@ -93,10 +93,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, NamedTuple
 
-from codeweaver_telemetry.core.app import App
 from codeweaver_telemetry.core.sink import LossReason
 
-from .directories import user_state_directory
 from .files import owned_by_user
 from .log import debug
 
@@ -108,7 +106,6 @@ except ImportError:  # Windows: no flock; ownership falls back to the files' age
 if TYPE_CHECKING:
     from codeweaver_telemetry.core.vocabulary import JSONObject
 
-SPOOL_DIRECTORY_NAME: Final = "spool"
 FORMAT: Final = "v1"
 MAX_DEPTH: Final = 64
 """How deep the properties of an item read back may nest (the wire allows far less)."""
@@ -192,12 +189,6 @@ class SpoolStatus:
 
     waiting: int
     oldest_age_seconds: float | None
-
-
-def spool_directory(app: App) -> str | None:
-    """``<user_state_directory(app)>/spool``; None when there is no home directory."""
-    state = user_state_directory(app=app)
-    return None if state is None else os.path.join(state, SPOOL_DIRECTORY_NAME)
 
 
 class _Entry(NamedTuple):

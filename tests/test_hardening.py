@@ -684,12 +684,9 @@ def test_an_empty_key_file_is_repaired(home: Path) -> None:
     assert key_path(home).read_bytes() == key.key
 
 
-# --- In client.py (the lead's): their regression tests, until its changes land --------------
-
-LEADS = "client.py is the lead's: see the hardening report"
+# --- In client.py -----------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=LEADS, raises=OverflowError)
 def test_shutdown_with_a_timeout_beyond_any_float_returns(
     client: TelemetryClient, sink: NullSink
 ) -> None:
@@ -697,7 +694,6 @@ def test_shutdown_with_a_timeout_beyond_any_float_returns(
     client.shutdown(timeout=10**400)
 
 
-@pytest.mark.xfail(strict=True, reason=LEADS)
 def test_a_first_capture_near_the_recursion_limit_does_not_fail_set_up_for_good(
     sink: NullSink,
 ) -> None:
@@ -709,7 +705,6 @@ def test_a_first_capture_near_the_recursion_limit_does_not_fail_set_up_for_good(
     assert sink.events[-1].properties["hits"] == 2
 
 
-@pytest.mark.xfail(strict=True, reason=LEADS, raises=ReadTooFar)
 def test_declaring_endless_labels_does_not_hang(client: TelemetryClient) -> None:
     client.declare_labels("mcp_tool", endless(str))
 

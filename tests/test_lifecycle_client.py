@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import pytest
 from fake_posthog import FakePostHog
@@ -356,3 +357,36 @@ def test_an_interrupt_at_any_line_of_a_capture_propagates_and_strands_nothing(
         assert run_bounded(client.shutdown), interrupter.where
         assert sink.closed, interrupter.where
     assert fired >= lines * 0.99  # every line was tried
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "deleted"),
+    [
+        ("DO_NOT_TRACK", "1", True),
+        ("CODEWEAVER__TELEMETRY__DISABLE_TELEMETRY", "true", True),
+        ("CODEWEAVER__TELEMETRY__SINK", "null", False),  # still on: the spool waits
+    ],
+)
+def test_the_users_opt_out_deletes_the_spool(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, variable: str, value: str, deleted: bool
+) -> None:
+    # Why (what to build): "An opt-out deletes the spool."
+    from codeweaver_telemetry.adapters import build_client
+    from codeweaver_telemetry.adapters.directories import spool_directory
+    from codeweaver_telemetry.adapters.spool import Spool
+    from codeweaver_telemetry.core.sink import OutboundEvent
+
+    for name in list(os.environ):
+        if "CODEWEAVER" in name or name == "DO_NOT_TRACK":
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    directory = spool_directory()
+    assert directory is not None
+    spool = Spool(directory)
+    assert not spool.append([OutboundEvent("e", "d", {}, time.time()).to_json(str(uuid4()))])
+    spool.close()
+    monkeypatch.setenv(variable, value)
+    build_client()
+    assert os.path.exists(directory) is not deleted

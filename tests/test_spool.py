@@ -21,12 +21,12 @@ import pytest
 
 from codeweaver_telemetry.adapters import spool as spool_module
 from codeweaver_telemetry.adapters.cli import main
+from codeweaver_telemetry.adapters.directories import spool_directory
 from codeweaver_telemetry.adapters.spool import (
     ClaimedBatch,
     Spool,
     SpoolLimits,
     SpoolStatus,
-    spool_directory,
 )
 from codeweaver_telemetry.core.app import App
 from codeweaver_telemetry.core.sink import LossReason, OutboundEvent
