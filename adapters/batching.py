@@ -41,7 +41,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, NamedTuple, Protocol
 
@@ -196,8 +196,13 @@ class BatchingWorker:
         batch_interval: float,
         max_buffered: int,
         spool: DurableSpool | None = None,
+        recheck: Callable[[JSONObject], JSONObject | None] | None = None,
     ) -> None:
+        """``recheck``: what each item claimed from the spool passes again before it is sent
+        (the file is input from disk: written by another version, or by anything that can
+        write there); an item it refuses (None) is counted lost as NOT_BUILT."""
         self._exporter = exporter
+        self._recheck = recheck
         self._batch_size = max(1, batch_size)
         self._batch_interval = max(0.0, batch_interval)
         self._max_buffered = max(1, max_buffered)
@@ -255,11 +260,24 @@ class BatchingWorker:
         if waiting >= self._max_buffered:
             return Accepted.DROPPED_FULL
         self._buffer.append(event)
+        if self._finished:
+            return self._taken_back_after_the_end()
         if not self._started:
             self._start_worker()
         if not waiting or (waiting + 1) % self._batch_size == 0:
             self._wake_ups.put(None)
         return Accepted.QUEUED
+
+    def _taken_back_after_the_end(self) -> Accepted:
+        """After an append that may have come once the worker had ended (a close racing this
+        emit on another thread): nothing would ever send it. Each such emit takes one event
+        back out; when the worker had already taken it (and counted it lost as SINK_CLOSED),
+        there is none to take. Any event will do: what is counted is how many."""
+        try:
+            self._buffer.popleft()
+        except IndexError:
+            return Accepted.QUEUED
+        return Accepted.DROPPED_CLOSED
 
     def flush(self, timeout: float) -> DeliveryReport:
         """Deliver what was emitted before this call, spooling what cannot be by the
@@ -409,13 +427,23 @@ class BatchingWorker:
         if not (self._closed and not self._requests and self._in_flight is None):
             return True
         self._finished = True
-        left = len(self._buffer)  # emitted as the sink closed, on another thread
-        for _ in range(left):
-            self._buffer.popleft()
-        self._count_lost(LossReason.SINK_CLOSED, left)
+        self._count_lost(LossReason.SINK_CLOSED, self._drop_buffered())
         while self._requests:  # made as it finished
             self._release(self._requests.popleft())
         return False
+
+    def _drop_buffered(self) -> int:
+        """Once finished: empty the buffer (events emitted as the sink ended, on other
+        threads), and how many this took. An emit that sees the end takes one back itself,
+        so some may be gone by the time they would be taken."""
+        dropped = 0
+        for _ in range(len(self._buffer)):
+            try:
+                self._buffer.popleft()
+            except IndexError:
+                break
+            dropped += 1
+        return dropped
 
     def _release(self, request: _Request) -> None:
         target = request.target if request.target is not None else self._settled
@@ -465,10 +493,28 @@ class BatchingWorker:
                 self._spool_may_have_items = False
                 return None
             self._lose(claimed.losses)
-            if claimed.items:
-                return _Batch(list(claimed.items), 0, claimed)
+            items = self._rechecked(claimed.items)
+            if items:
+                return _Batch(items, 0, claimed)
             claimed.delivered()
         return None
+
+    def _rechecked(self, items: Sequence[JSONObject]) -> list[JSONObject]:
+        """The claimed items that pass ``recheck`` (as it returns them)."""
+        recheck = self._recheck
+        if recheck is None:
+            return list(items)
+        kept: list[JSONObject] = []
+        for item in items:
+            try:
+                checked = recheck(item)
+            except Exception as error:  # noqa: BLE001 - refused, as a check that fails must be
+                debug("telemetry: a spooled item could not be checked (%s)", type(error).__name__)
+                checked = None
+            if checked is not None:
+                kept.append(checked)
+        self._count_lost(LossReason.NOT_BUILT, len(items) - len(kept))
+        return kept
 
     def _start_export(self, batch: _Batch, now: float) -> None:
         timeout = max(SHORTEST_WAIT, min(REQUEST_TIMEOUT, self._settle_by() - now))
@@ -596,7 +642,9 @@ class BatchingWorker:
         request is answered, and the sink takes no more events."""
         self._closed = self._finished = True
         batches = [batch for batch in (self._held, self._in_flight) if batch is not None]
-        lost = len(self._take(len(self._buffer))) + sum(batch.own for batch in batches)
+        buffered = self._drop_buffered()
+        self._taken += buffered
+        lost = buffered + sum(batch.own for batch in batches)
         self._settled += lost
         self._count_lost(LossReason.OUTAGE, lost)
         while self._requests:

@@ -14,13 +14,15 @@ flags and for a host that uses the package itself).
 
 from __future__ import annotations
 
+import functools
 import socket
 import sys
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
+from codeweaver_telemetry.core.app import App
 from codeweaver_telemetry.core.settings import TelemetrySettings
 from codeweaver_telemetry.core.sink import ExportOutcome, ExportResult
 
@@ -58,15 +60,66 @@ def endpoint_from_settings(settings: TelemetrySettings) -> Endpoint:
     )
 
 
-def posthog_sink(endpoint: Endpoint, *, spool: DurableSpool | None = None) -> BatchingWorker:
-    """The sink that delivers to ``endpoint``, keeping in ``spool`` what cannot be."""
+def posthog_sink(
+    endpoint: Endpoint,
+    *,
+    spool: DurableSpool | None = None,
+    recheck: Callable[[JSONObject], JSONObject | None] | None = None,
+) -> BatchingWorker:
+    """The sink that delivers to ``endpoint``, keeping in ``spool`` what cannot be; what is
+    claimed from the spool passes ``recheck`` (:func:`spooled_item_check`) before it is sent."""
     return BatchingWorker(
         PostHogExporter(endpoint),
         batch_size=endpoint.batch_size,
         batch_interval=endpoint.batch_interval,
         max_buffered=endpoint.max_buffered,
         spool=spool,
+        recheck=recheck,
     )
+
+
+def spooled_item_check(
+    app: App, *, query_opt_in: bool
+) -> Callable[[JSONObject], JSONObject | None]:
+    """The wire check for an item read back from the spool, which is input from disk (an
+    older version wrote it, or anything that can write the user's files): its event name a
+    label, its distinct id a session id, its properties in the wire grammar (what fails is
+    dropped and counted, as at capture). Without this run's policy: no hash key is needed
+    (digests are told by their form) and the machine's names are not known here, so this
+    checks the grammar, which is what an item that passed once passes again unchanged.
+    Loaded on the worker's thread, on the first claim."""
+
+    @functools.cache
+    def parts() -> tuple[Any, Any, Any, Any]:
+        from codeweaver_telemetry.core.policy import PrivacyPolicy  # noqa: PLC0415 - see above
+        from codeweaver_telemetry.core.wire import checked_event, is_session_id  # noqa: PLC0415
+
+        from .capture_steps import CaptureSteps  # noqa: PLC0415 - see above
+
+        policy = PrivacyPolicy(hash_key=bytes(32), tools_over_privacy=query_opt_in)
+        return policy, CaptureSteps(policy, app).schemas, checked_event, is_session_id
+
+    def checked(item: JSONObject) -> JSONObject | None:
+        policy, schemas, checked_event, is_session_id = parts()
+        name, distinct_id = item.get("event"), item.get("distinct_id")
+        if type(distinct_id) is not str or not is_session_id(distinct_id):
+            return None
+        schema = schemas.get(name) if type(name) is str else None
+        result = (
+            checked_event(name, item.get("properties"), policy)
+            if schema is None
+            else checked_event(
+                name,
+                item.get("properties"),
+                policy,
+                schema.vocabularies,
+                query_words=schema.query_words,
+            )
+        )
+        passed = result.value_or(None)
+        return None if passed is None else {**item, "properties": passed.properties}
+
+    return checked
 
 
 class PostHogExporter:
@@ -157,6 +210,9 @@ def _session_without_retries() -> Any:
     if "session" not in inspect.signature(request.post).parameters:
         return None
     session = requests.Session()
+    # A redirect is never followed: a 307 or 308 would send the batch, with the project
+    # key, to wherever the answer points (another host, or plain http); it is rejected.
+    session.max_redirects = 0
     adapter = requests.adapters.HTTPAdapter(max_retries=0)
     session.mount("https://", adapter)
     session.mount("http://", adapter)

@@ -141,9 +141,19 @@ def make_sink(settings: TelemetrySettings) -> Sink:
             settings.stdout_target.value, max_buffered=settings.max_buffered_events.value
         )
     if can_send_to_posthog(settings):
-        from .posthog_sink import endpoint_from_settings, posthog_sink  # noqa: PLC0415 - see above
+        from .posthog_sink import (  # noqa: PLC0415 - see above
+            endpoint_from_settings,
+            posthog_sink,
+            spooled_item_check,
+        )
 
-        return posthog_sink(endpoint_from_settings(settings), spool=_app_spool(settings))
+        return posthog_sink(
+            endpoint_from_settings(settings),
+            spool=_app_spool(settings),
+            recheck=spooled_item_check(
+                settings.app, query_opt_in=settings.tools_over_privacy.value
+            ),
+        )
     return NullSink()
 
 

@@ -1,0 +1,266 @@
+"""Red-team findings against the batching worker, the exporters and the input hardening of
+issue 11, each as a test: a strict xfail while the finding stands, a plain test once fixed.
+
+Every event is counted by uuid or by its emit's outcome: delivered once, or counted lost by
+reason. Loopback only; every wait bounded; the only timing bounds are generous "does not
+hang" ones.
+"""
+
+from __future__ import annotations
+
+import datetime
+import inspect
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import pytest
+from delivery_doubles import ScriptedExporter
+from domain_samples import empty_summary
+from fake_posthog import FakePostHog, _Handler
+
+from codeweaver_telemetry.adapters import NullSink, TelemetryClient
+from codeweaver_telemetry.adapters.batching import BatchingWorker
+from codeweaver_telemetry.adapters.directories import spool_directory
+from codeweaver_telemetry.adapters.posthog_sink import Endpoint, posthog_sink, spooled_item_check
+from codeweaver_telemetry.adapters.registry import make_sink
+from codeweaver_telemetry.adapters.spool import Spool
+from codeweaver_telemetry.core import PrivacyPolicy
+from codeweaver_telemetry.core.app import DEFAULT_APP
+from codeweaver_telemetry.core.settings import RawSources, resolve_settings
+from codeweaver_telemetry.core.sink import Accepted, LossReason, OutboundEvent
+from codeweaver_telemetry.core.vocabulary import JSONObject
+
+NOT_A_HANG = 10.0
+
+
+@pytest.fixture(autouse=True)
+def _batch_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("POSTHOG_CAPTURE_MODE", raising=False)
+
+
+def event(n: int) -> OutboundEvent:
+    return OutboundEvent("redteam_event", str(uuid.uuid4()), {"n": n}, time.time())
+
+
+# --- a close racing an emit on another thread ---------------------------------------------
+
+
+def _line_of(function: Any, text: str) -> int:
+    lines, start = inspect.getsourcelines(function)
+    return next(start + index for index, line in enumerate(lines) if text in line)
+
+
+def test_an_emit_that_a_close_overtakes_is_dropped_or_counted_never_lost_unseen() -> None:
+    """Finding: an emit that had passed the ``closed`` check when a close on another thread
+    ran to its end appended its event to a buffer no worker would ever read again: the emit
+    said QUEUED, nothing was delivered and nothing was counted lost. The interleaving is made
+    deterministic by holding the emitting thread at its append until the close has returned."""
+    exporter = ScriptedExporter()
+    sink = BatchingWorker(exporter, batch_size=10, batch_interval=0.0, max_buffered=100)
+    sink.emit(event(0))
+    assert not sink.flush(NOT_A_HANG).timed_out
+
+    append_line = _line_of(BatchingWorker.emit, "self._buffer.append(event)")
+    at_append, go_on = threading.Event(), threading.Event()
+
+    def hold_at_append(frame: FrameType, kind: str, arg: object) -> Any:
+        if frame.f_code is not BatchingWorker.emit.__code__:
+            return None
+
+        def local(frame: FrameType, kind: str, arg: object) -> Any:
+            if kind == "line" and frame.f_lineno == append_line:
+                at_append.set()
+                go_on.wait(NOT_A_HANG)
+            return local
+
+        return local
+
+    outcome: list[Accepted] = []
+
+    def host_thread() -> None:
+        sys.settrace(hold_at_append)
+        try:
+            outcome.append(sink.emit(event(1)))
+        finally:
+            sys.settrace(None)
+
+    emitter = threading.Thread(target=host_thread, daemon=True)
+    emitter.start()
+    assert at_append.wait(NOT_A_HANG)
+    sink.close(NOT_A_HANG)
+    go_on.set()
+    emitter.join(NOT_A_HANG)
+    time.sleep(0.2)  # (a worker that would still take it has had the time to)
+
+    delivered = len(exporter.sent_uuids()) - 1
+    counted_lost = sink.take_losses().get(LossReason.SINK_CLOSED, 0)
+    refused = outcome == [Accepted.DROPPED_CLOSED]
+    assert delivered + counted_lost + int(refused) == 1
+
+
+def test_emits_racing_a_close_from_many_threads_are_each_accounted_for() -> None:
+    """Every emit made while a close runs is delivered, counted lost, or refused: none is
+    left in the buffer (bounded: 8 threads, 300 events each, under a 10 s bound)."""
+    exporter = ScriptedExporter()
+    sink = BatchingWorker(exporter, batch_size=50, batch_interval=0.0, max_buffered=100_000)
+    start = threading.Barrier(9)
+    refused = [0] * 8
+
+    def host_thread(index: int) -> None:
+        start.wait(NOT_A_HANG)
+        for n in range(300):
+            if sink.emit(event(n)) is not Accepted.QUEUED:
+                refused[index] += 1
+
+    threads = [threading.Thread(target=host_thread, args=(i,), daemon=True) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    start.wait(NOT_A_HANG)
+    time.sleep(0.002)
+    sink.close(NOT_A_HANG)
+    for thread in threads:
+        thread.join(NOT_A_HANG)
+    time.sleep(0.2)
+    delivered = len(set(exporter.sent_uuids()))
+    assert delivered == len(exporter.sent_uuids())
+    lost = sum(sink.take_losses().values())
+    assert delivered + lost + sum(refused) == 8 * 300
+
+
+# --- redirects -----------------------------------------------------------------------------
+
+
+class RedirectingPostHog(FakePostHog):
+    """Answers every capture with a 307 to ``target`` (another server's /batch/)."""
+
+    target = ""
+
+    def _route(self, handler: _Handler, body: bytes, gzipped: bool) -> None:
+        self._answer(handler, 307, {"detail": "moved"}, {"Location": f"{self.target}/batch/"})
+
+
+def test_a_redirect_never_carries_the_batch_and_the_key_to_another_host() -> None:
+    """Finding: the exporter's session followed redirects, so a 307 or 308 answer (a
+    misconfigured proxy, a captive portal, a hostile network) made it send the batch, with
+    the project key, to wherever the answer pointed: another host, or plain http."""
+    with (
+        FakePostHog(lifetime_seconds=30) as elsewhere,
+        RedirectingPostHog(lifetime_seconds=30) as redirecting,
+    ):
+        redirecting.target = elsewhere.host
+        sink = posthog_sink(Endpoint("phc_redteam_key", redirecting.host, 10, 0.0, 100))
+        sink.emit(event(1))
+        report = sink.close(NOT_A_HANG)
+        assert elsewhere.events() == []
+        assert elsewhere.requests() == []
+        assert report.failed == 1  # counted, not lost unseen
+        assert len(redirecting.requests()) == 1  # and not retried
+
+
+# --- what the spool hands back -------------------------------------------------------------
+
+
+def _spooled(directory: Path, items: list[JSONObject]) -> Spool:
+    """A spool as an earlier process (or anything that writes the user's files) left it."""
+    writer = Spool(str(directory))
+    assert writer.append(items) == {}
+    writer.close()
+    return Spool(str(directory))
+
+
+def _item(properties: JSONObject, distinct_id: str | None = None) -> JSONObject:
+    return {
+        "event": "codeweaver_search",
+        "distinct_id": distinct_id or str(uuid.uuid4()),
+        "properties": properties,
+        "timestamp": datetime.datetime.now(datetime.UTC).isoformat(),
+        "uuid": str(uuid.uuid4()),
+    }
+
+
+def test_an_item_claimed_from_the_spool_passes_the_wire_check_before_it_is_sent(
+    tmp_path: Path,
+) -> None:
+    """Finding: items claimed from the spool were checked for shape only, then sent: a
+    spool file that another version, or anything able to write the user's files, left with a
+    path or a secret in its properties had them delivered as they were."""
+    leaky = _item({"mode": "hybrid", "note": "/home/bob/.ssh/id_rsa", "token": "sk live 123"})
+    not_a_session = _item({"mode": "hybrid"}, distinct_id="bob@example.com")
+    spool = _spooled(tmp_path / "spool", [leaky, not_a_session])
+    with FakePostHog(lifetime_seconds=30) as server:
+        recheck = spooled_item_check(DEFAULT_APP, query_opt_in=False)
+        sink = posthog_sink(
+            Endpoint("phc", server.host, 10, 0.0, 100), spool=spool, recheck=recheck
+        )
+        sink.emit(event(1))
+        sink.close(NOT_A_HANG)
+        sent = {str(item["uuid"]): item for item in server.events()}
+    assert not_a_session["uuid"] not in sent
+    assert leaky["uuid"] in sent
+    properties = sent[str(leaky["uuid"])]["properties"]
+    assert isinstance(properties, dict)
+    assert properties["mode"] == "hybrid"
+    assert "note" not in properties
+    assert "token" not in properties
+    assert sink.take_losses().get(LossReason.NOT_BUILT) == 1
+
+
+def test_what_the_library_itself_spools_passes_the_recheck_unchanged() -> None:
+    """The recheck costs the library's own events nothing: each passed the same grammar
+    at capture, and the check is idempotent (the search event, with the opt-in query words,
+    a host's event, the session event)."""
+    environment = {"CODEWEAVER__TELEMETRY__TOOLS_OVER_PRIVACY": "true"}
+    settings = resolve_settings(RawSources(arguments={}, environment=environment)).unwrap()
+    sink = NullSink(keep=True)
+    policy = PrivacyPolicy(hash_key=b"k" * 32, tools_over_privacy=True)
+    client = TelemetryClient(settings, policy=policy, sink=sink)
+    client.start_session({"version": "1.2.3", "editor": "vscode"})
+    client.capture("host_event", {"mode": "hybrid", "n": 3, "ratio": 0.5, "ok": True})
+    client.capture_search_event(
+        empty_summary(),
+        query="find the auth handler",
+        intent_type=None,
+        strategies=[],
+        execution_time_ms=3.0,
+    )
+    client.end_session(version="1.2.3")
+    check = spooled_item_check(DEFAULT_APP, query_opt_in=True)
+    items = [emitted.to_json(str(uuid.uuid4())) for emitted in sink.events]
+    assert len(items) == 3
+    for item in items:
+        assert check(item) == item
+
+
+@pytest.fixture
+def server() -> Iterator[FakePostHog]:
+    with FakePostHog(lifetime_seconds=60) as fake:
+        yield fake
+
+
+def test_the_configured_posthog_sink_rechecks_what_it_claims_from_the_apps_spool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: FakePostHog
+) -> None:
+    """The wiring of the fix: the sink ``make_sink`` builds from the settings rechecks."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    directory = spool_directory(DEFAULT_APP)
+    assert directory is not None
+    leaky = _item({"mode": "hybrid", "note": "/home/bob/.ssh/id_rsa"})
+    _spooled(Path(directory), [leaky]).close()
+    arguments = {"posthog_api_key": "phc_test", "posthog_host": server.host, "sink": "posthog"}
+    sources = RawSources(arguments=arguments, environment={}, posthog_installed=True)
+    settings = resolve_settings(sources).unwrap()
+    sink = make_sink(settings)
+    assert isinstance(sink, BatchingWorker)
+    sink.emit(event(1))
+    sink.close(NOT_A_HANG)
+    sent = {str(item["uuid"]): item for item in server.events()}
+    assert sent[str(leaky["uuid"])]["properties"] == {
+        "mode": "hybrid",
+        "privacy_filter": {"dropped": 1, "redacted": 0},
+    }
