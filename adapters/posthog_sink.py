@@ -38,6 +38,13 @@ PROBE_TIMEOUT: Final = 2.0
 imported for it."""
 
 
+_NOT_NOW: Final = frozenset({401, 403, 404, 407, 408, 425, 429})
+"""The answers that refuse the request, not the batch: a project key that is wrong or was
+rotated, a wrong host, a proxy that wants credentials, a timeout, a rate limit. The batch is
+kept and tried later (in this process, or the next from the spool); rejecting it would have
+deleted every spooled event in a burst of requests."""
+
+
 @dataclass(frozen=True, slots=True)
 class Endpoint:
     """Where and how to send: project key, host, batching."""
@@ -174,7 +181,7 @@ class PostHogExporter:
         except request.APIError as error:
             self._answered = True
             status = error.status if isinstance(error.status, int) else 0
-            if status == 429 or status >= 500:
+            if status in _NOT_NOW or status >= 500:
                 retry_after = error.retry_after
                 delay = float(retry_after) if isinstance(retry_after, int | float) else None
                 return ExportOutcome(ExportResult.RETRY_LATER, delay)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fake_posthog import FakePostHog, Mode
+from fake_posthog import FakePostHog, Mode, _Handler
 from host_process import host_environment, run_program
 
 from codeweaver_telemetry.adapters import TelemetryClient
@@ -208,16 +208,25 @@ def test_retry_after_is_honoured_between_attempts(server: FakePostHog) -> None:
     client.shutdown()
 
 
-def test_a_4xx_answer_is_not_retried(server: FakePostHog) -> None:
-    sink = posthog_sink(Endpoint("", server.host, 2, 60.0, 100))  # no key: 401
-    events = [OutboundEvent("e", "d", {}, time.time()) for _ in range(2)]
-    for event in events:
-        sink.emit(event)
-    report = sink.close(timeout=5)
-    assert report.failed == 2
-    assert report.delivered == 0
-    assert sink.take_losses() == {LossReason.REJECTED: 2}
-    assert len(server.requests()) == 1
+class _RefusesTheBatch(FakePostHog):
+    """Answers every capture 400: the batch itself is refused (a 401, 403 or 404 refuses the
+    key or the host, and the batch is kept: see test_redteam_delivery)."""
+
+    def _route(self, handler: _Handler, body: bytes, gzipped: bool) -> None:
+        self._answer(handler, 400, {"detail": "invalid batch"})
+
+
+def test_a_4xx_answer_is_not_retried() -> None:
+    with _RefusesTheBatch(lifetime_seconds=30) as server:
+        sink = posthog_sink(Endpoint("phc_test", server.host, 2, 60.0, 100))
+        events = [OutboundEvent("e", "d", {}, time.time()) for _ in range(2)]
+        for event in events:
+            sink.emit(event)
+        report = sink.close(timeout=5)
+        assert report.failed == 2
+        assert report.delivered == 0
+        assert sink.take_losses() == {LossReason.REJECTED: 2}
+        assert len(server.requests()) == 1
 
 
 @pytest.mark.slow

@@ -20,7 +20,7 @@ from types import FrameType
 from typing import Any
 
 import pytest
-from delivery_doubles import ScriptedExporter
+from delivery_doubles import MemorySpool, ScriptedExporter
 from domain_samples import empty_summary
 from fake_posthog import FakePostHog, _Handler
 
@@ -264,3 +264,34 @@ def test_the_configured_posthog_sink_rechecks_what_it_claims_from_the_apps_spool
         "mode": "hybrid",
         "privacy_filter": {"dropped": 1, "redacted": 0},
     }
+
+
+# --- answers that refuse the key, not the batch ---------------------------------------------
+
+
+class UnauthorizedPostHog(FakePostHog):
+    """Answers every capture 401, as PostHog answers a wrong or rotated project key."""
+
+    def _route(self, handler: _Handler, body: bytes, gzipped: bool) -> None:
+        self._answer(handler, 401, {"detail": "invalid api key"})
+
+
+def _wire(n: int) -> JSONObject:
+    return _item({"n": n}) | {"event": "redteam_event"}
+
+
+def test_a_rejected_key_neither_empties_the_spool_nor_hammers_the_host() -> None:
+    """Finding: a 401 (a project key that is wrong or was rotated; 403 and 404 alike) was
+    taken as a verdict on the batch: each claim was rejected and deleted, the next claimed at
+    once, so one short process sent the whole spool in back-to-back requests (21 in 0.4 s
+    for 2,000 events) and deleted every event earlier runs had kept."""
+    spool = MemorySpool([_wire(n) for n in range(2_000)])
+    with UnauthorizedPostHog(lifetime_seconds=30) as server:
+        sink = posthog_sink(Endpoint("phc_rotated", server.host, 10, 0.0, 10_000), spool=spool)
+        sink.emit(event(1))
+        report = sink.close(3.0)
+        requests = len(server.requests())
+    assert requests <= 6  # a backoff between attempts, not one request per claim
+    assert len(spool.items) == 2_001  # the spool's 2,000 kept, and this run's event added
+    assert report.spooled == 1
+    assert sink.take_losses() == {}
