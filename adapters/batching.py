@@ -342,7 +342,10 @@ class BatchingWorker:
             threading.current_thread().name = "codeweaver-telemetry-delivery"  # (for a reader)
             while self._act():  # first at once: what earlier processes spooled is due now
                 self._wait()
-        except Exception as error:  # noqa: BLE001 - the worker ends quietly, never loudly
+        # Any exception at all: nothing on this thread is the host's to receive, and a worker
+        # that ended without giving up would leave every flush and close waiting its whole
+        # timeout and every later event queued for nobody, uncounted.
+        except BaseException as error:  # noqa: BLE001 - the worker ends quietly, never loudly
             debug("telemetry: the delivery thread stopped (%s)", type(error).__name__)
             self._give_up()
 
@@ -533,16 +536,18 @@ class BatchingWorker:
             self._wake_ups.put(_Exported(self._export_token, unsent))
 
     def _export(self, token: int, items: list[JSONObject], timeout: float) -> None:
-        """On the export thread: one attempt, its outcome posted to the worker."""
+        """On the export thread: one attempt, its outcome posted to the worker (even when
+        the exporter raised what no exporter should: the batch is then kept, as unsent)."""
+        outcome = ExportOutcome(ExportResult.UNREACHABLE)
         try:
-            outcome = ExportOutcome(ExportResult.UNREACHABLE)
             if self._exporter.prepare(timeout):
                 self._wake_ups.put(_Sending(token))
                 outcome = self._exporter.export(items, timeout)
         except Exception as error:  # noqa: BLE001 - an exporter must not raise; fail safe
             debug("telemetry: the exporter failed (%s)", type(error).__name__)
             outcome = ExportOutcome(ExportResult.REJECTED)
-        self._wake_ups.put(_Exported(token, outcome))
+        finally:
+            self._wake_ups.put(_Exported(token, outcome))
 
     def _exported(self, message: _Exported) -> None:
         batch = self._in_flight

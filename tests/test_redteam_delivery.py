@@ -295,3 +295,65 @@ def test_a_rejected_key_neither_empties_the_spool_nor_hammers_the_host() -> None
     assert len(spool.items) == 2_001  # the spool's 2,000 kept, and this run's event added
     assert report.spooled == 1
     assert sink.take_losses() == {}
+
+
+# --- a worker that something unexpected ends ------------------------------------------------
+
+
+class Unexpected(BaseException):
+    """What no spool or exporter should raise (a library's own SystemExit, say)."""
+
+
+class SpoolThatEndsTheWorker(MemorySpool):
+    def claim(self, max_items: int) -> Any:
+        raise Unexpected
+
+
+def test_a_worker_ended_by_a_base_exception_answers_every_wait_and_counts_the_rest() -> None:
+    """Finding: the worker gave up (answering waits, counting what it held) only for an
+    ``Exception``: a ``BaseException`` from its spool ended the thread silently, so every
+    flush and close waited its whole timeout and every later event was queued for nobody,
+    never counted."""
+    exporter = ScriptedExporter()
+    sink = BatchingWorker(
+        exporter,
+        batch_size=5,
+        batch_interval=60.0,
+        max_buffered=1_000,
+        spool=SpoolThatEndsTheWorker(),
+    )
+    outcomes = [sink.emit(event(n)) for n in range(10)]
+    started = time.monotonic()
+    sink.flush(NOT_A_HANG)
+    later = [sink.emit(event(n)) for n in range(10)]
+    sink.close(NOT_A_HANG)
+    assert time.monotonic() - started < NOT_A_HANG / 2  # (it waited 2 x 10 s)
+    queued = (outcomes + later).count(Accepted.QUEUED)
+    assert len(exporter.sent_uuids()) + sum(sink.take_losses().values()) == queued
+    assert later.count(Accepted.DROPPED_CLOSED) == 10 or queued == 20
+
+
+class ExporterThatRaises:
+    def prepare(self, timeout: float) -> bool:
+        return True
+
+    def export(self, batch: object, timeout: float) -> Any:
+        raise Unexpected
+
+
+def test_a_batch_whose_export_raised_a_base_exception_is_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An export thread that a ``BaseException`` ends still reports its batch (as unsent):
+    it goes to the spool, instead of waiting out the silence patience and then a deadline."""
+    monkeypatch.setattr(threading, "excepthook", lambda arguments: None)  # (expected)
+    spool = MemorySpool()
+    sink = BatchingWorker(
+        ExporterThatRaises(), batch_size=5, batch_interval=0.0, max_buffered=1_000, spool=spool
+    )
+    for n in range(5):
+        sink.emit(event(n))
+    report = sink.close(NOT_A_HANG)
+    assert report.spooled == 5
+    assert len(spool.items) == 5
+    assert sink.take_losses() == {}
