@@ -140,6 +140,7 @@ class PostHogExporter:
     def after_fork_in_child(self) -> None:
         """No session yet (the next export makes one), and none of the package's either."""
         self._session: Any = None
+        self._host = self._endpoint.host
         self._prepared = False
         self._answered = False
         request = sys.modules.get("posthog.request")
@@ -155,6 +156,9 @@ class PostHogExporter:
                 return False
             if not self._prepared:
                 self._session = _session_without_retries()
+                self._host = self._endpoint.host
+                if self._session is not None:
+                    self._host, self._session.auth = _credentials_apart(self._host)
                 self._prepared = True
         except Exception as error:  # noqa: BLE001 - an exporter never raises
             debug("telemetry: cannot prepare to send (%s)", type(error).__name__)
@@ -176,7 +180,7 @@ class PostHogExporter:
         own = {} if self._session is None else {"session": self._session}
         try:
             request.batch_post(
-                endpoint.api_key, endpoint.host, gzip=True, timeout=timeout, batch=batch, **own
+                endpoint.api_key, self._host, gzip=True, timeout=timeout, batch=batch, **own
             )
         except request.APIError as error:
             self._answered = True
@@ -204,6 +208,25 @@ def _accepts_connections(host: str, timeout: float) -> bool:
             return True
     except OSError:
         return False
+
+
+def _credentials_apart(host: str) -> tuple[str, tuple[str, str] | None]:
+    """The host's URL without the user and password it may carry (a proxy's), and those:
+    given to the session, they are sent as they would have been, while the URL that
+    ``posthog`` logs at debug level, in the host's logs, no longer holds them."""
+    parts = urllib.parse.urlsplit(host)
+    if parts.username is None and parts.password is None:
+        return host, None
+    netloc = parts.hostname or ""
+    if ":" in netloc:  # an IPv6 address
+        netloc = f"[{netloc}]"
+    if parts.port is not None:
+        netloc = f"{netloc}:{parts.port}"
+    credentials = (
+        urllib.parse.unquote(parts.username or ""),
+        urllib.parse.unquote(parts.password or ""),
+    )
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc)), credentials
 
 
 def _session_without_retries() -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import inspect
+import logging
 import sys
 import threading
 import time
@@ -357,3 +358,37 @@ def test_a_batch_whose_export_raised_a_base_exception_is_kept(
     assert report.spooled == 5
     assert len(spool.items) == 5
     assert sink.take_losses() == {}
+
+
+# --- what reaches the host's logs -----------------------------------------------------------
+
+
+class RecordsAuthorization(FakePostHog):
+    """Healthy, and keeps each request's Authorization header."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.authorizations: list[str | None] = []
+
+    def _route(self, handler: _Handler, body: bytes, gzipped: bool) -> None:
+        self.authorizations.append(handler.headers.get("Authorization"))
+        super()._route(handler, body, gzipped)
+
+
+def test_a_host_url_with_credentials_never_reaches_the_hosts_logs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Finding: ``posthog`` logs, at debug level on its logger, the URL it posts to; a host
+    URL with a proxy's user and password in it (which the settings accept, and mask when
+    shown) was written whole into the logs of any host that logs at debug level."""
+    with RecordsAuthorization(lifetime_seconds=30) as server:
+        host = server.host.replace("://", "://relay:s3cr3tpass@")
+        sink = posthog_sink(Endpoint("phc_test", host, 10, 0.0, 100))
+        with caplog.at_level(logging.DEBUG):
+            sink.emit(event(1))
+            report = sink.close(NOT_A_HANG)
+        authorizations = server.authorizations
+    assert report.delivered == 1
+    assert authorizations == ["Basic cmVsYXk6czNjcjN0cGFzcw=="]  # (still sent, as a header)
+    assert "s3cr3tpass" not in caplog.text
+    assert "phc_test" not in caplog.text
