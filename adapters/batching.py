@@ -164,10 +164,13 @@ class _Exported(NamedTuple):
 
 
 def _seconds(timeout: float) -> float:
-    """A timeout as a wait the threading module can make: NaN, negative or unusable is 0."""
+    """A timeout as a wait the threading module can make: NaN, negative or unusable is 0;
+    one beyond any float (``10**400``) is the longest wait there is, as it asks."""
     try:
         seconds = float(timeout)
-    except (TypeError, ValueError, OverflowError):
+    except OverflowError:
+        seconds = math.inf if type(timeout) is int and timeout > 0 else 0.0
+    except (TypeError, ValueError):
         return 0.0
     return min(seconds, threading.TIMEOUT_MAX) if seconds > 0 else 0.0
 

@@ -392,3 +392,18 @@ def test_a_host_url_with_credentials_never_reaches_the_hosts_logs(
     assert authorizations == ["Basic cmVsYXk6czNjcjN0cGFzcw=="]  # (still sent, as a header)
     assert "s3cr3tpass" not in caplog.text
     assert "phc_test" not in caplog.text
+
+
+# --- flush(timeout) honoured ----------------------------------------------------------------
+
+
+def test_a_flush_given_more_time_than_any_float_waits_for_its_events() -> None:
+    """Finding: ``flush(10**400)`` (an int beyond any float) was taken as no wait at all:
+    it returned at once, timed out, with its events unsent."""
+    exporter = ScriptedExporter(silent=True)
+    sink = BatchingWorker(exporter, batch_size=10, batch_interval=0.0, max_buffered=100)
+    sink.emit(event(1))
+    threading.Timer(0.3, exporter.release).start()
+    report = sink.flush(10**400)
+    assert (report.delivered, report.timed_out) == (1, False)
+    sink.close(NOT_A_HANG)
