@@ -331,7 +331,6 @@ def test_a_worker_ended_by_a_base_exception_answers_every_wait_and_counts_the_re
     assert time.monotonic() - started < NOT_A_HANG / 2  # (it waited 2 x 10 s)
     queued = (outcomes + later).count(Accepted.QUEUED)
     assert len(exporter.sent_uuids()) + sum(sink.take_losses().values()) == queued
-    assert later.count(Accepted.DROPPED_CLOSED) == 10 or queued == 20
 
 
 class ExporterThatRaises:
