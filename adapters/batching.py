@@ -313,6 +313,11 @@ class BatchingWorker:
         self._started = True
 
     def _settle(self, timeout: float, *, closing: bool) -> DeliveryReport:
+        unsettled = 0
+        if not self._started and self._buffer:
+            self._start_worker()  # (a thread may be had now)
+            if not self._started:
+                unsettled = self._settle_without_a_worker()
         wait = _seconds(timeout)
         waiter = threading.Lock()
         waiter.acquire()
@@ -326,13 +331,35 @@ class BatchingWorker:
             self._wake_ups.put(None)
             # (a worker that finished meanwhile answered every request it could see)
             answered = self._finished or waiter.acquire(timeout=wait)
+        pending = request.pending if self._started else unsettled
         return DeliveryReport(
             delivered=self._delivered,
             failed=self._failed,
-            pending=request.pending if self._started else 0,
-            timed_out=not answered or request.pending > 0,
+            pending=pending,
+            timed_out=not answered or pending > 0,
             spooled=self._spooled,
         )
+
+    def _settle_without_a_worker(self) -> int:
+        """When no thread could be started for the worker (none to be had; or the interpreter
+        is finalizing: from Python 3.12 an exit hook cannot start one, and a process whose
+        first event is its session event at exit would have left it queued for nobody): what
+        waits is spooled on this thread, or without a spool counted lost (OUTAGE). How many
+        were neither delivered nor spooled."""
+        events: list[OutboundEvent] = []
+        for _ in range(len(self._buffer)):
+            try:
+                events.append(self._buffer.popleft())
+            except IndexError:
+                break
+        self._taken += len(events)
+        spooled_before = self._spooled
+        if self._spool is not None:
+            self._to_spool([_Batch(_wire_items(events), len(events))])
+        else:
+            self._settled += len(events)
+            self._count_lost(LossReason.OUTAGE, len(events))
+        return len(events) - (self._spooled - spooled_before)
 
     # --- the worker thread -----------------------------------------------------------------
 

@@ -8,6 +8,7 @@ hang" ones.
 
 from __future__ import annotations
 
+import _thread
 import datetime
 import inspect
 import logging
@@ -18,7 +19,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 from delivery_doubles import MemorySpool, ScriptedExporter
@@ -406,3 +407,33 @@ def test_a_flush_given_more_time_than_any_float_waits_for_its_events() -> None:
     report = sink.flush(10**400)
     assert (report.delivered, report.timed_out) == (1, False)
     sink.close(NOT_A_HANG)
+
+
+# --- no thread to be had --------------------------------------------------------------------
+
+
+def _no_thread(*arguments: object) -> NoReturn:
+    raise RuntimeError("can't create new thread at interpreter shutdown")
+
+
+@pytest.mark.parametrize("with_spool", [True, False], ids=["spooled", "counted lost"])
+def test_events_for_a_worker_that_could_not_start_are_spooled_or_counted_at_close(
+    monkeypatch: pytest.MonkeyPatch, with_spool: bool
+) -> None:
+    """Finding: when no thread could be started for the worker (from Python 3.12 an exit
+    hook cannot start one, so a process whose first event is its session event at exit is
+    such a case; or the process is out of threads), the events stayed queued for nobody: the
+    close returned with nothing pending, nothing spooled and nothing counted lost."""
+    monkeypatch.setattr(_thread, "start_new_thread", _no_thread)  # (the worker starts with it)
+    spool = MemorySpool() if with_spool else None
+    sink = BatchingWorker(
+        ScriptedExporter(), batch_size=10, batch_interval=0.0, max_buffered=100, spool=spool
+    )
+    assert sink.emit(event(1)) is Accepted.QUEUED
+    report = sink.close(NOT_A_HANG)
+    if spool is not None:
+        assert (report.spooled, report.pending, len(spool.items)) == (1, 0, 1)
+        assert sink.take_losses() == {}
+    else:
+        assert (report.spooled, report.pending, report.timed_out) == (0, 1, True)
+        assert sink.take_losses() == {LossReason.OUTAGE: 1}
