@@ -561,9 +561,12 @@ class BatchingWorker:
                 name="codeweaver-telemetry-export",
                 daemon=True,
             ).start()
-        except RuntimeError:  # no thread to be had (the interpreter is finalizing): keep it
-            unsent = ExportOutcome(ExportResult.UNREACHABLE)
-            self._wake_ups.put(_Exported(self._export_token, unsent))
+        except RuntimeError:
+            # No thread to be had: out of threads, or the interpreter is finalizing (from
+            # Python 3.12 an atexit hook, the client's exit hook, can start none). Exported on
+            # this thread instead, within the same timeout (the nearest deadline): the host's
+            # waits end on time whatever this thread does, since each has its own timeout.
+            self._export(self._export_token, batch.items, timeout)
 
     def _export(self, token: int, items: list[JSONObject], timeout: float) -> None:
         """On the export thread: one attempt, its outcome posted to the worker (even when

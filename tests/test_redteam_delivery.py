@@ -437,3 +437,30 @@ def test_events_for_a_worker_that_could_not_start_are_spooled_or_counted_at_clos
     else:
         assert (report.spooled, report.pending, report.timed_out) == (0, 1, True)
         assert sink.take_losses() == {LossReason.OUTAGE: 1}
+
+
+def test_a_close_that_can_start_no_export_thread_still_delivers_to_a_healthy_host(
+    monkeypatch: pytest.MonkeyPatch, server: FakePostHog
+) -> None:
+    """Finding: each export ran on a thread of its own, and when none could be started (from
+    Python 3.12 an ``atexit`` hook, where the client's exit hook runs, can start no thread;
+    or the process is out of threads) every batch was taken as unsent: at exit the last
+    events went to the spool though the host was healthy (a one-off run never delivered
+    them), and without a spool they were lost. Simulated: export threads fail to start as
+    they do during finalization, once the worker runs."""
+    start = threading.Thread.start
+
+    def start_unless_an_export(thread: threading.Thread) -> None:
+        if thread.name == "codeweaver-telemetry-export":
+            raise RuntimeError("can't create new thread at interpreter shutdown")
+        start(thread)
+
+    spool = MemorySpool()
+    sink = posthog_sink(Endpoint("phc_test", server.host, 10, 60.0, 100), spool=spool)
+    for n in range(5):
+        sink.emit(event(n))
+    monkeypatch.setattr(threading.Thread, "start", start_unless_an_export)  # the exit begins
+    report = sink.close(NOT_A_HANG)
+    assert (report.delivered, report.spooled) == (5, 0)
+    assert len(server.events()) == 5
+    assert spool.items == []
