@@ -431,7 +431,10 @@ class BatchingWorker:
                 request.target = self._taken + len(self._buffer)
         silent = self._in_flight is not None and now >= self._export_started + IN_FLIGHT_PATIENCE
         in_backoff = self._not_before > now
-        if (self._unreachable and in_backoff) or silent:
+        # Silence is settled at once only where there is a spool to keep the batch in: an
+        # answer may still come (a slow host), and without a spool the alternative to waiting
+        # for it, up to the deadline, is to lose the batch.
+        if (self._unreachable and in_backoff) or (silent and self._spool is not None):
             due = requests  # no answer to wait for (once the backoff ends, it is tried again)
         else:  # a deadline reached, or one a backoff outlasts
             waits_until = max(now, self._not_before)

@@ -24,7 +24,7 @@ from typing import Any, NoReturn
 import pytest
 from delivery_doubles import MemorySpool, ScriptedExporter
 from domain_samples import empty_summary
-from fake_posthog import FakePostHog, _Handler
+from fake_posthog import FakePostHog, Mode, _Handler
 
 from codeweaver_telemetry.adapters import NullSink, TelemetryClient
 from codeweaver_telemetry.adapters.batching import BatchingWorker
@@ -464,3 +464,27 @@ def test_a_close_that_can_start_no_export_thread_still_delivers_to_a_healthy_hos
     assert (report.delivered, report.spooled) == (5, 0)
     assert len(server.events()) == 5
     assert spool.items == []
+
+
+# --- a slow host, and no spool --------------------------------------------------------------
+
+
+def test_without_a_spool_a_slow_host_is_waited_for_up_to_the_deadline() -> None:
+    """Finding: an export with no answer within half a second was taken as silence, and a
+    flush or close then settled at once, which without a spool (no state directory; the
+    stdout sink has none) meant: a flush returned after 0.5 s of its 5 s with nothing sent,
+    and a close counted every event lost at once, though the host (answering in 1 s) would
+    have taken them all within the budget."""
+    with FakePostHog(lifetime_seconds=30, slow_seconds=1.0) as server:
+        server.mode = Mode.SLOW
+        sink = posthog_sink(Endpoint("phc_test", server.host, 25, 60.0, 1_000))
+        for n in range(25):
+            sink.emit(event(n))
+        flushed = sink.flush(NOT_A_HANG)
+        for n in range(10):
+            sink.emit(event(n))
+        closed = sink.close(NOT_A_HANG)
+        assert server.wait_for_events(35, timeout=NOT_A_HANG)
+    assert (flushed.delivered, flushed.pending, flushed.timed_out) == (25, 0, False)
+    assert (closed.delivered, closed.pending) == (35, 0)
+    assert sink.take_losses() == {}
