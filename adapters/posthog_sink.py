@@ -83,7 +83,7 @@ class PostHogExporter:
         self._prepared = False
         self._answered = False
         request = sys.modules.get("posthog.request")
-        if request is not None and hasattr(request, "reset_sessions"):  # (posthog >= 7.15)
+        if request is not None:  # its pooled connections are the parent's
             request.reset_sessions()
 
     def prepare(self, timeout: float) -> bool:
@@ -113,10 +113,14 @@ class PostHogExporter:
         from posthog import request  # noqa: PLC0415 - on an export thread, never at start-up
 
         endpoint = self._endpoint
-        own = {} if self._session is None else {"session": self._session}
         try:
             request.batch_post(
-                endpoint.api_key, endpoint.host, gzip=True, timeout=timeout, batch=batch, **own
+                endpoint.api_key,
+                endpoint.host,
+                gzip=True,
+                timeout=timeout,
+                batch=batch,
+                session=self._session,
             )
         except request.APIError as error:
             self._answered = True
@@ -147,15 +151,10 @@ def _accepts_connections(host: str, timeout: float) -> bool:
 
 
 def _session_without_retries() -> Any:
-    """A session of our own, or None when this ``posthog`` sends through its shared one
-    only (before 7.13, ``post`` took no session)."""
-    import inspect  # noqa: PLC0415 - with posthog, on an export thread
-
+    """A session of our own, which never retries: the worker decides when to try again."""
     import requests  # noqa: PLC0415 - with posthog, on an export thread
-    from posthog import request  # noqa: PLC0415 - loaded here so that sending starts at once
+    from posthog import request  # noqa: F401, PLC0415 - loaded here so that sending starts at once
 
-    if "session" not in inspect.signature(request.post).parameters:
-        return None
     session = requests.Session()
     adapter = requests.adapters.HTTPAdapter(max_retries=0)
     session.mount("https://", adapter)
