@@ -59,11 +59,19 @@ to that descriptor, so a path swapped for a link meanwhile leads nowhere. Files 
 with ``os.open(..., 0o600)`` and ``fchmod`` (no umask can widen them), opened with
 ``O_NOFOLLOW | O_NONBLOCK`` and checked with ``fstat``: a link, a FIFO, a device, a file with a
 second name (hard link) or one larger than the byte bound is removed unread (its name's count
-as ``WRITE_FAILED``); a directory is left alone; a listing looks at most at
-:data:`MAX_ENTRIES` entries. Every line read back is checked for shape
+as ``WRITE_FAILED``); a directory is left alone. A name's count is believed only as far as the
+entry can hold it (none for anything but a regular file, at most one per
+:data:`MIN_LINE_BYTES` bytes of one), so that no planted name fills the bounds for good or
+inflates ``status`` and the losses. A listing looks at most at :data:`MAX_ENTRIES` of the
+spool's own names, among at most :data:`MAX_LISTED_FACTOR` times as many of any name (files
+of other names neither hide the segments nor make a listing long); an opt-out lists them all.
+Every line read back, and every item appended, is checked for shape
 (exactly the five keys, a canonical lowercase uuid, a non-empty string event and distinct id,
 an object of properties nested at most :data:`MAX_DEPTH` deep, a time-zoned ISO timestamp, no
-NaN, a capture time the names can hold); anything else is dropped and counted: an item handed
+NaN, a capture time the names can hold) and must pass the wire check unchanged (the event name
+a label, the distinct id a session id or a label, nothing of the properties dropped): what the
+spool hands out is sent, and a file on disk, or an item handed over by mistake, may carry a
+path or a secret. Anything else is dropped and counted: an item handed
 to :meth:`Spool.append` as ``NOT_BUILT``, a line read back as ``WRITE_FAILED``.
 
 **Never raises.** Every ``OSError`` (``ENOSPC`` included) and every other ``Exception`` becomes
@@ -80,6 +88,7 @@ import collections
 import contextlib
 import datetime
 import errno
+import functools
 import json
 import math
 import os
@@ -91,7 +100,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, NamedTuple
+from typing import TYPE_CHECKING, Final, NamedTuple, TypeGuard
 
 from codeweaver_telemetry.core.app import App
 from codeweaver_telemetry.core.sink import LossReason
@@ -106,6 +115,7 @@ except ImportError:  # Windows: no flock; ownership falls back to the files' age
     fcntl = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:
+    from codeweaver_telemetry.core.policy import PrivacyPolicy
     from codeweaver_telemetry.core.vocabulary import JSONObject
 
 SPOOL_DIRECTORY_NAME: Final = "spool"
@@ -117,6 +127,8 @@ MAX_TEXT: Final = 1024
 MAX_ENTRIES: Final = 4096
 """How many directory entries one listing looks at (a directory stuffed with junk costs no
 more than this)."""
+MAX_LISTED_FACTOR: Final = 16
+"""A listing stops after this many times :data:`MAX_ENTRIES` entries of any name."""
 MAX_SEGMENTS_PER_CLAIM: Final = 64
 """How many files one claim opens before giving up for now (each may be junk)."""
 STALE_SECONDS: Final = 3600.0
@@ -125,6 +137,8 @@ claimed file."""
 MAX_PIECES: Final = 8
 """Into how many files, at most, a claim splits what it leaves of a segment."""
 WRITE_CHUNK: Final = 1 << 20
+MIN_LINE_BYTES: Final = 64
+"""Fewer bytes than any wire item's line takes (its uuid and timestamp alone take more)."""
 ITEM_KEYS: Final = frozenset({"event", "distinct_id", "properties", "timestamp", "uuid"})
 
 _NAME: Final = re.compile(
@@ -285,13 +299,20 @@ class _Place:
         where, relative = self._where(name)
         return os.stat(where, follow_symlinks=False, **relative)
 
-    def entries(self) -> Iterator[os.DirEntry[str]]:
+    def entries(self, *, bounded: bool = True) -> Iterator[os.DirEntry[str]]:
+        """The directory's entries: at most :data:`MAX_ENTRIES` of the spool's own names
+        (segments, temporary files) among at most :data:`MAX_LISTED` of any name, so that
+        files of other names (another version's, junk) neither hide the segments nor make a
+        listing long; every entry when not ``bounded`` (an opt-out deletes them all)."""
         target: int | str = self.path if self.descriptor is None else self.descriptor
+        own = 0
         with os.scandir(target) as listing:
             for index, entry in enumerate(listing):
-                if index >= MAX_ENTRIES:
-                    debug("telemetry: the spool directory has more than %d entries", MAX_ENTRIES)
+                if bounded and (own >= MAX_ENTRIES or index >= MAX_LISTED_FACTOR * MAX_ENTRIES):
+                    debug("telemetry: the spool directory has too many entries")
                     return
+                if _is_own_name(entry.name):
+                    own += 1
                 yield entry
 
 
@@ -443,7 +464,7 @@ class Spool:
                 if place is None:
                     return
                 with place:
-                    for entry in list(place.entries()):
+                    for entry in list(place.entries(bounded=False)):
                         if not entry.is_dir(follow_symlinks=False):
                             _quietly(place.unlink, entry.name)
                 os.rmdir(self.directory)
@@ -979,19 +1000,28 @@ def _segments(place: _Place, *, temporaries: bool = False) -> list[_Entry]:
         if match is None:
             found.append(_Entry(name, 0, 0, 0, "", state, status.st_size, status.st_mtime))
             continue
+        regular = stat.S_ISREG(status.st_mode)
+        size = status.st_size if regular else 0
+        # A name's count is believed only as far as the file can hold it: a name chooses
+        # nothing (a directory or a link named "999999999 events" would fill every bound).
+        events = min(int(match["count"]), size // MIN_LINE_BYTES)
         found.append(
             _Entry(
                 name,
                 int(match["oldest"]),
                 int(match["newest"]),
-                int(match["count"]),
+                events,
                 match["token"],
                 state,
-                status.st_size if stat.S_ISREG(status.st_mode) else 0,
+                size,
                 status.st_mtime,
             )
         )
     return found
+
+
+def _is_own_name(name: str) -> bool:
+    return name.startswith(_TEMPORARY_PREFIX) or _NAME.fullmatch(name) is not None
 
 
 def _age_order(entry: _Entry) -> tuple[int, str]:
@@ -1071,7 +1101,10 @@ def _write_all(descriptor: int, data: bytes) -> tuple[int, OSError | None]:
         try:
             count = os.write(descriptor, view[written : written + WRITE_CHUNK])
         except OSError as error:
-            return written, error
+            # Without its traceback: kept, it holds this frame and, through it, the caller's,
+            # which holds the error: a cycle that keeps the spool, its open segment and the
+            # segment's lock alive until the garbage collector runs.
+            return written, error.with_traceback(None)
         if count <= 0:
             return written, OSError(errno.ENOSPC, "no progress writing the spool")
         written += count
@@ -1170,7 +1203,8 @@ def _no_constant(name: str) -> object:
 
 
 def _checked_item(item: dict[object, object]) -> int | None:
-    """The capture time (ms) of a well-shaped wire item; None for anything else."""
+    """The capture time (ms) of a well-shaped wire item that the wire check passes as it is;
+    None for anything else."""
     if len(item) != len(ITEM_KEYS) or set(item) != ITEM_KEYS:
         return None
     event, distinct_id = item["event"], item["distinct_id"]
@@ -1190,10 +1224,51 @@ def _checked_item(item: dict[object, object]) -> int | None:
     if moment.tzinfo is None:
         return None
     captured_ms = int(moment.timestamp() * 1000)
-    return captured_ms if 0 <= captured_ms < _MAX_MS else None
+    if not 0 <= captured_ms < _MAX_MS:
+        return None
+    return captured_ms if _passes_wire_check(event, distinct_id, properties) else None
 
 
-def _is_text(value: object) -> bool:
+def _passes_wire_check(event: str, distinct_id: str, properties: dict[str, object]) -> bool:
+    """Whether the wire check would send the item as it is: nothing of it dropped or
+    redacted, the event name a label, the distinct id a session id or a label. A shape is
+    not enough: an item handed over by mistake, or planted on disk, may carry a path, an
+    address or a secret, and what the spool returns is sent. (The machine's own names are
+    not known here; the client's check, which knows them, passed every item it sends.)"""
+    from codeweaver_telemetry.core.wire import (  # noqa: PLC0415 - loaded off the host's path
+        PRIVACY_FILTER_KEY,
+        QUERY_TEXT_KEY,
+        checked_event,
+        is_label,
+        is_session_id,
+    )
+
+    policy = _neutral_policy()
+    if not (is_session_id(distinct_id) or is_label(distinct_id, policy)):
+        return False
+    plain = {key: value for key, value in properties.items() if key != PRIVACY_FILTER_KEY}
+    # Only the search event carries plain words, in query_text; any other item is a label.
+    for query_words in (False, True) if QUERY_TEXT_KEY in properties else (False,):
+        try:
+            checked = checked_event(event, properties, policy, query_words=query_words)
+        except Exception:  # noqa: BLE001 - an item from disk the check cannot take is not sent
+            return False
+        result = checked.value_or(None)
+        if result is not None and result.dropped == 0 and result.redacted == 0:
+            kept = result.properties
+            if {key: value for key, value in kept.items() if key != PRIVACY_FILTER_KEY} == plain:
+                return True
+    return False
+
+
+@functools.cache
+def _neutral_policy() -> PrivacyPolicy:
+    from codeweaver_telemetry.core.policy import PrivacyPolicy  # noqa: PLC0415 - see above
+
+    return PrivacyPolicy(hash_key=bytes(32))
+
+
+def _is_text(value: object) -> TypeGuard[str]:
     return type(value) is str and 0 < len(value) <= MAX_TEXT
 
 

@@ -1,0 +1,228 @@
+"""Red-team findings on the merged lifecycle parts (spool, flags, host test kit, client): each
+test is an attack or an unlucky user's case that broke what was merged, kept as a regression
+test once fixed (an ``xfail(strict=True)`` marks one whose fix is in a file this branch does
+not own)."""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+from codeweaver_telemetry.adapters import spool as spool_module
+from codeweaver_telemetry.adapters.spool import Spool, SpoolLimits
+from codeweaver_telemetry.adapters.testing import (
+    InMemorySink,
+    telemetry_client_for_tests,
+)
+from codeweaver_telemetry.core.sink import LossReason, OutboundEvent
+from codeweaver_telemetry.core.vocabulary import JSONObject
+
+NOW = 1_800_000_000.0
+
+
+def wire_item(properties: JSONObject, *, name: str = "codeweaver_search") -> JSONObject:
+    session = str(uuid.uuid4())
+    return OutboundEvent(name, session, properties, NOW).to_json(str(uuid.uuid4()))
+
+
+def fresh_items(count: int) -> list[JSONObject]:
+    return [wire_item({"n": index, "mode": "hybrid"}) for index in range(count)]
+
+
+@pytest.fixture
+def directory(tmp_path: Path) -> Path:
+    return tmp_path / "state dir ü" / "spool"  # spaces and non-ASCII on the way
+
+
+def spool_at(directory: Path, **limits: float) -> Spool:
+    return Spool(str(directory), limits=SpoolLimits(**limits), clock=lambda: NOW)  # type: ignore[arg-type]
+
+
+def drained(spool: Spool, *, rounds: int = 200) -> list[JSONObject]:
+    got: list[JSONObject] = []
+    for _ in range(rounds):
+        claimed = spool.claim(50)
+        if claimed is None:
+            return got
+        got += claimed.items
+        claimed.delivered()
+    return got
+
+
+def plant_segment(directory: Path, lines: list[bytes], *, count: int | None = None) -> Path:
+    """A segment written by someone else (malware, another tool) under a valid name."""
+    token = f"1-{'b' * 16}"
+    ms = int(NOW * 1000)
+    path = directory / f"v1.{ms}.{ms}.{len(lines) if count is None else count}.{token}.ready"
+    path.write_bytes(b"".join(line + b"\n" for line in lines))
+    path.chmod(0o600)
+    return path
+
+
+LEAKING = {
+    "file": "/home/alice/projects/secret-merger/plan.py",
+    "email": "alice@example.com",
+    "note": "password=hunter2",
+}
+
+
+# --- spool: only wire-checked events, in and out --------------------------------------------
+
+
+def test_the_spool_never_writes_an_item_that_fails_the_wire_check(directory: Path) -> None:
+    """Issue 11: 'Only events that passed the wire check are ever written'. The spool's own
+    shape check let any JSON through: a path, an e-mail address and a secret were written
+    to disk in clear text (and then sent by the next process)."""
+    spool = spool_at(directory)
+    spool.append([wire_item(dict(LEAKING))])
+    spool.close()
+    files = list(directory.iterdir()) if directory.exists() else []
+    on_disk = b"".join(path.read_bytes() for path in files if path.is_file())
+    assert b"alice" not in on_disk
+    assert b"hunter2" not in on_disk
+
+
+def test_a_planted_segment_of_leaking_items_is_never_handed_out_for_sending(
+    directory: Path,
+) -> None:
+    """The spool is input from disk: a segment planted in the state directory (or written by
+    a buggy version) with well-shaped items that carry a path, an e-mail address or a
+    non-label event name was handed to the delivery worker as it was, to be sent."""
+    spool = spool_at(directory)
+    spool.append(fresh_items(1))
+    spool.close()
+    planted = [
+        json.dumps(wire_item(dict(LEAKING))).encode(),
+        json.dumps(wire_item({"n": 1}, name="see /home/alice/x.py")).encode(),
+        json.dumps({**wire_item({"n": 1}), "distinct_id": "alice@example.com"}).encode(),
+    ]
+    plant_segment(directory, planted)
+    sent = json.dumps(drained(spool_at(directory)))
+    assert "alice" not in sent
+    assert "hunter2" not in sent
+
+
+def test_events_that_passed_the_wire_check_still_round_trip(directory: Path) -> None:
+    """The re-check on the way in and out keeps every event the client really sends."""
+    sink = InMemorySink()
+    client = telemetry_client_for_tests(sink, tools_over_privacy=True)
+    client.start_session({"version": "1.2.3"})
+    client.capture("codeweaver_search", {"mode": "hybrid", "n": 3, "ok": True})
+    client.end_session()
+    client.shutdown()
+    items = list(sink.wire_items)
+    assert len(items) == 2
+    spool = Spool(str(directory))
+    assert spool.append(items) == {}
+    spool.close()
+    back = drained(Spool(str(directory)))
+    assert back == items
+
+
+# --- spool: what a listing believes --------------------------------------------------------
+
+
+def test_a_directory_planted_under_a_segment_name_does_not_fill_the_spool_for_ever(
+    directory: Path,
+) -> None:
+    """A directory named like a ready segment claiming 999,999,999 events is left alone (it
+    cannot be claimed), but its name's count was added to every bound check: the spool
+    thought itself full for good and dropped every later append as SPOOL_FULL."""
+    spool_at(directory).append(fresh_items(1))
+    planted = directory / f"v1.0.0.999999999.1-{'c' * 16}.ready"
+    planted.mkdir()
+    spool = spool_at(directory)
+    losses = spool.append(fresh_items(5))
+    assert LossReason.SPOOL_FULL not in losses
+    assert len(drained(spool)) == 6
+    assert planted.is_dir()
+
+
+def test_a_name_cannot_make_status_or_losses_say_more_than_a_file_can_hold(
+    directory: Path,
+) -> None:
+    """A tiny file (or a link, a FIFO) named as holding 999,999,999 events made ``status``
+    report that many waiting, and its removal counted that many losses into the session
+    event: counts a planted name chooses."""
+    spool_at(directory).append(fresh_items(2))
+    plant_segment(directory, [b"{}"], count=999_999_999)
+    os.symlink("/dev/zero", directory / f"v1.1.1.888888888.1-{'d' * 16}.ready")
+    spool = spool_at(directory)
+    assert spool.status().waiting < 1000
+    claimed = spool.claim(100)
+    assert claimed is not None
+    assert sum(claimed.losses.values()) < 1000
+    assert sum(spool.take_losses().values()) < 1000
+
+
+def test_junk_entries_in_the_directory_do_not_blind_the_spool(
+    directory: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A listing looks at MAX_ENTRIES entries, and counted files of any name toward it: a
+    directory holding that many files of other names (another version's, junk planted
+    there) hid the spool's own segments from every claim, bound and status: events written
+    were never delivered, and the bounds never held (the spool grew without limit)."""
+    monkeypatch.setattr(spool_module, "MAX_ENTRIES", 8)
+    spool = spool_at(directory, max_events=20)
+    spool.append(fresh_items(1))
+    for index in range(100):
+        (directory / f"junk-{index}").write_bytes(b"")
+    for _ in range(10):
+        spool.append(fresh_items(3))
+        spool.close()
+    status = spool.status()
+    assert status.waiting == 20
+    assert len(drained(spool_at(directory))) == 20
+
+
+def test_an_opt_out_deletes_the_spool_whatever_else_the_directory_holds(
+    directory: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``delete_all`` (what ``disable`` calls) listed MAX_ENTRIES entries only: past that,
+    segments stayed on disk and the directory with them, though the user opted out."""
+    monkeypatch.setattr(spool_module, "MAX_ENTRIES", 8)
+    spool = spool_at(directory)
+    spool.append(fresh_items(1))
+    for index in range(300):
+        (directory / f"junk-{index}").write_bytes(b"")
+    for _ in range(5):
+        spool.append(fresh_items(2))
+        spool.close()
+    spool.delete_all()
+    assert not directory.exists()
+
+
+def test_a_spool_dropped_after_a_failed_write_frees_its_segment_at_once(
+    directory: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failed write (a full disk) kept its OSError with the traceback, whose frames held
+    the error again: a cycle that kept the dropped spool, its open segment and the segment's
+    lock alive until the garbage collector ran, so no other spool of the process (a second
+    client's, the next test's) could claim what it had written. Found by the spool's
+    property test (slow suite), which failed on main with this sequence."""
+    spool = spool_at(directory)
+    spool.append(fresh_items(1))
+    real_write = os.write
+    calls = 0
+
+    def full_once(descriptor: int, data: bytes) -> int:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise OSError(28, "No space left on device")
+        return real_write(descriptor, data)
+
+    gc.disable()
+    try:
+        with monkeypatch.context() as patch:
+            patch.setattr(os, "write", full_once)
+            assert spool.append(fresh_items(1)) == {LossReason.OUTAGE: 1}
+        del spool
+        assert len(drained(spool_at(directory))) == 1
+    finally:
+        gc.enable()
