@@ -8,12 +8,16 @@ from __future__ import annotations
 import gc
 import json
 import os
+import threading
+import time
 import uuid
 from pathlib import Path
 
 import pytest
 
+from codeweaver_telemetry.adapters import posthog_flags
 from codeweaver_telemetry.adapters import spool as spool_module
+from codeweaver_telemetry.adapters.posthog_flags import PostHogFlags, flag_values
 from codeweaver_telemetry.adapters.spool import Spool, SpoolLimits
 from codeweaver_telemetry.adapters.testing import (
     InMemorySink,
@@ -195,6 +199,77 @@ def test_an_opt_out_deletes_the_spool_whatever_else_the_directory_holds(
         spool.close()
     spool.delete_all()
     assert not directory.exists()
+
+
+# --- flags -----------------------------------------------------------------------------------
+
+
+class _Endpoint:
+    api_key = "phc_test"
+    host = "http://127.0.0.1:9"
+
+
+class _FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_refresh_held_by_the_server_does_not_let_refresh_threads_pile_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A server that holds the /flags request open (a trickle of bytes keeps posthog's
+    per-read timeout from firing) kept a refresh thread for ever; the gate lapsed after
+    twice the request timeout and the next lookup started another, and so on: a thread and
+    a connection per lapse, without bound, in a long-running host."""
+    release = threading.Event()
+    running = 0
+    most = 0
+    lock = threading.Lock()
+
+    def held(endpoint: object, distinct_id: str, timeout: float) -> dict[str, object]:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        release.wait(10.0)
+        with lock:
+            running -= 1
+        return {}
+
+    monkeypatch.setattr(posthog_flags, "fetch_with_posthog", held)
+    clock = _FakeClock()
+    flags = PostHogFlags(_Endpoint(), budget=0.0, request_timeout=1.0, clock=clock)
+    try:
+        for _ in range(20):
+            flags.all("anonymous")
+            deadline = time.monotonic() + 2.0
+            while running == 0 and time.monotonic() < deadline:
+                time.sleep(0.005)
+            clock.now += 3.0  # past the gate's lapse
+        time.sleep(0.05)
+        assert most <= 1
+    finally:
+        release.set()
+
+
+def test_a_huge_flags_answer_is_bounded_before_it_reaches_the_host() -> None:
+    """A hostile or broken /flags answer (100,000 flags, a megabyte variant, a key of a
+    megabyte) reached the host whole through get_all_feature_flags and get_feature_flag."""
+    flags: dict[str, dict[str, object]] = {
+        f"flag_{index}": {"enabled": True} for index in range(100_000)
+    }
+    flags["big"] = {"enabled": True, "variant": "v" * 1_000_000}
+    flags["k" * 1_000_000] = {"enabled": True}
+    values = flag_values({"flags": flags})
+    assert len(values) <= posthog_flags.MAX_FLAGS
+    assert all(len(key) <= posthog_flags.MAX_FLAG_TEXT for key in values)
+    assert all(
+        not isinstance(value, str) or len(value) <= posthog_flags.MAX_FLAG_TEXT
+        for value in values.values()
+    )
 
 
 def test_a_spool_dropped_after_a_failed_write_frees_its_segment_at_once(
