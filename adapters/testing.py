@@ -231,9 +231,45 @@ def capture_telemetry(
         flag_overrides=flag_overrides,
         sensitive_literals=sensitive_literals,
     )
-    previous = set_telemetry_client(client, app)
+    frame = _Capture(client, app)
+    with _captures_lock:
+        frame.previous = set_telemetry_client(client, app)
+        _captures.append(frame)
     try:
         yield sink.captured
     finally:
-        set_telemetry_client(previous, app)
+        with _captures_lock:
+            _end(frame)
         client.shutdown()
+
+
+class _Capture:
+    """One :func:`capture_telemetry` block under way: its client, and the process client it
+    replaced."""
+
+    __slots__ = ("app", "client", "previous")
+
+    def __init__(self, client: TelemetryClient, app: str | App) -> None:
+        self.client = client
+        self.app = app
+        self.previous: TelemetryClient | None = None
+
+
+# Blocks may end out of order (two threads of a parallel runner, a helper's block inside a
+# fixture's): a block that ends before one it was replaced by hands its ``previous`` on to
+# that one, so that the last to end puts back the client that was there before all of them,
+# never a test client already shut down.
+_captures: list[_Capture] = []
+_captures_lock = threading.Lock()
+
+
+def _end(frame: _Capture) -> None:
+    index = next((i for i, other in enumerate(_captures) if other is frame), None)
+    if index is None:
+        return
+    del _captures[index]
+    later = next((other for other in _captures[index:] if other.previous is frame.client), None)
+    if later is not None:
+        later.previous = frame.previous
+    else:
+        set_telemetry_client(frame.previous, frame.app)

@@ -11,6 +11,7 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,9 +19,11 @@ import pytest
 from codeweaver_telemetry.adapters import posthog_flags
 from codeweaver_telemetry.adapters import spool as spool_module
 from codeweaver_telemetry.adapters.posthog_flags import PostHogFlags, flag_values
+from codeweaver_telemetry.adapters.registry import get_telemetry_client, set_telemetry_client
 from codeweaver_telemetry.adapters.spool import Spool, SpoolLimits
 from codeweaver_telemetry.adapters.testing import (
     InMemorySink,
+    capture_telemetry,
     telemetry_client_for_tests,
 )
 from codeweaver_telemetry.core.sink import LossReason, OutboundEvent
@@ -270,6 +273,66 @@ def test_a_huge_flags_answer_is_bounded_before_it_reaches_the_host() -> None:
         not isinstance(value, str) or len(value) <= posthog_flags.MAX_FLAG_TEXT
         for value in values.values()
     )
+
+
+# --- host test kit ---------------------------------------------------------------------------
+
+
+def test_captures_that_overlap_restore_the_process_client_not_a_shut_down_one() -> None:
+    """Two captures that end out of order (two threads of a parallel test runner, or a
+    fixture and a helper each using ``capture_telemetry``): the second put back the first's
+    test client, already shut down, as the process client for every later test."""
+    original = telemetry_client_for_tests(InMemorySink())
+    before = set_telemetry_client(original)
+    try:
+        first = capture_telemetry()
+        second = capture_telemetry()
+        first.__enter__()
+        second.__enter__()
+        first.__exit__(None, None, None)
+        second.__exit__(None, None, None)
+        assert get_telemetry_client() is original
+    finally:
+        set_telemetry_client(before)
+        original.shutdown()
+
+
+@pytest.fixture
+def no_process_client() -> Iterator[None]:
+    before = set_telemetry_client(None)
+    try:
+        yield
+    finally:
+        set_telemetry_client(before)
+
+
+def test_overlapping_captures_in_threads_leave_no_test_client_behind(
+    no_process_client: None,
+) -> None:
+    """The same in real threads: after both end, no test client is left as the process
+    client (the next get_telemetry_client builds one from the configuration)."""
+    entered = threading.Barrier(2, timeout=5.0)
+    first_out = threading.Event()
+
+    def first() -> None:
+        with capture_telemetry():
+            entered.wait()
+            entered.wait()  # the second has entered too
+        first_out.set()
+
+    def second() -> None:
+        entered.wait()
+        with capture_telemetry():
+            entered.wait()
+            first_out.wait(5.0)
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10.0)
+    assert not any(thread.is_alive() for thread in threads)
+    assert set_telemetry_client(None) is None
 
 
 def test_a_spool_dropped_after_a_failed_write_frees_its_segment_at_once(
