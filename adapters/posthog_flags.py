@@ -227,9 +227,11 @@ class PostHogFlags:
 
         Returns early, False, when a refresh fails (refused, silent past the request timeout,
         5xx, 429) or while backing off after one: no values will come within the wait. Blocks
-        the calling thread: from an event loop, run it in a worker thread.
+        the calling thread, but never a running event loop's: there it only starts the
+        refresh and says whether values are here (run it in a worker thread to wait).
         """
-        deadline = time.monotonic() + wait_seconds(self._budget if timeout is None else timeout)
+        wait = wait_seconds(self._budget if timeout is None else timeout)
+        deadline = time.monotonic() + (0.0 if _in_running_event_loop() else wait)
         self._start_afresh_if_forked()
         while self._values is None:
             completed = self._completed
@@ -308,6 +310,12 @@ class PostHogFlags:
         # A child forked without os.fork's hooks (they run for os.fork only).
         if self._pid != os.getpid():
             self.after_fork_in_child()
+
+
+def _in_running_event_loop() -> bool:
+    """Whether this thread runs an asyncio event loop now (without importing asyncio)."""
+    running_loop = getattr(sys.modules.get("asyncio.events"), "_get_running_loop", None)
+    return running_loop is not None and running_loop() is not None
 
 
 def reset_posthog_sessions() -> None:
