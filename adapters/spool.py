@@ -78,7 +78,7 @@ to :meth:`Spool.append` as ``NOT_BUILT``, a line read back as ``WRITE_FAILED``.
 a counted :class:`LossReason` (``OUTAGE`` for events that could not be written) or a no-op,
 with one debug line. No I/O happens at import time, nor in the constructor. The delivery worker
 calls a spool from its own thread (a lock makes a second thread safe, not fast). In a forked
-child a spool forgets the parent's segment (per object: ``os.register_at_fork`` and a pid
+child a spool forgets the parent's segment (per object: a weak at-fork registration and a pid
 check) and starts its own.
 """
 
@@ -107,6 +107,7 @@ from codeweaver_telemetry.core.sink import LossReason
 
 from .directories import user_state_directory
 from .files import owned_by_user
+from .forks import start_afresh_in_children
 from .log import debug
 
 try:
@@ -380,14 +381,10 @@ class Spool:
         """During an append: the lines neither written nor counted yet."""
         self._pending: collections.Counter[LossReason] = collections.Counter()
         self._claims: weakref.WeakSet[ClaimedBatch] = weakref.WeakSet()
-        reference = weakref.ref(self)
-
-        def forget_in_child() -> None:
-            spool = reference()
-            if spool is not None:
-                spool._forget_inherited()
-
-        os.register_at_fork(after_in_child=forget_in_child)
+        # Through the shared weak registry: an at-fork hook of its own per spool could never
+        # be removed, so a host making a client (and a spool) per task would add one per
+        # spool for ever, each run at every fork.
+        start_afresh_in_children(self)
 
     # --- the interface ----------------------------------------------------------------------
 
@@ -502,6 +499,10 @@ class Spool:
     def _check_pid(self) -> None:
         if self._pid != os.getpid():
             self._forget_inherited()
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child: forget the parent's segment and claims (see below)."""
+        self._forget_inherited()
 
     def _forget_inherited(self) -> None:
         """In a forked child: the parent's segment and locks are the parent's."""
