@@ -370,10 +370,16 @@ class Spool:
         *,
         limits: SpoolLimits = SpoolLimits(),
         clock: Callable[[], float] = time.time,
+        query_opt_in: bool = True,
     ) -> None:
+        """``query_opt_in``: whether the user's opt-in to the search event's query properties
+        holds now (the ``tools_over_privacy`` setting): without it, an item that carries
+        them is neither written nor handed out, so that withdrawing the opt-in stops what
+        waits in the spool too."""
         self.directory = directory
         self.limits = limits
         self._clock = clock
+        self._query_opt_in = query_opt_in
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self._segment: _Open | None = None
@@ -526,7 +532,7 @@ class Spool:
         now_ms = self._now_ms()
         lines: list[_Line] = []
         for item in items:
-            line = _encoded(item)
+            line = _encoded(item, query_opt_in=self._query_opt_in)
             if line is None:
                 losses[LossReason.NOT_BUILT] += 1
             elif self._expired(line.captured_ms, now_ms):
@@ -634,7 +640,7 @@ class Spool:
         if not rest:
             place.unlink(held.name)
             return count, entry._replace(events=0, size=0)
-        first = _decoded(rest[0][:-1])
+        first = _decoded(rest[0][:-1], query_opt_in=self._query_opt_in)
         oldest = first.captured_ms if first is not None else entry.oldest_ms
         name = _name(oldest, max(oldest, entry.newest_ms), len(rest), _token(), "ready")
         os.close(_create_locked(place, name, b"".join(rest)))  # before the old one goes
@@ -834,7 +840,7 @@ class Spool:
         for raw in content.split(b"\n"):
             if not raw:
                 continue
-            line = _decoded(raw)
+            line = _decoded(raw, query_opt_in=self._query_opt_in)
             if line is None:
                 losses[LossReason.WRITE_FAILED] += 1
             elif self._expired(line.captured_ms, now_ms):
@@ -1171,11 +1177,11 @@ def _log_failure(doing: str, error: BaseException) -> None:
 # --- items ----------------------------------------------------------------------------------
 
 
-def _encoded(item: object) -> _Line | None:
+def _encoded(item: object, *, query_opt_in: bool) -> _Line | None:
     """One wire item as a spool line, or None when it is not one."""
     if not isinstance(item, dict):
         return None
-    captured_ms = _checked_item(item)
+    captured_ms = _checked_item(item, query_opt_in=query_opt_in)
     if captured_ms is None:
         return None
     try:
@@ -1185,7 +1191,7 @@ def _encoded(item: object) -> _Line | None:
     return _Line(item, captured_ms, text.encode("ascii") + b"\n")
 
 
-def _decoded(raw: bytes) -> _Line | None:
+def _decoded(raw: bytes, *, query_opt_in: bool) -> _Line | None:
     """A spool line read back, or None when it is torn, not JSON or not a wire item."""
     try:
         item = json.loads(raw, parse_constant=_no_constant)
@@ -1193,7 +1199,7 @@ def _decoded(raw: bytes) -> _Line | None:
         return None
     if not isinstance(item, dict):
         return None
-    captured_ms = _checked_item(item)
+    captured_ms = _checked_item(item, query_opt_in=query_opt_in)
     if captured_ms is None:
         return None
     return _Line(item, captured_ms, raw + b"\n")
@@ -1203,7 +1209,7 @@ def _no_constant(name: str) -> object:
     raise ValueError(f"{name} is not JSON")
 
 
-def _checked_item(item: dict[object, object]) -> int | None:
+def _checked_item(item: dict[object, object], *, query_opt_in: bool) -> int | None:
     """The capture time (ms) of a well-shaped wire item that the wire check passes as it is;
     None for anything else."""
     if len(item) != len(ITEM_KEYS) or set(item) != ITEM_KEYS:
@@ -1227,10 +1233,13 @@ def _checked_item(item: dict[object, object]) -> int | None:
     captured_ms = int(moment.timestamp() * 1000)
     if not 0 <= captured_ms < _MAX_MS:
         return None
-    return captured_ms if _passes_wire_check(event, distinct_id, properties) else None
+    passes = _passes_wire_check(event, distinct_id, properties, query_opt_in=query_opt_in)
+    return captured_ms if passes else None
 
 
-def _passes_wire_check(event: str, distinct_id: str, properties: dict[str, object]) -> bool:
+def _passes_wire_check(
+    event: str, distinct_id: str, properties: dict[str, object], *, query_opt_in: bool
+) -> bool:
     """Whether the wire check would send the item as it is: nothing of it dropped or
     redacted, the event name a label, the distinct id a session id or a label. A shape is
     not enough: an item handed over by mistake, or planted on disk, may carry a path, an
@@ -1244,7 +1253,7 @@ def _passes_wire_check(event: str, distinct_id: str, properties: dict[str, objec
         is_session_id,
     )
 
-    policy = _neutral_policy()
+    policy = _neutral_policy(query_opt_in)
     if not (is_session_id(distinct_id) or is_label(distinct_id, policy)):
         return False
     plain = {key: value for key, value in properties.items() if key != PRIVACY_FILTER_KEY}
@@ -1263,10 +1272,10 @@ def _passes_wire_check(event: str, distinct_id: str, properties: dict[str, objec
 
 
 @functools.cache
-def _neutral_policy() -> PrivacyPolicy:
+def _neutral_policy(query_opt_in: bool) -> PrivacyPolicy:
     from codeweaver_telemetry.core.policy import PrivacyPolicy  # noqa: PLC0415 - see above
 
-    return PrivacyPolicy(hash_key=bytes(32))
+    return PrivacyPolicy(hash_key=bytes(32), tools_over_privacy=query_opt_in)
 
 
 def _is_text(value: object) -> TypeGuard[str]:

@@ -40,9 +40,11 @@ from codeweaver_telemetry.core.vocabulary import JSONObject
 NOW = 1_800_000_000.0
 
 
-def wire_item(properties: JSONObject, *, name: str = "codeweaver_search") -> JSONObject:
+def wire_item(
+    properties: JSONObject, *, name: str = "codeweaver_search", at: float = NOW
+) -> JSONObject:
     session = str(uuid.uuid4())
-    return OutboundEvent(name, session, properties, NOW).to_json(str(uuid.uuid4()))
+    return OutboundEvent(name, session, properties, at).to_json(str(uuid.uuid4()))
 
 
 def fresh_items(count: int) -> list[JSONObject]:
@@ -555,3 +557,43 @@ def test_what_many_short_runs_spooled_comes_back_in_full_batches(directory: Path
     claimed = spool_at(directory).claim(100)
     assert claimed is not None
     assert len(claimed.items) == 60
+
+
+def _opted_in_search_event() -> JSONObject:
+    sink = InMemorySink()
+    client = telemetry_client_for_tests(sink, tools_over_privacy=True)
+    client.capture_search_event(
+        dataclasses.replace(empty_summary(), status=SearchStatus.SUCCESS, token_count=5),
+        query="where is the auth middleware configured",
+        intent_type=IntentType.UNDERSTAND,
+        strategies=[],
+        execution_time_ms=20.0,
+    )
+    client.shutdown()
+    (item,) = sink.wire_items
+    properties = item["properties"]
+    assert isinstance(properties, dict)
+    assert properties["query_text"] == "where is the auth middleware configured"
+    return item
+
+
+def test_an_opted_in_search_event_waits_in_the_spool_with_its_query(directory: Path) -> None:
+    """The spool's re-check must not cost the user's opted-in search events (it did, at
+    first: a check without the opt-in drops the query properties)."""
+    item = _opted_in_search_event()
+    spool = Spool(str(directory))
+    assert spool.append([item]) == {}
+    spool.close()
+    assert drained(Spool(str(directory))) == [item]
+
+
+def test_withdrawing_the_query_opt_in_stops_the_spooled_query_text_too(directory: Path) -> None:
+    """A user who withdraws the query opt-in (``disable --tools-over-privacy`` keeps the
+    spool) still had the query text of spooled search events sent by the next process: a
+    spool told the opt-in is gone hands none of them out."""
+    spool = Spool(str(directory))
+    spool.append([_opted_in_search_event(), wire_item({"n": 1}, at=time.time())])
+    spool.close()
+    sent = drained(Spool(str(directory), query_opt_in=False))
+    assert len(sent) == 1
+    assert "query_text" not in json.dumps(sent)
