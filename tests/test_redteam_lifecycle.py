@@ -597,3 +597,28 @@ def test_withdrawing_the_query_opt_in_stops_the_spooled_query_text_too(directory
     sent = drained(Spool(str(directory), query_opt_in=False))
     assert len(sent) == 1
     assert "query_text" not in json.dumps(sent)
+
+
+def test_a_process_forked_during_a_capture_stays_on_the_test_client() -> None:
+    """The registry forgets its clients in a forked child (so that it never shares a
+    parent's), and so forgot the test client too: a host's code forked during its test (a
+    multiprocessing worker) built a real client from the configuration in the child, which
+    reads the user's files and may send to PostHog, though the kit promises no file or
+    network access."""
+    with capture_telemetry():
+        installed = id(get_telemetry_client())
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: report whether it still has the test client
+            try:
+                same = id(get_telemetry_client()) == installed
+                os.write(write, b"1" if same else b"0")
+            finally:
+                os._exit(0)
+        os.close(write)
+        try:
+            answer = os.read(read, 1)
+        finally:
+            os.close(read)
+            os.waitpid(pid, 0)
+    assert answer == b"1"
