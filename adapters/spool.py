@@ -361,12 +361,12 @@ class Spool:
         *,
         limits: SpoolLimits = SpoolLimits(),
         clock: Callable[[], float] = time.time,
-        query_opt_in: bool = True,
+        query_opt_in: bool = False,
     ) -> None:
         """``query_opt_in``: whether the user's opt-in to the search event's query properties
-        holds now (the ``tools_over_privacy`` setting): without it, an item that carries
-        them is neither written nor handed out, so that withdrawing the opt-in stops what
-        waits in the spool too."""
+        holds now (the ``tools_over_privacy`` setting; off unless said): without it, an item
+        that carries them is neither written nor handed out, so that withdrawing the opt-in
+        stops what waits in the spool too."""
         self.directory = directory
         self.limits = limits
         self._clock = clock
