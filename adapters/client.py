@@ -21,6 +21,7 @@ import threading
 import time
 import types
 import uuid
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Concatenate, Final, Generic, ParamSpec, TypeAlias, TypeVar
 
@@ -68,11 +69,6 @@ SET_UP_WAIT_SECONDS: Final = 1.0
 and counted. (The thread that makes them waits for its own making.)"""
 
 
-MAKING_ABANDONED_SECONDS: Final = 60.0
-"""After this long, a making by another thread is taken to have died (it cannot: every
-``Exception`` is caught, and interrupts reach the main thread only; this is the bound)."""
-
-
 _T = TypeVar("_T")
 _P = ParamSpec("_P")
 
@@ -97,14 +93,13 @@ class _Making:
     A making whose frame is gone from its thread (an interrupt skipped its end) is
     abandoned, and the next capture makes the parts afresh."""
 
-    __slots__ = ("done", "frame", "started", "thread")
+    __slots__ = ("done", "frame", "thread")
 
     def __init__(self, frame: types.FrameType) -> None:
         self.done = threading.Lock()
         self.done.acquire()
         self.frame: types.FrameType | None = frame
         self.thread = threading.get_ident()
-        self.started = time.monotonic()
 
     def wait(self, timeout: float) -> None:
         if self.done.acquire(timeout=timeout):
@@ -116,20 +111,23 @@ class _Making:
 
     def is_on_this_stack(self) -> bool:
         """Whether the making is under way in a caller of this very call."""
-        if self.thread != threading.get_ident():
-            return False
-        frame: types.FrameType | None = sys._getframe(1)
-        while frame is not None:
-            if frame is self.frame:
-                return True
-            frame = frame.f_back
-        return False
+        return self.thread == threading.get_ident() and _holds(sys._getframe(1), self.frame)
 
     def abandoned(self) -> bool:
-        """Its maker will never end it: interrupted in this thread, or gone too long."""
+        """Its maker will never end it: its frame is no longer on its thread's stack (an
+        interrupt skipped its end, or the thread is gone)."""
         if self.thread == threading.get_ident():
             return not self.is_on_this_stack()
-        return time.monotonic() - self.started > MAKING_ABANDONED_SECONDS
+        return not _holds(sys._current_frames().get(self.thread), self.frame)
+
+
+def _holds(stack: types.FrameType | None, frame: types.FrameType | None) -> bool:
+    """Whether ``frame`` is on the stack that ends in ``stack``."""
+    while stack is not None:
+        if stack is frame:
+            return True
+        stack = stack.f_back
+    return False
 
 
 class ProcessBudget:
@@ -284,6 +282,7 @@ class TelemetryClient:
                 self._session_metadata = reduced
                 self._session_started = time.monotonic()
                 self._session_event_sent = False
+                self._tally = None  # (a session whose event was never sent took its own)
         except Exception as error:  # noqa: BLE001 - telemetry never throws into its host
             debug("telemetry: start_session failed (%s)", type(error).__name__)
 
@@ -412,37 +411,46 @@ class TelemetryClient:
         if steps is None:
             return
         elapsed = time.monotonic() - self._session_started if self._session_started else 0.0
-        # The event takes the session's tally (a host's own statistics win over it) and the
-        # losses; the losses are given back if it is not sent, the tally goes with it.
+        # The event takes the losses, so that two threads never report them twice, and
+        # gives them back when it is not sent, whatever ends it (an interrupt too). The
+        # session's tally (a host's own statistics win over it) is read, and forgotten only
+        # once the event is sent.
+        sent = False
         with self._lock:
-            tally, self._tally = self._tally, None
+            tally = self._tally
             lost, self._lost = self._lost, {}
-        sink = self._sink
-        if sink is not None:
-            lost = _added(lost, sink.take_losses())
-        # The event schemas load on first use: a host pays for them when it sends one.
-        from codeweaver_telemetry.core import SessionStatistics  # noqa: PLC0415
-        from codeweaver_telemetry.core.session_event import build_session_event  # noqa: PLC0415
+        try:
+            sink = self._sink
+            if sink is not None:
+                lost = _added(lost, sink.take_losses())
+            # The event schemas load on first use: a host pays for them when it sends one.
+            from codeweaver_telemetry.core import SessionStatistics  # noqa: PLC0415
+            from codeweaver_telemetry.core.session_event import (  # noqa: PLC0415
+                build_session_event,
+            )
 
-        base = stats if stats is not None else tally if tally is not None else SessionStatistics()
-        result = build_session_event(
-            self._with_session_parts(base),
-            version=version or self._metadata_version(),
-            duration_seconds=elapsed if duration_seconds is None else duration_seconds,
-            policy=steps.policy,
-            setup_success=setup_success,
-            setup_attempts=setup_attempts,
-            config_errors=config_errors,
-            events_lost=lost,
-        )
-        event = result.value_or(None)
-        if event is not None and self._emit_built(steps, *event.to_posthog_event()):
-            self._session_event_sent = True  # (a session event a host hands over is not)
-            return
-        with self._lock:
-            self._lost = _added(self._lost, lost)
-        if event is None:
-            self._count_drop("capture_session_event", None, str(result.failure()))
+            base = stats if stats is not None else tally or SessionStatistics()
+            result = build_session_event(
+                self._with_session_parts(base),
+                version=version or self._metadata_version(),
+                duration_seconds=elapsed if duration_seconds is None else duration_seconds,
+                policy=steps.policy,
+                setup_success=setup_success,
+                setup_attempts=setup_attempts,
+                config_errors=config_errors,
+                events_lost=lost,
+            )
+            event = result.value_or(None)
+            sent = event is not None and self._emit_built(steps, *event.to_posthog_event())
+            if event is None:
+                self._count_drop("capture_session_event", None, str(result.failure()))
+        finally:
+            with self._lock:
+                if not sent:
+                    self._lost = _added(self._lost, lost)
+                elif self._tally is tally:  # (a tally grown meanwhile is kept: counted twice,
+                    self._tally = None  # in that rare race, rather than lost)
+        self._session_event_sent = sent or self._session_event_sent
 
     @_never_raises
     def capture_search_event(
@@ -574,7 +582,6 @@ class TelemetryClient:
             self._closed = True
         if already_closed or sink is None:  # a sink is made by the first capture
             return DeliveryReport()
-        atexit.unregister(self.shutdown)  # (the hook itself calls this; unregistering is safe)
         granted = _seconds_or_none(timeout)
         wait = self._take_budget(granted)
         started = time.monotonic()
@@ -667,8 +674,7 @@ class TelemetryClient:
                 if self._declared_labels:
                     steps.declare_labels(self._declared_labels)
                 self._sink, self._steps = sink, steps
-                # Every client with a sink delivers at exit, however it was built.
-                atexit.register(self.shutdown)
+                _deliver_at_exit(self, sink)
                 return steps
         sink.close(0.0)  # shut down while it was being made: it is never used
         return None
@@ -851,6 +857,24 @@ def _seconds_or_none(timeout: object) -> float | None:
     if type(timeout) is float and not math.isnan(timeout):
         return max(0.0, min(timeout, threading.TIMEOUT_MAX))
     return None
+
+
+# Every client with a sink delivers at exit, however it was built; none is kept alive for it
+# (a host that makes a client per task and drops it would otherwise keep them all): the
+# exit hook shuts down the clients still alive, and a client dropped before then has its
+# sink closed at once (what it holds is spooled).
+_ALIVE_WITH_SINKS: weakref.WeakValueDictionary[int, TelemetryClient] = weakref.WeakValueDictionary()
+
+
+def _deliver_at_exit(client: TelemetryClient, sink: Sink) -> None:
+    _ALIVE_WITH_SINKS[id(client)] = client
+    weakref.finalize(client, sink.close, 0.0).atexit = False
+
+
+@atexit.register
+def _shut_down_clients_at_exit() -> None:
+    for client in list(_ALIVE_WITH_SINKS.values()):
+        client.shutdown()
 
 
 async def _in_worker_thread(call: Callable[[], DeliveryReport]) -> DeliveryReport:

@@ -19,7 +19,7 @@ class FlagSource(Protocol):
 
     def wait_for_values(self, timeout: float | None, distinct_id: str) -> bool:
         """Whether remote values have arrived, waiting for them at most ``timeout`` seconds
-        (None: the source's own budget). Blocks its thread (never call it on an event loop's);
+        (None: the source's own budget). Blocks its thread, but never a running event loop's;
         lookups need no call to it, they give defaults until the values arrive."""
         ...
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import _thread
 import contextlib
+import itertools
 import math
 import os
 import queue
@@ -43,6 +44,13 @@ FIRST_BACKOFF: Final = 5.0
 MAX_BACKOFF: Final = 300.0
 MAX_RETRY_AFTER: Final = 3600.0
 """PostHog's ``Retry-After`` is honoured up to this; a larger one is taken as this."""
+
+MAX_FLAGS: Final = 1000
+"""The most flags taken from one answer (a project has tens): a broken or hostile answer of
+a million reaches neither the host's memory twice nor its lookups."""
+MAX_FLAG_TEXT: Final = 256
+"""The longest flag key or variant taken; a flag with a longer one is left out (its lookup
+gives the caller's default)."""
 
 NO_VALUES: Final[Mapping[str, object]] = MappingProxyType({})
 
@@ -71,10 +79,13 @@ def flag_values(response: object) -> dict[str, object]:
     if not isinstance(records, dict):
         return {}
     values: dict[str, object] = {}
-    for key, record in records.items():
-        if isinstance(key, str) and isinstance(record, dict):
+    for key, record in itertools.islice(records.items(), MAX_FLAGS):
+        if type(key) is str and len(key) <= MAX_FLAG_TEXT and isinstance(record, dict):
             variant = record.get("variant")
-            values[key] = variant if isinstance(variant, str) else bool(record.get("enabled"))
+            if type(variant) is not str:
+                values[key] = record.get("enabled") is True
+            elif len(variant) <= MAX_FLAG_TEXT:
+                values[key] = variant
     return values
 
 
@@ -184,9 +195,14 @@ class PostHogFlags:
         self._lock = threading.Lock()  # taken by refresh threads only
         # Held from the moment a caller decides to start a refresh until that refresh ends.
         self._gate = threading.Lock()
-        # Until when the refresh that holds the gate may take: past it, the gate lapses (its
-        # caller was interrupted before the thread started, or the thread hangs).
+        # Until when the refresh that holds the gate may take to start: past it, with no
+        # refresh thread running, the gate lapses (its caller was interrupted before the
+        # thread started, or no thread could be started).
         self._under_way_until = -math.inf
+        # Refresh threads that have started and not ended: while one runs (a server holding
+        # the request open past its timeout), the gate does not lapse, so that threads and
+        # connections cannot pile up, one per lapse.
+        self._running = 0
         self._waiters: queue.SimpleQueue[_thread.LockType] = queue.SimpleQueue()
         self._jitter = random.Random()  # private: the host's random state is not touched
 
@@ -211,9 +227,11 @@ class PostHogFlags:
 
         Returns early, False, when a refresh fails (refused, silent past the request timeout,
         5xx, 429) or while backing off after one: no values will come within the wait. Blocks
-        the calling thread: from an event loop, run it in a worker thread.
+        the calling thread, but never a running event loop's: there it only starts the
+        refresh and says whether values are here (run it in a worker thread to wait).
         """
-        deadline = time.monotonic() + wait_seconds(self._budget if timeout is None else timeout)
+        wait = wait_seconds(self._budget if timeout is None else timeout)
+        deadline = time.monotonic() + (0.0 if _in_running_event_loop() else wait)
         self._start_afresh_if_forked()
         while self._values is None:
             completed = self._completed
@@ -238,7 +256,7 @@ class PostHogFlags:
 
     def _start_refresh(self, distinct_id: str) -> None:
         if not self._gate.acquire(blocking=False):
-            if self._clock() < self._under_way_until:
+            if self._clock() < self._under_way_until or self._running:
                 return
             with contextlib.suppress(RuntimeError):  # released meanwhile by its refresh
                 self._gate.release()  # lapsed
@@ -257,6 +275,8 @@ class PostHogFlags:
 
     def _refresh(self, distinct_id: str) -> None:
         outcome: dict[str, object] | RetryLater = RetryLater()
+        with self._lock:
+            self._running += 1
         try:
             outcome = fetch_with_posthog(self._endpoint, distinct_id, self._request_timeout)
         except Exception as error:  # noqa: BLE001 - a refresh never raises
@@ -276,6 +296,7 @@ class PostHogFlags:
                 self._due_at = now + self._ttl
                 self._failures = 0
             self._under_way_until = -math.inf
+            self._running -= 1
             self._completed += 1
         with contextlib.suppress(RuntimeError):  # it lapsed, and a caller released it
             self._gate.release()
@@ -289,6 +310,12 @@ class PostHogFlags:
         # A child forked without os.fork's hooks (they run for os.fork only).
         if self._pid != os.getpid():
             self.after_fork_in_child()
+
+
+def _in_running_event_loop() -> bool:
+    """Whether this thread runs an asyncio event loop now (without importing asyncio)."""
+    running_loop = getattr(sys.modules.get("asyncio.events"), "_get_running_loop", None)
+    return running_loop is not None and running_loop() is not None
 
 
 def reset_posthog_sessions() -> None:

@@ -144,7 +144,7 @@ class PostHogExporter:
         self._prepared = False
         self._answered = False
         request = sys.modules.get("posthog.request")
-        if request is not None and hasattr(request, "reset_sessions"):  # (posthog >= 7.15)
+        if request is not None:  # its pooled connections are the parent's
             request.reset_sessions()
 
     def prepare(self, timeout: float) -> bool:
@@ -177,10 +177,14 @@ class PostHogExporter:
         from posthog import request  # noqa: PLC0415 - on an export thread, never at start-up
 
         endpoint = self._endpoint
-        own = {} if self._session is None else {"session": self._session}
         try:
             request.batch_post(
-                endpoint.api_key, self._host, gzip=True, timeout=timeout, batch=batch, **own
+                endpoint.api_key,
+                self._host,
+                gzip=True,
+                timeout=timeout,
+                batch=batch,
+                session=self._session,
             )
         except request.APIError as error:
             self._answered = True
@@ -230,15 +234,10 @@ def _credentials_apart(host: str) -> tuple[str, tuple[str, str] | None]:
 
 
 def _session_without_retries() -> Any:
-    """A session of our own, or None when this ``posthog`` sends through its shared one
-    only (before 7.13, ``post`` took no session)."""
-    import inspect  # noqa: PLC0415 - with posthog, on an export thread
-
+    """A session of our own, which never retries: the worker decides when to try again."""
     import requests  # noqa: PLC0415 - with posthog, on an export thread
-    from posthog import request  # noqa: PLC0415 - loaded here so that sending starts at once
+    from posthog import request  # noqa: F401, PLC0415 - loaded here so that sending starts at once
 
-    if "session" not in inspect.signature(request.post).parameters:
-        return None
     session = requests.Session()
     # A redirect is never followed: a 307 or 308 would send the batch, with the project
     # key, to wherever the answer points (another host, or plain http); it is rejected.

@@ -164,7 +164,9 @@ def _app_spool(settings: TelemetrySettings) -> DurableSpool | None:
         from .spool import Spool  # noqa: PLC0415 - see above
 
         directory = spool_directory(settings.app)
-        return Spool(directory) if directory is not None else None
+        if directory is None:
+            return None
+        return Spool(directory, query_opt_in=settings.tools_over_privacy.value)
     except Exception as error:  # noqa: BLE001 - telemetry never throws into its host
         debug("telemetry: no spool (%s)", type(error).__name__)
         return None

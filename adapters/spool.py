@@ -59,18 +59,26 @@ to that descriptor, so a path swapped for a link meanwhile leads nowhere. Files 
 with ``os.open(..., 0o600)`` and ``fchmod`` (no umask can widen them), opened with
 ``O_NOFOLLOW | O_NONBLOCK`` and checked with ``fstat``: a link, a FIFO, a device, a file with a
 second name (hard link) or one larger than the byte bound is removed unread (its name's count
-as ``WRITE_FAILED``); a directory is left alone; a listing looks at most at
-:data:`MAX_ENTRIES` entries. Every line read back is checked for shape
+as ``WRITE_FAILED``); a directory is left alone. A name's count is believed only as far as the
+entry can hold it (none for anything but a regular file, at most one per
+:data:`MIN_LINE_BYTES` bytes of one), so that no planted name fills the bounds for good or
+inflates ``status`` and the losses. A listing looks at most at :data:`MAX_ENTRIES` of the
+spool's own names, among at most :data:`MAX_LISTED_FACTOR` times as many of any name (files
+of other names neither hide the segments nor make a listing long); an opt-out lists them all.
+Every line read back, and every item appended, is checked for shape
 (exactly the five keys, a canonical lowercase uuid, a non-empty string event and distinct id,
 an object of properties nested at most :data:`MAX_DEPTH` deep, a time-zoned ISO timestamp, no
-NaN, a capture time the names can hold); anything else is dropped and counted: an item handed
+NaN, a capture time the names can hold) and must pass the wire check unchanged (the event name
+a label, the distinct id a session id or a label, nothing of the properties dropped): what the
+spool hands out is sent, and a file on disk, or an item handed over by mistake, may carry a
+path or a secret. Anything else is dropped and counted: an item handed
 to :meth:`Spool.append` as ``NOT_BUILT``, a line read back as ``WRITE_FAILED``.
 
 **Never raises.** Every ``OSError`` (``ENOSPC`` included) and every other ``Exception`` becomes
 a counted :class:`LossReason` (``OUTAGE`` for events that could not be written) or a no-op,
 with one debug line. No I/O happens at import time, nor in the constructor. The delivery worker
 calls a spool from its own thread (a lock makes a second thread safe, not fast). In a forked
-child a spool forgets the parent's segment (per object: ``os.register_at_fork`` and a pid
+child a spool forgets the parent's segment (per object: a weak at-fork registration and a pid
 check) and starts its own.
 """
 
@@ -80,6 +88,7 @@ import collections
 import contextlib
 import datetime
 import errno
+import functools
 import json
 import math
 import os
@@ -91,11 +100,12 @@ import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, NamedTuple
+from typing import TYPE_CHECKING, Final, NamedTuple, TypeGuard
 
 from codeweaver_telemetry.core.sink import LossReason
 
 from .files import owned_by_user
+from .forks import start_afresh_in_children
 from .log import debug
 
 try:
@@ -104,6 +114,7 @@ except ImportError:  # Windows: no flock; ownership falls back to the files' age
     fcntl = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:
+    from codeweaver_telemetry.core.policy import PrivacyPolicy
     from codeweaver_telemetry.core.vocabulary import JSONObject
 
 FORMAT: Final = "v1"
@@ -114,6 +125,8 @@ MAX_TEXT: Final = 1024
 MAX_ENTRIES: Final = 4096
 """How many directory entries one listing looks at (a directory stuffed with junk costs no
 more than this)."""
+MAX_LISTED_FACTOR: Final = 16
+"""A listing stops after this many times :data:`MAX_ENTRIES` entries of any name."""
 MAX_SEGMENTS_PER_CLAIM: Final = 64
 """How many files one claim opens before giving up for now (each may be junk)."""
 STALE_SECONDS: Final = 3600.0
@@ -122,6 +135,8 @@ claimed file."""
 MAX_PIECES: Final = 8
 """Into how many files, at most, a claim splits what it leaves of a segment."""
 WRITE_CHUNK: Final = 1 << 20
+MIN_LINE_BYTES: Final = 64
+"""Fewer bytes than any wire item's line takes (its uuid and timestamp alone take more)."""
 ITEM_KEYS: Final = frozenset({"event", "distinct_id", "properties", "timestamp", "uuid"})
 
 _NAME: Final = re.compile(
@@ -276,13 +291,20 @@ class _Place:
         where, relative = self._where(name)
         return os.stat(where, follow_symlinks=False, **relative)
 
-    def entries(self) -> Iterator[os.DirEntry[str]]:
+    def entries(self, *, bounded: bool = True) -> Iterator[os.DirEntry[str]]:
+        """The directory's entries: at most :data:`MAX_ENTRIES` of the spool's own names
+        (segments, temporary files) among at most :data:`MAX_LISTED` of any name, so that
+        files of other names (another version's, junk) neither hide the segments nor make a
+        listing long; every entry when not ``bounded`` (an opt-out deletes them all)."""
         target: int | str = self.path if self.descriptor is None else self.descriptor
+        own = 0
         with os.scandir(target) as listing:
             for index, entry in enumerate(listing):
-                if index >= MAX_ENTRIES:
-                    debug("telemetry: the spool directory has more than %d entries", MAX_ENTRIES)
+                if bounded and (own >= MAX_ENTRIES or index >= MAX_LISTED_FACTOR * MAX_ENTRIES):
+                    debug("telemetry: the spool directory has too many entries")
                     return
+                if _is_own_name(entry.name):
+                    own += 1
                 yield entry
 
 
@@ -339,10 +361,16 @@ class Spool:
         *,
         limits: SpoolLimits = SpoolLimits(),
         clock: Callable[[], float] = time.time,
+        query_opt_in: bool = False,
     ) -> None:
+        """``query_opt_in``: whether the user's opt-in to the search event's query properties
+        holds now (the ``tools_over_privacy`` setting; off unless said): without it, an item
+        that carries them is neither written nor handed out, so that withdrawing the opt-in
+        stops what waits in the spool too."""
         self.directory = directory
         self.limits = limits
         self._clock = clock
+        self._query_opt_in = query_opt_in
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self._segment: _Open | None = None
@@ -350,14 +378,10 @@ class Spool:
         """During an append: the lines neither written nor counted yet."""
         self._pending: collections.Counter[LossReason] = collections.Counter()
         self._claims: weakref.WeakSet[ClaimedBatch] = weakref.WeakSet()
-        reference = weakref.ref(self)
-
-        def forget_in_child() -> None:
-            spool = reference()
-            if spool is not None:
-                spool._forget_inherited()
-
-        os.register_at_fork(after_in_child=forget_in_child)
+        # Through the shared weak registry: an at-fork hook of its own per spool could never
+        # be removed, so a host making a client (and a spool) per task would add one per
+        # spool for ever, each run at every fork.
+        start_afresh_in_children(self)
 
     # --- the interface ----------------------------------------------------------------------
 
@@ -434,7 +458,7 @@ class Spool:
                 if place is None:
                     return
                 with place:
-                    for entry in list(place.entries()):
+                    for entry in list(place.entries(bounded=False)):
                         if not entry.is_dir(follow_symlinks=False):
                             _quietly(place.unlink, entry.name)
                 os.rmdir(self.directory)
@@ -473,6 +497,10 @@ class Spool:
         if self._pid != os.getpid():
             self._forget_inherited()
 
+    def after_fork_in_child(self) -> None:
+        """In a forked child: forget the parent's segment and claims (see below)."""
+        self._forget_inherited()
+
     def _forget_inherited(self) -> None:
         """In a forked child: the parent's segment and locks are the parent's."""
         self._lock = threading.Lock()
@@ -495,7 +523,7 @@ class Spool:
         now_ms = self._now_ms()
         lines: list[_Line] = []
         for item in items:
-            line = _encoded(item)
+            line = _encoded(item, query_opt_in=self._query_opt_in)
             if line is None:
                 losses[LossReason.NOT_BUILT] += 1
             elif self._expired(line.captured_ms, now_ms):
@@ -603,7 +631,7 @@ class Spool:
         if not rest:
             place.unlink(held.name)
             return count, entry._replace(events=0, size=0)
-        first = _decoded(rest[0][:-1])
+        first = _decoded(rest[0][:-1], query_opt_in=self._query_opt_in)
         oldest = first.captured_ms if first is not None else entry.oldest_ms
         name = _name(oldest, max(oldest, entry.newest_ms), len(rest), _token(), "ready")
         os.close(_create_locked(place, name, b"".join(rest)))  # before the old one goes
@@ -803,7 +831,7 @@ class Spool:
         for raw in content.split(b"\n"):
             if not raw:
                 continue
-            line = _decoded(raw)
+            line = _decoded(raw, query_opt_in=self._query_opt_in)
             if line is None:
                 losses[LossReason.WRITE_FAILED] += 1
             elif self._expired(line.captured_ms, now_ms):
@@ -970,19 +998,28 @@ def _segments(place: _Place, *, temporaries: bool = False) -> list[_Entry]:
         if match is None:
             found.append(_Entry(name, 0, 0, 0, "", state, status.st_size, status.st_mtime))
             continue
+        regular = stat.S_ISREG(status.st_mode)
+        size = status.st_size if regular else 0
+        # A name's count is believed only as far as the file can hold it: a name chooses
+        # nothing (a directory or a link named "999999999 events" would fill every bound).
+        events = min(int(match["count"]), size // MIN_LINE_BYTES)
         found.append(
             _Entry(
                 name,
                 int(match["oldest"]),
                 int(match["newest"]),
-                int(match["count"]),
+                events,
                 match["token"],
                 state,
-                status.st_size if stat.S_ISREG(status.st_mode) else 0,
+                size,
                 status.st_mtime,
             )
         )
     return found
+
+
+def _is_own_name(name: str) -> bool:
+    return name.startswith(_TEMPORARY_PREFIX) or _NAME.fullmatch(name) is not None
 
 
 def _age_order(entry: _Entry) -> tuple[int, str]:
@@ -1062,7 +1099,10 @@ def _write_all(descriptor: int, data: bytes) -> tuple[int, OSError | None]:
         try:
             count = os.write(descriptor, view[written : written + WRITE_CHUNK])
         except OSError as error:
-            return written, error
+            # Without its traceback: kept, it holds this frame and, through it, the caller's,
+            # which holds the error: a cycle that keeps the spool, its open segment and the
+            # segment's lock alive until the garbage collector runs.
+            return written, error.with_traceback(None)
         if count <= 0:
             return written, OSError(errno.ENOSPC, "no progress writing the spool")
         written += count
@@ -1128,11 +1168,11 @@ def _log_failure(doing: str, error: BaseException) -> None:
 # --- items ----------------------------------------------------------------------------------
 
 
-def _encoded(item: object) -> _Line | None:
+def _encoded(item: object, *, query_opt_in: bool) -> _Line | None:
     """One wire item as a spool line, or None when it is not one."""
     if not isinstance(item, dict):
         return None
-    captured_ms = _checked_item(item)
+    captured_ms = _checked_item(item, query_opt_in=query_opt_in)
     if captured_ms is None:
         return None
     try:
@@ -1142,7 +1182,7 @@ def _encoded(item: object) -> _Line | None:
     return _Line(item, captured_ms, text.encode("ascii") + b"\n")
 
 
-def _decoded(raw: bytes) -> _Line | None:
+def _decoded(raw: bytes, *, query_opt_in: bool) -> _Line | None:
     """A spool line read back, or None when it is torn, not JSON or not a wire item."""
     try:
         item = json.loads(raw, parse_constant=_no_constant)
@@ -1150,7 +1190,7 @@ def _decoded(raw: bytes) -> _Line | None:
         return None
     if not isinstance(item, dict):
         return None
-    captured_ms = _checked_item(item)
+    captured_ms = _checked_item(item, query_opt_in=query_opt_in)
     if captured_ms is None:
         return None
     return _Line(item, captured_ms, raw + b"\n")
@@ -1160,8 +1200,9 @@ def _no_constant(name: str) -> object:
     raise ValueError(f"{name} is not JSON")
 
 
-def _checked_item(item: dict[object, object]) -> int | None:
-    """The capture time (ms) of a well-shaped wire item; None for anything else."""
+def _checked_item(item: dict[object, object], *, query_opt_in: bool) -> int | None:
+    """The capture time (ms) of a well-shaped wire item that the wire check passes as it is;
+    None for anything else."""
     if len(item) != len(ITEM_KEYS) or set(item) != ITEM_KEYS:
         return None
     event, distinct_id = item["event"], item["distinct_id"]
@@ -1181,10 +1222,54 @@ def _checked_item(item: dict[object, object]) -> int | None:
     if moment.tzinfo is None:
         return None
     captured_ms = int(moment.timestamp() * 1000)
-    return captured_ms if 0 <= captured_ms < _MAX_MS else None
+    if not 0 <= captured_ms < _MAX_MS:
+        return None
+    passes = _passes_wire_check(event, distinct_id, properties, query_opt_in=query_opt_in)
+    return captured_ms if passes else None
 
 
-def _is_text(value: object) -> bool:
+def _passes_wire_check(
+    event: str, distinct_id: str, properties: dict[str, object], *, query_opt_in: bool
+) -> bool:
+    """Whether the wire check would send the item as it is: nothing of it dropped or
+    redacted, the event name a label, the distinct id a session id or a label. A shape is
+    not enough: an item handed over by mistake, or planted on disk, may carry a path, an
+    address or a secret, and what the spool returns is sent. (The machine's own names are
+    not known here; the client's check, which knows them, passed every item it sends.)"""
+    from codeweaver_telemetry.core.wire import (  # noqa: PLC0415 - loaded off the host's path
+        PRIVACY_FILTER_KEY,
+        QUERY_TEXT_KEY,
+        checked_event,
+        is_label,
+        is_session_id,
+    )
+
+    policy = _neutral_policy(query_opt_in)
+    if not (is_session_id(distinct_id) or is_label(distinct_id, policy)):
+        return False
+    plain = {key: value for key, value in properties.items() if key != PRIVACY_FILTER_KEY}
+    # Only the search event carries plain words, in query_text; any other item is a label.
+    for query_words in (False, True) if QUERY_TEXT_KEY in properties else (False,):
+        try:
+            checked = checked_event(event, properties, policy, query_words=query_words)
+        except Exception:  # noqa: BLE001 - an item from disk the check cannot take is not sent
+            return False
+        result = checked.value_or(None)
+        if result is not None and result.dropped == 0 and result.redacted == 0:
+            kept = result.properties
+            if {key: value for key, value in kept.items() if key != PRIVACY_FILTER_KEY} == plain:
+                return True
+    return False
+
+
+@functools.cache
+def _neutral_policy(query_opt_in: bool) -> PrivacyPolicy:
+    from codeweaver_telemetry.core.policy import PrivacyPolicy  # noqa: PLC0415 - see above
+
+    return PrivacyPolicy(hash_key=bytes(32), tools_over_privacy=query_opt_in)
+
+
+def _is_text(value: object) -> TypeGuard[str]:
     return type(value) is str and 0 < len(value) <= MAX_TEXT
 
 

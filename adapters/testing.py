@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import threading
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -28,6 +29,7 @@ from codeweaver_telemetry.core.sink import Accepted, DeliveryReport, LossReason,
 
 from .client import TelemetryClient
 from .config import checked_app
+from .forks import start_afresh_in_children
 from .registry import set_telemetry_client
 
 if TYPE_CHECKING:
@@ -97,6 +99,12 @@ class InMemorySink:
         self._closed = False
         self.captured: Final = CapturedEvents(self)
         """The live view of the wire events: what the ``telemetry_events`` fixture gives."""
+        start_afresh_in_children(self)
+
+    def after_fork_in_child(self) -> None:
+        """A lock of the child's own (a parent's thread may have held this one at the fork);
+        the events kept so far stay, as the child's copy."""
+        self._lock = threading.Lock()
 
     @property
     def events(self) -> tuple[OutboundEvent, ...]:
@@ -231,9 +239,59 @@ def capture_telemetry(
         flag_overrides=flag_overrides,
         sensitive_literals=sensitive_literals,
     )
-    previous = set_telemetry_client(client, app)
+    frame = _Capture(client, app)
+    with _captures_lock:
+        frame.previous = set_telemetry_client(client, app)
+        _captures.append(frame)
     try:
         yield sink.captured
     finally:
-        set_telemetry_client(previous, app)
+        with _captures_lock:
+            _end(frame)
         client.shutdown()
+
+
+class _Capture:
+    """One :func:`capture_telemetry` block under way: its client, and the process client it
+    replaced."""
+
+    __slots__ = ("app", "client", "previous")
+
+    def __init__(self, client: TelemetryClient, app: str | App) -> None:
+        self.client = client
+        self.app = app
+        self.previous: TelemetryClient | None = None
+
+
+# Blocks may end out of order (two threads of a parallel runner, a helper's block inside a
+# fixture's): a block that ends before one it was replaced by hands its ``previous`` on to
+# that one, so that the last to end puts back the client that was there before all of them,
+# never a test client already shut down.
+_captures: list[_Capture] = []
+_captures_lock = threading.Lock()
+
+
+def _keep_the_test_clients_in_children() -> None:
+    """In a child forked during a block (a host's multiprocessing worker), the test clients
+    stay the process clients: the registry forgets its clients in a child (its hook runs
+    first, registered when it was imported), and a client built from the configuration there
+    would read the user's files and might send."""
+    global _captures_lock  # noqa: PLW0603 - a parent's thread may have held it at the fork
+    _captures_lock = threading.Lock()
+    for frame in _captures:  # in the order they began: the latest of an app's wins
+        set_telemetry_client(frame.client, frame.app)
+
+
+os.register_at_fork(after_in_child=_keep_the_test_clients_in_children)
+
+
+def _end(frame: _Capture) -> None:
+    index = next((i for i, other in enumerate(_captures) if other is frame), None)
+    if index is None:
+        return
+    del _captures[index]
+    later = next((other for other in _captures[index:] if other.previous is frame.client), None)
+    if later is not None:
+        later.previous = frame.previous
+    else:
+        set_telemetry_client(frame.previous, frame.app)

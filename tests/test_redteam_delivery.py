@@ -30,10 +30,7 @@ from host_process import host_environment
 
 from codeweaver_telemetry.adapters import NullSink, TelemetryClient
 from codeweaver_telemetry.adapters.batching import BatchingWorker
-from codeweaver_telemetry.adapters.directories import spool_directory
 from codeweaver_telemetry.adapters.posthog_sink import Endpoint, posthog_sink, spooled_item_check
-from codeweaver_telemetry.adapters.registry import make_sink
-from codeweaver_telemetry.adapters.spool import Spool
 from codeweaver_telemetry.core import PrivacyPolicy
 from codeweaver_telemetry.core.app import DEFAULT_APP
 from codeweaver_telemetry.core.settings import RawSources, resolve_settings
@@ -170,14 +167,6 @@ def test_a_redirect_never_carries_the_batch_and_the_key_to_another_host() -> Non
 # --- what the spool hands back -------------------------------------------------------------
 
 
-def _spooled(directory: Path, items: list[JSONObject]) -> Spool:
-    """A spool as an earlier process (or anything that writes the user's files) left it."""
-    writer = Spool(str(directory))
-    assert writer.append(items) == {}
-    writer.close()
-    return Spool(str(directory))
-
-
 def _item(properties: JSONObject, distinct_id: str | None = None) -> JSONObject:
     return {
         "event": "codeweaver_search",
@@ -188,15 +177,15 @@ def _item(properties: JSONObject, distinct_id: str | None = None) -> JSONObject:
     }
 
 
-def test_an_item_claimed_from_the_spool_passes_the_wire_check_before_it_is_sent(
-    tmp_path: Path,
-) -> None:
+def test_an_item_claimed_from_the_spool_passes_the_wire_check_before_it_is_sent() -> None:
     """Finding: items claimed from the spool were checked for shape only, then sent: a
     spool file that another version, or anything able to write the user's files, left with a
-    path or a secret in its properties had them delivered as they were."""
+    path or a secret in its properties had them delivered as they were. (The spool on main
+    now refuses such an item itself, at append and on reading; the worker's recheck holds for
+    any spool, here one that hands back what it was given.)"""
     leaky = _item({"mode": "hybrid", "note": "/home/bob/.ssh/id_rsa", "token": "sk live 123"})
     not_a_session = _item({"mode": "hybrid"}, distinct_id="bob@example.com")
-    spool = _spooled(tmp_path / "spool", [leaky, not_a_session])
+    spool = MemorySpool([leaky, not_a_session])
     with FakePostHog(lifetime_seconds=30) as server:
         recheck = spooled_item_check(DEFAULT_APP, query_opt_in=False)
         sink = posthog_sink(
@@ -245,29 +234,6 @@ def test_what_the_library_itself_spools_passes_the_recheck_unchanged() -> None:
 def server() -> Iterator[FakePostHog]:
     with FakePostHog(lifetime_seconds=60) as fake:
         yield fake
-
-
-def test_the_configured_posthog_sink_rechecks_what_it_claims_from_the_apps_spool(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: FakePostHog
-) -> None:
-    """The wiring of the fix: the sink ``make_sink`` builds from the settings rechecks."""
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    directory = spool_directory(DEFAULT_APP)
-    assert directory is not None
-    leaky = _item({"mode": "hybrid", "note": "/home/bob/.ssh/id_rsa"})
-    _spooled(Path(directory), [leaky]).close()
-    arguments = {"posthog_api_key": "phc_test", "posthog_host": server.host, "sink": "posthog"}
-    sources = RawSources(arguments=arguments, environment={}, posthog_installed=True)
-    settings = resolve_settings(sources).unwrap()
-    sink = make_sink(settings)
-    assert isinstance(sink, BatchingWorker)
-    sink.emit(event(1))
-    sink.close(NOT_A_HANG)
-    sent = {str(item["uuid"]): item for item in server.events()}
-    assert sent[str(leaky["uuid"])]["properties"] == {
-        "mode": "hybrid",
-        "privacy_filter": {"dropped": 1, "redacted": 0},
-    }
 
 
 # --- answers that refuse the key, not the batch ---------------------------------------------

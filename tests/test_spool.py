@@ -216,6 +216,7 @@ for _ in range(1000):
         break
     got += [item["uuid"] for item in claimed.items]
     claimed.delivered()
+    time.sleep(0.005)  # an export takes time: on a loaded machine, one must not take it all
 print(json.dumps(got))
 """
 

@@ -15,7 +15,13 @@ HERE = Path(__file__).resolve().parent
 
 def main() -> int:
     """Run each benchmark script with the same arguments; stop at the first that fails."""
-    for script in ("bench_core.py", "bench_adapters.py", "bench_mcp.py", "bench_lifecycle.py"):
+    for script in (
+        "bench_core.py",
+        "bench_adapters.py",
+        "bench_flags.py",
+        "bench_mcp.py",
+        "bench_lifecycle.py",
+    ):
         completed = subprocess.run([sys.executable, str(HERE / script), *sys.argv[1:]], check=False)
         if completed.returncode != 0:
             return completed.returncode
