@@ -79,8 +79,8 @@ host's ``batch_size`` would take."""
 SPOOL_APPEND_SIZE: Final = 1_000
 """Items written to the spool at once: a process killed while a large buffer is written
 keeps what was written before."""
-EMPTY_CLAIMS_PER_TURN: Final = 8
-"""Claims that came back empty (every item expired) tried in a row before waiting."""
+CLAIMS_PER_BATCH: Final = 32
+"""Claims made to fill one batch from the spool (empty ones included) before waiting."""
 SHORTEST_WAIT: Final = 0.001
 
 
@@ -138,12 +138,27 @@ class _Request:
     """Of those, how many were neither delivered nor spooled when it was answered."""
 
 
+@dataclass(frozen=True)
+class _Claims:
+    """Several claims sent as one batch, and told together how it went."""
+
+    claims: tuple[ClaimedItems, ...]
+
+    def delivered(self) -> None:
+        for claim in self.claims:
+            claim.delivered()
+
+    def returned(self) -> None:
+        for claim in self.claims:
+            claim.returned()
+
+
 @dataclass(eq=False, slots=True)
 class _Batch:
     items: list[JSONObject]
     own: int
     """How many of the items this process emitted (none, for items claimed from the spool)."""
-    claim: ClaimedItems | None = None
+    claim: _Claims | None = None
 
 
 _FINAL: Final[Mapping[ExportResult, LossReason | None]] = {
@@ -514,26 +529,35 @@ class BatchingWorker:
             self._start_export(batch, now)
 
     def _claimed(self) -> _Batch | None:
+        """A batch of what earlier runs spooled, filled from as many claims as it takes (a
+        short run spools a few events: twenty of them are one request, not twenty)."""
         spool = self._spool
-        for _ in range(EMPTY_CLAIMS_PER_TURN):
-            if spool is None or not self._spool_may_have_items:
-                return None
+        wanted = max(self._batch_size, SPOOL_CLAIM_SIZE)
+        items: list[JSONObject] = []
+        claims: list[ClaimedItems] = []
+        for _ in range(CLAIMS_PER_BATCH):
+            if spool is None or not self._spool_may_have_items or len(items) >= wanted:
+                break
             try:
-                claimed = spool.claim(max(self._batch_size, SPOOL_CLAIM_SIZE))
+                claimed = spool.claim(wanted - len(items))
                 if claimed is None:
                     self._lose(spool.take_losses())
             except Exception as error:  # noqa: BLE001 - a spool must not raise; fail safe
                 debug("telemetry: the spool could not be read (%s)", type(error).__name__)
                 claimed = None
             if claimed is None:
-                self._spool_may_have_items = False
-                return None
+                # (with items gathered, the next turn finds it empty: until this batch is
+                # settled, a close must still wait for what came from the spool)
+                self._spool_may_have_items = bool(items)
+                break
             self._lose(claimed.losses)
-            items = self._rechecked(claimed.items)
-            if items:
-                return _Batch(items, 0, claimed)
-            claimed.delivered()
-        return None
+            kept = self._rechecked(claimed.items)
+            if kept:
+                items.extend(kept)
+                claims.append(claimed)
+            else:
+                claimed.delivered()  # (every item expired or refused: nothing to send)
+        return _Batch(items, 0, _Claims(tuple(claims))) if items else None
 
     def _rechecked(self, items: Sequence[JSONObject]) -> list[JSONObject]:
         """The claimed items that pass ``recheck`` (as it returns them)."""

@@ -9,6 +9,7 @@ method, so that the hook keeps nothing alive and does nothing once its object is
 from __future__ import annotations
 
 import os
+import sys
 import weakref
 from typing import Protocol
 
@@ -39,3 +40,32 @@ def start_afresh_in_children(instance: ForkAware) -> None:
             debug("telemetry: a forked child could not reset %s (%s)", kind, type(error).__name__)
 
     os.register_at_fork(after_in_child=in_child)
+
+
+def forget_imports_cut_short_by_the_fork() -> None:
+    """In a forked child, forget the modules that another thread of the parent was importing
+    at the fork (the PostHog exporter's first export imports ``posthog`` on a thread of its
+    own): that thread does not exist here, and its module locks, which it held, would block
+    every later import of those modules for ever. Forgotten, they are imported afresh.
+
+    This reads CPython's import machinery (``importlib._bootstrap``: each module being
+    imported has ``__spec__._initializing`` set and a lock in ``_module_locks`` with its
+    ``owner``); a module that this very thread is importing (a fork made while a module
+    loads) is kept, and anything unexpected leaves the modules as they are."""
+    try:
+        import importlib._bootstrap as bootstrap  # noqa: PLC0415 - in a forked child only
+        import threading  # noqa: PLC0415 - in a forked child only
+
+        locks = bootstrap._module_locks  # type: ignore[attr-defined]
+        this_thread = threading.get_ident()
+        for name, module in list(sys.modules.items()):
+            if not getattr(getattr(module, "__spec__", None), "_initializing", False):
+                continue
+            reference = locks.get(name)
+            lock = reference() if reference is not None else None
+            if lock is not None and getattr(lock, "owner", None) == this_thread:
+                continue
+            sys.modules.pop(name, None)
+            locks.pop(name, None)
+    except Exception as error:  # noqa: BLE001 - a child must not fail because of telemetry
+        debug("telemetry: a forked child kept the imports under way (%s)", type(error).__name__)

@@ -27,7 +27,7 @@ from codeweaver_telemetry.core.settings import TelemetrySettings
 from codeweaver_telemetry.core.sink import ExportOutcome, ExportResult
 
 from .batching import BatchingWorker, DurableSpool
-from .forks import start_afresh_in_children
+from .forks import forget_imports_cut_short_by_the_fork, start_afresh_in_children
 from .log import debug
 
 if TYPE_CHECKING:
@@ -143,6 +143,7 @@ class PostHogExporter:
         self._host = self._endpoint.host
         self._prepared = False
         self._answered = False
+        forget_imports_cut_short_by_the_fork()
         request = sys.modules.get("posthog.request")
         if request is not None:  # its pooled connections are the parent's
             request.reset_sessions()

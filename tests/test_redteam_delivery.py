@@ -463,7 +463,7 @@ def test_without_a_spool_a_slow_host_is_waited_for_up_to_the_deadline() -> None:
 FORK_DURING_THE_IMPORT = """
 import importlib.abc, os, sys, threading, time
 from codeweaver_telemetry.adapters.posthog_sink import Endpoint, posthog_sink
-from codeweaver_telemetry.core.sink import OutboundEvent
+from codeweaver_telemetry.core.sink import LossReason, OutboundEvent
 
 class SlowPostHogImport(importlib.abc.MetaPathFinder):
     # The import of posthog.request takes 0.4 s longer (it takes a third of a second),
@@ -481,7 +481,8 @@ pid = os.fork()
 if pid == 0:
     sink.emit(OutboundEvent("child", "d", {}, time.time()))
     report = sink.close(4.0)
-    os._exit(0 if report.delivered == 1 else 3)
+    delivered, lost = report.delivered == 1, sink.take_losses() == {LossReason.OUTAGE: 1}
+    os._exit(0 if delivered else 1 if lost else 3)
 _, status = os.waitpid(pid, 0)
 sink.close(4.0)
 print(os.waitstatus_to_exitcode(status))
@@ -489,28 +490,26 @@ print(os.waitstatus_to_exitcode(status))
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a child forked while the parent's export thread imports posthog or requests (the "
-        "first export, a third of a second) inherits that module's import lock held by a "
-        "thread it does not have: every export thread of the child blocks on it for ever, "
-        "and the child delivers nothing for its whole life (its events are lost or spooled). "
-        "Not fixed: holding a lock across the fork while the import ends deadlocks with "
-        "logging's own before-fork hook (the import needs logging's lock)"
-    ),
-)
-def test_a_child_forked_during_the_first_exports_import_still_delivers(
+def test_a_child_forked_during_the_first_exports_import_delivers_or_counts_its_event(
     server: FakePostHog, tmp_path: Path
 ) -> None:
-    completed = subprocess.run(
-        [sys.executable, "-c", FORK_DURING_THE_IMPORT, server.host],
-        cwd=tmp_path,
-        env=host_environment(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert completed.stdout.strip() == "0", completed.stderr[-2000:]
-    assert sorted(str(item["event"]) for item in server.events()) == ["child", "parent"]
+    # The modules the parent's export thread was importing are imported afresh in the child
+    # (forks.forget_imports_cut_short_by_the_fork), which then delivers in most runs (before
+    # that, in none: it blocked on the dead thread's import lock). In the others some lock of
+    # that import is still held, and the child's close ends at its deadline with the event
+    # counted lost (OUTAGE: this sink has no spool), never silently and never for ever.
+    outcomes = []
+    for _ in range(5):  # a fresh parent each time: its first export's import is the window
+        completed = subprocess.run(
+            [sys.executable, "-c", FORK_DURING_THE_IMPORT, server.host],
+            cwd=tmp_path,
+            env=host_environment(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        outcomes.append(completed.stdout.strip())
+    assert set(outcomes) <= {"0", "1"}, outcomes  # delivered, or counted lost
+    assert "0" in outcomes, outcomes  # the child can deliver
+    assert [str(item["event"]) for item in server.events()].count("parent") == 5

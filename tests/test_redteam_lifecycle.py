@@ -505,20 +505,28 @@ def test_an_interrupted_first_capture_does_not_stall_and_drop_other_threads_capt
     assert dropped_at == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="spool.py (not fixed here): a claim takes one segment at most, so what many short "
-    "offline runs spooled (a segment each) is sent back as one request per run, not in "
-    "full batches",
-)
 def test_what_many_short_runs_spooled_comes_back_in_full_batches(directory: Path) -> None:
     for _ in range(20):  # twenty short CLI runs offline, three events each
         run = spool_at(directory)
         run.append(fresh_items(3))
         run.close()
-    claimed = spool_at(directory).claim(100)
-    assert claimed is not None
-    assert len(claimed.items) == 60
+    # A claim takes one run's segment; the worker fills one batch from as many as it takes.
+    from delivery_doubles import ScriptedExporter
+
+    from codeweaver_telemetry.adapters.batching import BatchingWorker
+
+    exporter = ScriptedExporter()
+    worker = BatchingWorker(
+        exporter, batch_size=1, batch_interval=60.0, max_buffered=100, spool=spool_at(directory)
+    )
+    worker.emit(OutboundEvent("codeweaver_search", str(uuid.uuid4()), {"n": 1}, time.time()))
+    deadline = time.monotonic() + 5.0
+    while sum(len(batch) for _, batch in exporter.exports) < 61 and time.monotonic() < deadline:
+        time.sleep(0.01)  # the worker claims what earlier runs spooled once the host answers
+    worker.close(5.0)
+    batch_sizes = sorted(len(batch) for _, batch in exporter.exports)
+    assert batch_sizes == [1, 60]  # this run's event, and the twenty runs' in one request
+    assert spool_at(directory).claim(100) is None
 
 
 def _opted_in_search_event() -> JSONObject:
