@@ -34,6 +34,7 @@ from codeweaver_telemetry.core.sink import (
 )
 
 from .context import current_tags, tags_applied
+from .event_loop import in_running_event_loop
 from .flags import FlagSource, NoFlags
 from .forks import start_afresh_in_children
 from .log import debug
@@ -779,7 +780,7 @@ class TelemetryClient:
         """How long a wait may last: the host's own grant, or what is left of the process's
         budget; nothing inside a running event loop, which a wait would stall (the sink
         spools or delivers in the background, and the awaitable forms wait in a thread)."""
-        if _in_running_event_loop():
+        if in_running_event_loop():
             return 0.0
         return max(0.0, timeout) if timeout is not None else PROCESS_BUDGET.left(self._budget)
 
@@ -882,10 +883,3 @@ async def _in_worker_thread(call: Callable[[], DeliveryReport]) -> DeliveryRepor
     import asyncio  # noqa: PLC0415 - the host that awaits has it loaded already
 
     return await asyncio.to_thread(call)
-
-
-def _in_running_event_loop() -> bool:
-    """Whether this thread runs an asyncio event loop now (never imports asyncio: a host
-    that has not imported it runs none; nor does one while another thread imports it)."""
-    running_loop = getattr(sys.modules.get("asyncio.events"), "_get_running_loop", None)
-    return running_loop is not None and running_loop() is not None

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final, Protocol
 
+from .event_loop import in_running_event_loop
 from .forks import start_afresh_in_children
 from .log import debug
 
@@ -231,7 +232,7 @@ class PostHogFlags:
         refresh and says whether values are here (run it in a worker thread to wait).
         """
         wait = wait_seconds(self._budget if timeout is None else timeout)
-        deadline = time.monotonic() + (0.0 if _in_running_event_loop() else wait)
+        deadline = time.monotonic() + (0.0 if in_running_event_loop() else wait)
         self._start_afresh_if_forked()
         while self._values is None:
             completed = self._completed
@@ -310,12 +311,6 @@ class PostHogFlags:
         # A child forked without os.fork's hooks (they run for os.fork only).
         if self._pid != os.getpid():
             self.after_fork_in_child()
-
-
-def _in_running_event_loop() -> bool:
-    """Whether this thread runs an asyncio event loop now (without importing asyncio)."""
-    running_loop = getattr(sys.modules.get("asyncio.events"), "_get_running_loop", None)
-    return running_loop is not None and running_loop() is not None
 
 
 def reset_posthog_sessions() -> None:
