@@ -11,7 +11,8 @@ The worker thread is started in C too: ``Thread.start`` waits on an Event, in Py
 
 The worker thread alone decides, one turn at a time:
 
-- a batch is due when ``batch_size`` events wait, or ``batch_interval`` after the first; each
+- a batch is due when ``batch_size`` events wait, or ``batch_interval`` after the first; it
+  carries what waits then, up to ``BACKLOG_BATCH_SIZE`` (a burst is a few requests); each
   export runs on its own short-lived daemon thread, so that the worker can still meet a
   deadline while a host is silent, and the uuids made for a batch stay with it for good;
 - RETRY_LATER holds the batch and waits (exponential backoff with jitter, or the host's
@@ -73,9 +74,10 @@ FIRST_BACKOFF: Final = 0.5
 MAX_BACKOFF: Final = 60.0
 MAX_RETRY_AFTER: Final = 120.0
 """The longest ``Retry-After`` honoured as given (a longer one waits this long)."""
-SPOOL_CLAIM_SIZE: Final = 100
-"""Items claimed from the spool per request: a backlog drains in fewer requests than the
-host's ``batch_size`` would take."""
+BACKLOG_BATCH_SIZE: Final = 100
+"""Events per request when more than ``batch_size`` wait (in memory, or claimed from the
+spool): a backlog drains in fewer requests than the host's ``batch_size`` would take, and
+each request costs its host a few milliseconds of CPU, as posthog's own client batches 100."""
 SPOOL_APPEND_SIZE: Final = 1_000
 """Items written to the spool at once: a process killed while a large buffer is written
 keeps what was written before."""
@@ -521,7 +523,7 @@ class BatchingWorker:
                 now >= waiting_since + self._batch_interval
             )
             if waiting >= self._batch_size or (waiting and (urgent or interval_ended)):
-                events = self._take(self._batch_size)
+                events = self._take(max(self._batch_size, BACKLOG_BATCH_SIZE))
                 batch = _Batch(_wire_items(events), len(events))
             elif claims:
                 batch = self._claimed()
@@ -532,7 +534,7 @@ class BatchingWorker:
         """A batch of what earlier runs spooled, filled from as many claims as it takes (a
         short run spools a few events: twenty of them are one request, not twenty)."""
         spool = self._spool
-        wanted = max(self._batch_size, SPOOL_CLAIM_SIZE)
+        wanted = max(self._batch_size, BACKLOG_BATCH_SIZE)
         items: list[JSONObject] = []
         claims: list[ClaimedItems] = []
         for _ in range(CLAIMS_PER_BATCH):

@@ -277,7 +277,8 @@ class TelemetryClient:
         if not self._enabled:
             return
         try:
-            reduced = self._reduced(metadata) if metadata else None
+            steps = self._capture_steps() if metadata else None
+            reduced = self._reduced(steps, metadata) if steps is not None else None
             with self._lock:
                 self._session_id = new_session_id()
                 self._session_metadata = reduced
@@ -364,7 +365,7 @@ class TelemetryClient:
         """Capture an event; the properties are reduced and checked before this returns."""
         steps = self._capture_steps()
         if steps is not None:
-            reduced = self._reduced(properties or {})
+            reduced = self._reduced(steps, properties or {})
             if reduced is not None:
                 self._emit(steps, event, steps.own(reduced))
 
@@ -388,7 +389,7 @@ class TelemetryClient:
         """Capture a model's ``serialize_for_telemetry()`` form as an event's properties."""
         steps = self._capture_steps()
         if steps is not None:
-            reduced = self._reduced(obj)
+            reduced = self._reduced(steps, obj)
             if reduced is not None:
                 self._emit(steps, event_name, steps.own(reduced))
 
@@ -417,13 +418,15 @@ class TelemetryClient:
         # session's tally (a host's own statistics win over it) is read, and forgotten only
         # once the event is sent.
         sent = False
+        receipt: list[Accepted] = []  # what the sink said, kept whatever ends this
+        taken: Mapping[LossReason, int] = {}
         with self._lock:
             tally = self._tally
             lost, self._lost = self._lost, {}
         try:
             sink = self._sink
             if sink is not None:
-                lost = _added(lost, sink.take_losses())
+                taken = sink.take_losses()
             # The event schemas load on first use: a host pays for them when it sends one.
             from codeweaver_telemetry.core import SessionStatistics  # noqa: PLC0415
             from codeweaver_telemetry.core.session_event import (  # noqa: PLC0415
@@ -439,16 +442,18 @@ class TelemetryClient:
                 setup_success=setup_success,
                 setup_attempts=setup_attempts,
                 config_errors=config_errors,
-                events_lost=lost,
+                events_lost=_added(lost, taken),
             )
             event = result.value_or(None)
-            sent = event is not None and self._emit_built(steps, *event.to_posthog_event())
-            if event is None:
+            if event is not None:
+                self._emit_built(steps, *event.to_posthog_event(), receipt=receipt)
+            else:
                 self._count_drop("capture_session_event", None, str(result.failure()))
         finally:
+            sent = Accepted.QUEUED in receipt
             with self._lock:
                 if not sent:
-                    self._lost = _added(self._lost, lost)
+                    self._lost = _added(self._lost, _added(lost, taken))
                 elif self._tally is tally:  # (a tally grown meanwhile is kept: counted twice,
                     self._tally = None  # in that rare race, rather than lost)
         self._session_event_sent = sent or self._session_event_sent
@@ -720,35 +725,44 @@ class TelemetryClient:
         version = metadata.properties.get("version") if metadata is not None else None
         return version if isinstance(version, str) else "unknown"
 
-    def _reduced(self, properties: object) -> Reduced | None:
+    def _reduced(self, steps: CaptureSteps, properties: object) -> Reduced | None:
         """A host's properties (or model) reduced; None, counted, when they cannot be."""
-        steps = self._capture_steps()
-        if steps is None:
+        reduced = steps.reduced(properties)
+        if isinstance(reduced, str):
+            self._count_drop("filter", None, reduced)
             return None
-        result = steps.reduced(properties)
-        reduced = result.value_or(None)
-        if reduced is None:
-            self._count_drop("filter", None, str(result.failure()))
         return reduced
 
     def _emit(
-        self, steps: CaptureSteps, event: str, own: JSONObject, *, built: bool = False
+        self,
+        steps: CaptureSteps,
+        event: str,
+        own: JSONObject,
+        *,
+        built: bool = False,
+        receipt: list[Accepted] | None = None,
     ) -> bool:
-        """Send one event, checked; whether the sink took it (any other outcome is counted)."""
+        """Send one event, checked; whether the sink took it (any other outcome is counted).
+        The sink's answer is also put in ``receipt``, in the line that has it: an interrupt
+        after it cannot make a taken event look refused (its losses reported twice)."""
         sink = self._sink
         if sink is None or self._closed:  # (the sink is made with the steps)
             self._count_drop("capture", None, "the client is shut down", LossReason.SINK_CLOSED)
             return False
         session_id = self._session_id or self._first_session_id()
         tags = current_tags()
-        context = steps.context(self._session_metadata, self._reduced(tags) if tags else None)
+        context = steps.context(
+            self._session_metadata, self._reduced(steps, tags) if tags else None
+        )
         name = steps.sent_name(event)
         result = steps.checked(name, session_id, context, own, built=built)
         checked = result.value_or(None)
         if checked is None:
             self._count_drop("capture", None, str(result.failure()))
             return False
-        outcome = sink.emit(OutboundEvent(name, session_id, checked.properties, time.time()))
+        answers = receipt if receipt is not None else []
+        outbound = OutboundEvent(name, session_id, checked.properties, time.time())
+        answers.append(outcome := sink.emit(outbound))  # (one line: see the docstring)
         if outcome is Accepted.QUEUED:
             return True
         self._count_loss(_LOSS_OF[outcome])
@@ -763,9 +777,15 @@ class TelemetryClient:
                 self._session_started = time.monotonic()
             return self._session_id
 
-    def _emit_built(self, steps: CaptureSteps, name: str, properties: JSONObject) -> bool:
+    def _emit_built(
+        self,
+        steps: CaptureSteps,
+        name: str,
+        properties: JSONObject,
+        receipt: list[Accepted] | None = None,
+    ) -> bool:
         """Send a built event's properties; a session event, once taken, is the session's."""
-        return self._emit(steps, name, properties, built=True)
+        return self._emit(steps, name, properties, built=True, receipt=receipt)
 
     def _flush(self, timeout: float | None) -> DeliveryReport:
         if self._sink is None or self._closed:

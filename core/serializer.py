@@ -43,6 +43,11 @@ _T = TypeVar("_T")
 
 _PLAIN_CONTAINERS: Final = frozenset({list, tuple, set, frozenset})
 
+_NO_DECLARATIONS: Final[Mapping[str, AnonymityConversion]] = {}
+
+_INDEX_NAMES: Final = tuple(f"[{index}]" for index in range(256))
+"""The names drop notes give list items, made once: most lists are short."""
+
 
 def serialize_for_telemetry(
     obj: object, policy: PrivacyPolicy | None = None, *, keys: Mapping[str, object] | None = None
@@ -124,7 +129,7 @@ class _Walk:
         # max_scan_items (the payload bound then holds what is sent), not max_list_length.
         limit = self.policy.max_scan_items
         if type(obj) is dict:  # the common case: its length is its number of items
-            declarations = declared_keys(obj, explicit=keys)
+            declarations = _NO_DECLARATIONS if keys is None else declared_keys(obj, explicit=keys)
             fields = list(obj.items()) if len(obj) <= limit else None
         elif isinstance(obj, Mapping):
             declarations = declared_keys(obj, explicit=keys)
@@ -158,13 +163,14 @@ class _Walk:
     ) -> JSONObject:
         """Walk ``(key, value)`` pairs; mapping keys appear in drop notes only when declared."""
         out: JSONObject = {}
+        vocabularies = self.policy.vocabularies
         for raw_key, value in fields:
             key = raw_key if type(raw_key) is str else _json_key(raw_key)
             if key is None or len(key) > MAX_LABEL_LENGTH or key.startswith(DIGEST_PREFIX):
                 key = self.admitted_key(key, raw_key, declarations, path)
                 if key is None:
                     continue
-            conversion = declarations.get(key)
+            conversion = declarations.get(key) if declarations else None
             if conversion is _FORBIDDEN:
                 continue
             label = key if reveal_names or conversion is not None else "[*]"
@@ -179,7 +185,8 @@ class _Walk:
                     # The filter's report, and PostHog's $ properties, are the library's alone.
                     self.drop(path, label, conversion, "the key is reserved for the library")
                     continue
-                self.vocabulary = self.policy.vocabularies.get(key, NO_VOCABULARY)
+                if vocabularies:
+                    self.vocabulary = vocabularies.get(key, NO_VOCABULARY)
             if value is MISSING:
                 result: JSONValue | _Dropped = self.drop(path, label, conversion, "unreadable")
             elif conversion is None:
@@ -276,7 +283,12 @@ class _Walk:
         return member.name
 
     def nested(self, value: object, path: str, name: str, depth: int) -> JSONValue | _Dropped:
-        is_container = isinstance(value, Mapping | list | tuple | set | frozenset)
+        kind = type(value)
+        is_container = (
+            kind is dict
+            or kind is list
+            or isinstance(value, Mapping | list | tuple | set | frozenset)
+        )
         if not is_container and not is_model(value):
             return self.scalar_object(value, path, name)
         if depth >= self.policy.max_depth:
@@ -291,9 +303,12 @@ class _Walk:
             self.active.discard(identity)
 
     def container(self, value: object, path: str, depth: int) -> JSONValue | _Dropped:
-        if isinstance(value, Mapping):
-            return self.mapping(value, path, depth)
-        if is_model(value):  # a NamedTuple or a list subclass that declares its keys too
+        kind = type(value)
+        if kind is dict or (kind is not list and isinstance(value, Mapping)):
+            return self.mapping(value, path, depth)  # type: ignore[arg-type]
+        if kind is not list and is_model(
+            value
+        ):  # a NamedTuple or a list subclass that declares its keys too
             declarations = declared_keys(value)
             fields = self.bounded(model_fields(value))
             if fields is None:
@@ -311,7 +326,8 @@ class _Walk:
             return self.drop(path, "", None, "the collection has more items than allowed")
         items: list[JSONValue] = []
         for index, item in enumerate(members):
-            result = self.free(item, path, f"[{index}]", depth)
+            name = _INDEX_NAMES[index] if index < len(_INDEX_NAMES) else f"[{index}]"
+            result = self.free(item, path, name, depth)
             if not isinstance(result, _Dropped):
                 items.append(result)
         if isinstance(value, set | frozenset):
@@ -322,7 +338,8 @@ class _Walk:
         self, value: Mapping[object, object], path: str, depth: int
     ) -> JSONValue | _Dropped:
         # A mapping that declares its keys is a model; any other one has free-text keys.
-        declarations = declared_keys(value)
+        # (A plain dict cannot: it has no attributes.)
+        declarations = _NO_DECLARATIONS if type(value) is dict else declared_keys(value)
         if self.policy.strict and not declarations:
             return self.drop(path, "", None, "undeclared mappings are not sent in strict mode")
         if type(value) is dict:  # its length is its number of items

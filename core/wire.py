@@ -33,13 +33,12 @@ back by a host needs no seal, and a tampered one is checked like any other.
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import re
 from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
-from typing import Final, NamedTuple
+from typing import Final, NamedTuple, cast
 
 from returns.result import Failure, Result, Success
 
@@ -128,12 +127,46 @@ def is_label(
     return text in vocabulary or _label_verdict(text, policy.literal_tokens)
 
 
-@functools.lru_cache(maxsize=LABEL_VERDICTS_KEPT)
 def _label_verdict(text: str, literal_tokens: tuple[str, ...]) -> bool:
     """Whether ``text`` is of the label alphabet, unflagged and no literal: a pure function
-    of its arguments, remembered because the same few labels recur in every event and the
-    leak guard costs microseconds a label (see the benchmarks' wire-check rows)."""
-    return LABEL_PATTERN.fullmatch(text) is not None and find_leak(text, literal_tokens) is None
+    of its arguments, remembered in :func:`label_verdicts` for the policy's literals."""
+    verdicts = label_verdicts(literal_tokens)
+    verdict = verdicts.get(text)
+    if verdict is None:
+        verdict = _decided_label(text, literal_tokens, verdicts)
+    return verdict
+
+
+def _decided_label(text: str, literal_tokens: tuple[str, ...], verdicts: dict[str, bool]) -> bool:
+    verdict = LABEL_PATTERN.fullmatch(text) is not None and find_leak(text, literal_tokens) is None
+    if len(verdicts) >= LABEL_VERDICTS_KEPT:
+        verdicts.clear()  # a host that sends ever new labels starts the table afresh
+    verdicts[text] = verdict
+    return verdict
+
+
+_VERDICTS_BY_LITERALS: Final[dict[tuple[str, ...], dict[str, bool]]] = {}
+_LITERAL_SETS_KEPT: Final = 16
+
+
+def label_verdicts(literal_tokens: tuple[str, ...]) -> dict[str, bool]:
+    """The remembered label verdicts under one set of machine literals (the same few labels
+    recur in every event, and the leak guard costs microseconds a label: see the benchmarks'
+    wire-check rows). A plain dict read once per event, then one lookup a label: what
+    ``functools.lru_cache`` would cost in hashing the literals with every label, it does not.
+    Bounded: each table holds at most ``LABEL_VERDICTS_KEPT`` verdicts, and at most
+    ``_LITERAL_SETS_KEPT`` tables are kept (a test that makes many policies)."""
+    verdicts = _VERDICTS_BY_LITERALS.get(literal_tokens)
+    if verdicts is None:
+        if len(_VERDICTS_BY_LITERALS) >= _LITERAL_SETS_KEPT:
+            _VERDICTS_BY_LITERALS.clear()
+        verdicts = _VERDICTS_BY_LITERALS[literal_tokens] = {}
+    return verdicts
+
+
+def forget_label_verdicts() -> None:
+    """Forget every remembered verdict (the benchmarks' measure of what remembering saves)."""
+    _VERDICTS_BY_LITERALS.clear()
 
 
 def is_digest(text: str) -> bool:
@@ -239,6 +272,10 @@ def _is_plain_words(text: str, policy: PrivacyPolicy) -> bool:
     return bool(text) and plain_words(text, policy) == text
 
 
+LibraryConstants = tuple[tuple[str, "JSONValue"], ...]
+"""The library's own ``$`` properties of one session, as ``(name, value)`` pairs."""
+
+
 def checked_event(
     name: object,
     properties: object,
@@ -246,11 +283,14 @@ def checked_event(
     vocabularies: Mapping[str, AbstractSet[str]] | None = None,
     *,
     query_words: bool = False,
+    constants: LibraryConstants = (),
 ) -> Result[Checked, PrivacyError]:
     """:func:`checked_properties` of an event whose ``name`` must itself be a label."""
     if type(name) is not str or not is_label(name, policy):
         return Failure(PrivacyError("", None, "the event name is not a label"))
-    return checked_properties(properties, policy, vocabularies, query_words=query_words)
+    return checked_properties(
+        properties, policy, vocabularies, query_words=query_words, constants=constants
+    )
 
 
 def checked_properties(
@@ -259,6 +299,7 @@ def checked_properties(
     vocabularies: Mapping[str, AbstractSet[str]] | None = None,
     *,
     query_words: bool = False,
+    constants: LibraryConstants = (),
 ) -> Result[Checked, PrivacyError]:
     """The properties in the wire grammar, with the ``privacy_filter`` report brought up to
     date: what fails is dropped and counted; a Failure only when ``properties`` is not a JSON
@@ -268,17 +309,70 @@ def checked_properties(
     it), always kept, and its name is taken as declared; the policy's declared vocabularies
     apply too. ``query_words``: the event is one that carries the opted-in query's plain words
     in ``query_text`` (the library's search event); in any other, ``query_text`` is a label.
+
+    ``constants`` are the library's ``$`` properties, the same in every event of a session:
+    checked like the rest (an entry that is not a ``$`` property is dropped), and they win
+    over a property of the same name. Their checked form, a pure function of their value and
+    the machine's literals, is remembered: a session's events do not each decide them anew.
     """
     if type(properties) is not dict:
         return Failure(PrivacyError("", None, "the properties are not a JSON object"))
     check = _Check(policy, vocabularies, query_words)
     checked = check.top(properties)
+    if constants:
+        kept, dropped, size = _checked_constants(constants, policy)
+        checked.update(kept)
+        check.size += size
+        if dropped:
+            check.dropped += dropped
+            checked[PRIVACY_FILTER_KEY] = {"dropped": check.dropped, "redacted": check.redacted}
     if check.size > policy.max_payload_bytes:
         size = _json_size(checked)
         if size > policy.max_payload_bytes:
             reason = f"the payload is {size} bytes, over the policy's {policy.max_payload_bytes}"
             return Failure(PrivacyError("", None, reason))
     return Success(Checked(checked, check.dropped, check.redacted))
+
+
+_CONSTANTS_KEPT: Final = 64
+_ConstantsKey = tuple[LibraryConstants, tuple[str, ...]]
+_CHECKED_CONSTANTS: Final[dict[_ConstantsKey, tuple[JSONObject, int, int]]] = {}
+
+
+def _checked_constants(
+    constants: LibraryConstants, policy: PrivacyPolicy
+) -> tuple[JSONObject, int, int]:
+    """The checked ``constants``, what that dropped, and their room in the JSON text. A ``$``
+    property's verdict depends on its value and the machine's literals alone (no vocabulary
+    applies to one), which key the memo: a tampered constant is a new key, checked afresh."""
+    memo_key = (constants, policy.literal_tokens)
+    try:
+        remembered = _CHECKED_CONSTANTS.get(memo_key)
+    except TypeError:  # a value that cannot be hashed is no constant of the library's
+        return _decided_constants(constants, policy)
+    if remembered is None:
+        remembered = _decided_constants(constants, policy)
+        if len(_CHECKED_CONSTANTS) >= _CONSTANTS_KEPT:
+            _CHECKED_CONSTANTS.clear()  # a new session each time (tests): start afresh
+        _CHECKED_CONSTANTS[memo_key] = remembered
+    kept, dropped, size = remembered
+    return dict(kept), dropped, size
+
+
+def _decided_constants(
+    constants: LibraryConstants, policy: PrivacyPolicy
+) -> tuple[JSONObject, int, int]:
+    check = _Check(policy, None, query_words=False)
+    kept: JSONObject = {}
+    for key, value in constants:
+        is_library_key = type(key) is str and key[:1] == "$" and len(key) <= _MAX_KEY_LENGTH
+        checked = check.library_value(key, value) if is_library_key else _DROP
+        if isinstance(checked, _Drop):
+            check.dropped += 1
+        else:
+            kept[key] = checked
+            check.size += len(key) + 4
+    return kept, check.dropped, check.size - 2
 
 
 # Room in the JSON text: a key or string takes its length and two quotes; punctuation one.
@@ -296,7 +390,17 @@ _DROP: Final = _Drop()
 class _Check:
     """One walk over an event: the policy, the vocabularies, what was dropped, the size."""
 
-    __slots__ = ("dropped", "policy", "query_words", "redacted", "size", "vocabularies")
+    __slots__ = (
+        "dropped",
+        "literal_tokens",
+        "policy",
+        "query_words",
+        "redacted",
+        "size",
+        "verdicts",
+        "vocabularies",
+        "words",
+    )
 
     def __init__(
         self,
@@ -306,40 +410,47 @@ class _Check:
     ) -> None:
         self.policy = policy
         self.vocabularies = vocabularies
+        self.words = _merged(vocabularies, policy.vocabularies)
+        """The declared vocabulary of each top-level property: a declared name is a label,
+        whatever the machine's literals, and its words are always kept."""
         self.query_words = query_words and policy.tools_over_privacy
+        self.literal_tokens = policy.literal_tokens
+        self.verdicts = label_verdicts(policy.literal_tokens)
         self.dropped = 0
         self.redacted = 0
         self.size = 2
 
-    def declared(self, name: str) -> AbstractSet[str] | None:
-        """The declared vocabulary of a top-level property, or None when its name is not
-        declared (a declared name is a label, whatever the machine's literals)."""
-        given = self.vocabularies.get(name) if self.vocabularies else None
-        declared = self.policy.vocabularies.get(name)
-        if given is None:
-            return declared
-        return given if declared is None else given | declared
+    def is_label(self, text: str) -> bool:
+        """:func:`is_label` with no vocabulary, of a plain ``str`` no longer than a label."""
+        verdict = self.verdicts.get(text)
+        if verdict is None:
+            verdict = _decided_label(text, self.literal_tokens, self.verdicts)
+        return verdict
 
     def top(self, properties: dict[object, object]) -> JSONObject:
         out: JSONObject = {}
         report: object = None
+        words_of, known = self.words.get, self.verdicts.get
         for key, value in list(properties.items()):
             if type(key) is not str or len(key) > _MAX_KEY_LENGTH:
                 self.dropped += 1
                 continue
-            if key == PRIVACY_FILTER_KEY:
-                report = value
-                continue
             checked: JSONValue | _Drop
-            if key in OPT_IN_KEYS and not self.policy.tools_over_privacy:
-                checked = _DROP
-            elif key[:1] == "$":
-                checked = self.library_value(key, value)
-            elif key == QUERY_TEXT_KEY and self.query_words and type(value) is str:
-                checked = self.query_text(value)
-            elif (words := self.declared(key)) is not None or is_label(key, self.policy):
+            if key in _RESERVED_KEYS or key[:1] == "$":
+                if key == PRIVACY_FILTER_KEY:
+                    report = value
+                    continue
+                checked = self.reserved(key, value)
+            elif (words := words_of(key)) is not None or known(key) or self.is_label(key):
                 kind = type(value)
-                if kind is int or kind is float or kind is bool or value is None:
+                if kind is str:
+                    text = cast("str", value)
+                    if known(text) and not text.startswith(DIGEST_PREFIX):
+                        checked = text  # a label seen before (so no longer than a label)
+                        self.size += len(text) + 3
+                    else:
+                        checked = self.string(text, words or NO_VOCABULARY)
+                elif kind is int or kind is float or kind is bool or value is None:
                     checked = self.scalar(value)  # most properties: no vocabulary to look up
                 else:
                     checked = self.value(value, 1, words or NO_VOCABULARY)
@@ -354,6 +465,20 @@ class _Check:
         out[PRIVACY_FILTER_KEY] = {"dropped": dropped, "redacted": self.redacted}
         self.size += 60
         return out
+
+    def reserved(self, key: str, value: object) -> JSONValue | _Drop:
+        """A property whose name the library reserves: an opt-in one, a ``$`` one, the query
+        text (as plain words only in the event that carries them), whoever set it."""
+        if key in OPT_IN_KEYS and not self.policy.tools_over_privacy:
+            return _DROP
+        if key[:1] == "$":
+            return self.library_value(key, value)
+        if key == QUERY_TEXT_KEY and self.query_words and type(value) is str:
+            return self.query_text(value)
+        words = self.words.get(key)
+        if words is None and not self.is_label(key):
+            return _DROP
+        return self.value(value, 1, words or NO_VOCABULARY)
 
     def library_value(self, key: str, value: object) -> JSONValue | _Drop:
         """The library's own ``$`` properties, each of its fixed form; any other ``$`` key is
@@ -372,7 +497,7 @@ class _Check:
             key.startswith(FEATURE_PREFIX)
             and self.vocabularies is not None
             and FEATURE_FLAGS in self.vocabularies
-            and is_label(key[len(FEATURE_PREFIX) :], self.policy)
+            and self.is_label(key[len(FEATURE_PREFIX) :])
         ):
             if type(value) is bool or value is None:
                 return value
@@ -394,8 +519,9 @@ class _Check:
         else:  # is_label's, inline: a label is most of what an event holds
             sendable = len(text) <= MAX_LABEL_LENGTH and (
                 text in vocabulary
+                or self.verdicts.get(text)
                 or text == OTHER_LABEL
-                or _label_verdict(text, self.policy.literal_tokens)
+                or self.is_label(text)
             )
         if sendable:
             self.size += len(text) + 3
@@ -466,6 +592,23 @@ class _Check:
 
 _LIBRARY_LABEL_KEYS: Final = frozenset({"$lib_version", "$os", "$python_version"})
 """The library's ``$`` properties whose value is a label."""
+
+_RESERVED_KEYS: Final = OPT_IN_KEYS | {PRIVACY_FILTER_KEY}
+"""The top-level names (besides ``$`` ones) whose value the check treats apart."""
+
+
+def _merged(
+    given: Mapping[str, AbstractSet[str]] | None, declared: Mapping[str, frozenset[str]]
+) -> Mapping[str, AbstractSet[str]]:
+    """The vocabularies of an event's schema and of the policy, a name's words joined."""
+    if not given:
+        return declared
+    if not declared:
+        return given
+    merged = {**declared, **given}
+    for name in given.keys() & declared.keys():
+        merged[name] = given[name] | declared[name]
+    return merged
 
 
 def _count(report: object, name: str) -> int:

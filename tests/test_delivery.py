@@ -17,7 +17,11 @@ import pytest
 from delivery_doubles import MemorySpool, ScriptedExporter
 from fake_posthog import FakePostHog, Mode
 
-from codeweaver_telemetry.adapters.batching import BatchingWorker, backoff_seconds
+from codeweaver_telemetry.adapters.batching import (
+    BACKLOG_BATCH_SIZE,
+    BatchingWorker,
+    backoff_seconds,
+)
 from codeweaver_telemetry.adapters.posthog_sink import Endpoint, posthog_sink
 from codeweaver_telemetry.adapters.registry import make_sink
 from codeweaver_telemetry.core.settings import RawSources, resolve_settings
@@ -396,3 +400,20 @@ def test_a_write_that_fails_is_counted_by_reason(tmp_path: Path) -> None:
     report = sink.close(5.0)
     assert (report.delivered, report.failed) == (0, 3)
     assert sink.take_losses() == {LossReason.WRITE_FAILED: 3}
+
+
+def test_a_burst_goes_out_in_requests_of_up_to_a_hundred_not_of_batch_size() -> None:
+    """A request costs its host milliseconds of CPU: 250 events that wait at once are three
+    requests, not twenty-five; a trickle still goes out at ``batch_size``."""
+    exporter = ScriptedExporter(silent=True)
+    sink = worker(exporter, batch_size=10)
+    emitted(sink, 10)  # the first batch, held by the silent exporter while the burst comes
+    deadline = time.monotonic() + 5
+    while not exporter.exports and time.monotonic() < deadline:
+        time.sleep(0.01)
+    emitted(sink, 250)
+    exporter.release()
+    assert sink.flush(5.0).pending == 0
+    sizes = [len(batch) for _, batch in exporter.exports]
+    assert sizes == [10, BACKLOG_BATCH_SIZE, BACKLOG_BATCH_SIZE, 50]
+    sink.close(1.0)

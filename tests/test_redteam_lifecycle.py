@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from domain_samples import empty_summary
-from interrupts import interrupted, line_events_of
+from interrupts import PACKAGE, interrupted, line_events_of
 
 from codeweaver_telemetry.adapters import posthog_flags
 from codeweaver_telemetry.adapters import spool as spool_module
@@ -460,15 +460,57 @@ def test_an_interrupt_while_the_session_event_is_built_loses_no_loss_counts() ->
         return sink, client
 
     sink, client = client_with_losses()
-    points = line_events_of(client.capture_session_event)
-    lost_counts = []
-    for nth in range(1, points + 1, max(1, points // 40)):  # about 40 runs, bounded
+    # Every point of the client's own code (the core's, which it calls, is pure: an
+    # interrupt there ends the build before anything is taken or sent).
+    points = line_events_of(client.capture_session_event, CLIENT_FILE)
+    assert 20 < points < 400
+    lost_counts = {}
+    for nth in range(1, points + 1):
         sink, client = client_with_losses()
-        interrupted(client.capture_session_event, nth)
+        where = interrupted(client.capture_session_event, nth, CLIENT_FILE).where
         client.capture_session_event()
-        lost_counts.append(_outage_reported(sink))
+        lost_counts[where] = _outage_reported(sink)
         client.shutdown()
-    assert lost_counts == [5] * len(lost_counts)
+    assert lost_counts == dict.fromkeys(lost_counts, 5)
+
+
+CLIENT_FILE = (
+    str(PACKAGE / "adapters" / "client.py"),
+    os.path.join("codeweaver_telemetry", "adapters", "client.py"),
+)
+
+
+@pytest.mark.xfail(strict=True, reason="open: a sink hands its losses and answers over in steps")
+def test_an_interrupt_inside_the_sink_during_the_session_event_keeps_its_counts_exact() -> None:
+    """Known gap: a sink's ``take_losses`` swaps its counts out, then returns them, and its
+    ``emit`` queues the event, then returns: an interrupt at the return's line loses the
+    counts, or makes a taken event look refused (its counts reported twice). A sink that
+    reported totals, from which the client subtracts what it has sent, would close it."""
+
+    def client_with_losses() -> tuple[InMemorySink, TelemetryClient]:
+        sink = InMemorySink()
+        client = telemetry_client_for_tests(sink)
+        client.capture("codeweaver_search", {"n": 1})
+        sink.record_loss(LossReason.OUTAGE, 5)
+        return sink, client
+
+    sink, client = client_with_losses()
+    points = line_events_of(client.capture_session_event, SINK_FILE)
+    assert 0 < points < 100
+    lost_counts = {}
+    for nth in range(1, points + 1):
+        sink, client = client_with_losses()
+        where = interrupted(client.capture_session_event, nth, SINK_FILE).where
+        client.capture_session_event()
+        lost_counts[where] = _outage_reported(sink)
+        client.shutdown()
+    assert lost_counts == dict.fromkeys(lost_counts, 5)
+
+
+SINK_FILE = (
+    str(PACKAGE / "adapters" / "testing.py"),
+    os.path.join("codeweaver_telemetry", "adapters", "testing.py"),
+)
 
 
 def _outage_reported(sink: InMemorySink) -> int:
