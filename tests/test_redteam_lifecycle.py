@@ -452,32 +452,10 @@ def test_a_session_event_the_sink_refused_keeps_the_tally_for_the_next_one() -> 
 
 
 def test_an_interrupt_while_the_session_event_is_built_loses_no_loss_counts() -> None:
-    def client_with_losses() -> tuple[InMemorySink, TelemetryClient]:
-        sink = InMemorySink()
-        client = telemetry_client_for_tests(sink)
-        client.capture("codeweaver_search", {"n": 1})
-        sink.record_loss(LossReason.OUTAGE, 5)
-        return sink, client
-
-    sink, client = client_with_losses()
     # Every point of the client's own code (the core's, which it calls, is pure: an
     # interrupt there ends the build before anything is taken or sent).
-    points = line_events_of(client.capture_session_event, CLIENT_FILE)
-    assert 20 < points < 400
-    lost_counts = {}
-    for nth in range(1, points + 1):
-        sink, client = client_with_losses()
-        where = interrupted(client.capture_session_event, nth, CLIENT_FILE).where
-        client.capture_session_event()
-        lost_counts[where] = _outage_reported(sink)
-        client.shutdown()
-    assert lost_counts == dict.fromkeys(lost_counts, 5)
-
-
-CLIENT_FILE = (
-    str(PACKAGE / "adapters" / "client.py"),
-    os.path.join("codeweaver_telemetry", "adapters", "client.py"),
-)
+    counts = _outages_reported_when_interrupted_in(CLIENT_FILE, at_most=400)
+    assert counts == dict.fromkeys(counts, 5)
 
 
 @pytest.mark.xfail(strict=True, reason="open: a sink hands its losses and answers over in steps")
@@ -486,6 +464,23 @@ def test_an_interrupt_inside_the_sink_during_the_session_event_keeps_its_counts_
     ``emit`` queues the event, then returns: an interrupt at the return's line loses the
     counts, or makes a taken event look refused (its counts reported twice). A sink that
     reported totals, from which the client subtracts what it has sent, would close it."""
+    counts = _outages_reported_when_interrupted_in(SINK_FILE, at_most=100)
+    assert counts == dict.fromkeys(counts, 5)
+
+
+CLIENT_FILE = (
+    str(PACKAGE / "adapters" / "client.py"),
+    os.path.join("codeweaver_telemetry", "adapters", "client.py"),
+)
+SINK_FILE = (
+    str(PACKAGE / "adapters" / "testing.py"),
+    os.path.join("codeweaver_telemetry", "adapters", "testing.py"),
+)
+
+
+def _outages_reported_when_interrupted_in(files: tuple[str, ...], at_most: int) -> dict[str, int]:
+    """The outage count that session events report (5 were recorded) after an interrupt at
+    each point of ``files`` in turn while the first one is captured, by where it landed."""
 
     def client_with_losses() -> tuple[InMemorySink, TelemetryClient]:
         sink = InMemorySink()
@@ -494,23 +489,17 @@ def test_an_interrupt_inside_the_sink_during_the_session_event_keeps_its_counts_
         sink.record_loss(LossReason.OUTAGE, 5)
         return sink, client
 
-    sink, client = client_with_losses()
-    points = line_events_of(client.capture_session_event, SINK_FILE)
-    assert 0 < points < 100
-    lost_counts = {}
+    _, client = client_with_losses()
+    points = line_events_of(client.capture_session_event, files)
+    assert 0 < points <= at_most
+    counts = {}
     for nth in range(1, points + 1):
         sink, client = client_with_losses()
-        where = interrupted(client.capture_session_event, nth, SINK_FILE).where
+        where = interrupted(client.capture_session_event, nth, files).where
         client.capture_session_event()
-        lost_counts[where] = _outage_reported(sink)
+        counts[where] = _outage_reported(sink)
         client.shutdown()
-    assert lost_counts == dict.fromkeys(lost_counts, 5)
-
-
-SINK_FILE = (
-    str(PACKAGE / "adapters" / "testing.py"),
-    os.path.join("codeweaver_telemetry", "adapters", "testing.py"),
-)
+    return counts
 
 
 def _outage_reported(sink: InMemorySink) -> int:
