@@ -245,7 +245,6 @@ class BatchingWorker:
         self._spooled = 0
         self._lost_at_close = 0  # taken events neither delivered nor spooled at the close
         self._loss_totals: collections.Counter[LossReason] = collections.Counter()
-        self._losses_reported: Mapping[LossReason, int] = {}
         # The worker thread's own:
         self._worker_lock = threading.Lock()
         self._worker_present = False
@@ -309,15 +308,10 @@ class BatchingWorker:
         then stop; later events are dropped."""
         return self._settle(timeout, closing=True)
 
-    def take_losses(self) -> Mapping[LossReason, int]:
-        """The events lost after ``emit`` took them, since the last call, by reason."""
-        totals = dict(self._loss_totals)
-        reported, self._losses_reported = self._losses_reported, totals
-        return {
-            reason: count - reported.get(reason, 0)
-            for reason, count in totals.items()
-            if count > reported.get(reason, 0)
-        }
+    def loss_totals(self) -> Mapping[LossReason, int]:
+        """The events lost after ``emit`` took them, by reason, since the worker was made
+        (in a forked child: since the fork)."""
+        return dict(self._loss_totals)
 
     def _start_worker(self) -> None:
         # Started in C: Thread.start waits on an Event, in Python code. Were an interrupt to

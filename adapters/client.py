@@ -246,6 +246,9 @@ class TelemetryClient:
         # made with no lock held: see _Making.
         self._lock = threading.RLock()
         self._making: _Making | None = None  # (in a child, the parent's maker does not exist)
+        self._sink_losses_reported: Mapping[LossReason, int] = {}
+        """The sink's loss totals as the last session event took them (a forked child's
+        sink starts from nothing, and so does this)."""
 
     @property
     def enabled(self) -> bool:
@@ -419,14 +422,23 @@ class TelemetryClient:
         # once the event is sent.
         sent = False
         receipt: list[Accepted] = []  # what the sink said, kept whatever ends this
+        lost: Mapping[LossReason, int] = {}
         taken: Mapping[LossReason, int] = {}
-        with self._lock:
-            tally = self._tally
-            lost, self._lost = self._lost, {}
+        tally = None
+        sink = self._sink
         try:
-            sink = self._sink
-            if sink is not None:
-                taken = sink.take_losses()
+            with self._lock:
+                totals = dict(sink.loss_totals()) if sink is not None else {}
+                since = _lost_since(self._sink_losses_reported, totals)
+                # One line: an interrupt lands before it, with nothing taken, or after it,
+                # with everything taken given back below.
+                tally, lost, self._lost, taken, self._sink_losses_reported = (
+                    self._tally,
+                    self._lost,
+                    {},
+                    since,
+                    totals,
+                )
             # The event schemas load on first use: a host pays for them when it sends one.
             from codeweaver_telemetry.core import SessionStatistics  # noqa: PLC0415
             from codeweaver_telemetry.core.session_event import (  # noqa: PLC0415
@@ -841,7 +853,7 @@ _LOSS_OF: Final = {
     Accepted.FAILED: LossReason.WRITE_FAILED,
 }
 """The loss of each refusal a sink's ``emit`` reports (what it loses after taking an event,
-the sink counts and reports through ``take_losses``)."""
+the sink counts, in ``loss_totals``)."""
 
 
 MAX_DECLARED_LABELS: Final = 64
@@ -858,6 +870,17 @@ def _is_label(text: object) -> bool:
         and len(text) <= MAX_LABEL_LENGTH
         and LABEL_PATTERN.fullmatch(text) is not None
     )
+
+
+def _lost_since(
+    reported: Mapping[LossReason, int], totals: Mapping[LossReason, int]
+) -> dict[LossReason, int]:
+    """What ``totals`` have grown by since ``reported``."""
+    return {
+        reason: count - reported.get(reason, 0)
+        for reason, count in totals.items()
+        if count > reported.get(reason, 0)
+    }
 
 
 def _added(

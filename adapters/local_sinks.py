@@ -86,7 +86,7 @@ class NullSink:
         self.closed = True
         return DeliveryReport()
 
-    def take_losses(self) -> Mapping[LossReason, int]:
+    def loss_totals(self) -> Mapping[LossReason, int]:
         """Nothing is ever lost here that the client does not count itself."""
         return {}
 
@@ -142,7 +142,7 @@ class StdoutSink:
                 self._owned = None
         return DeliveryReport(delivered=self.written, failed=self.failed)
 
-    def take_losses(self) -> Mapping[LossReason, int]:
+    def loss_totals(self) -> Mapping[LossReason, int]:
         """The client counts a failed write when ``emit`` reports it."""
         return {}
 

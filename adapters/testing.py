@@ -155,16 +155,15 @@ class InMemorySink:
             self._closed = True
             return DeliveryReport(delivered=self._delivered, failed=self._failed)
 
-    def take_losses(self) -> Mapping[LossReason, int]:
-        """The losses recorded with :meth:`record_loss` since the last call (this sink loses
-        nothing by itself: what ``emit`` refuses, the client counts)."""
+    def loss_totals(self) -> Mapping[LossReason, int]:
+        """The losses recorded with :meth:`record_loss`, in all (this sink loses nothing by
+        itself: what ``emit`` refuses, the client counts)."""
         with self._lock:
-            losses, self._losses = self._losses, {}
-        return losses
+            return dict(self._losses)
 
     def record_loss(self, reason: LossReason, count: int = 1) -> None:
-        """Report ``count`` events lost for ``reason`` at the next :meth:`take_losses`, as a
-        real sink reports an outage or a full spool: for testing how losses are reported."""
+        """Add ``count`` events lost for ``reason`` to :meth:`loss_totals`, as a real sink
+        counts an outage or a full spool: for testing how losses are reported."""
         with self._lock:
             self._losses[reason] = self._losses.get(reason, 0) + count
 

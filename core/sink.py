@@ -162,7 +162,9 @@ class Sink(Protocol):
         """Flush within ``timeout``, then release every resource; later events are dropped."""
         ...
 
-    def take_losses(self) -> Mapping[LossReason, int]:
-        """The events lost since the last call, by reason (and count afresh): those lost
-        after ``emit`` took them (``emit`` reports its own refusals in what it returns)."""
+    def loss_totals(self) -> Mapping[LossReason, int]:
+        """The events lost since the sink was made, by reason: those lost after ``emit``
+        took them (``emit`` reports its own refusals in what it returns). Totals that only
+        grow, read without changing anything: whoever reports them keeps what it has
+        reported, so that no interrupt between the sink and the report can lose a count."""
         ...

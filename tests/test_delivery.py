@@ -91,7 +91,7 @@ def test_a_refused_host_is_spooled_at_once_and_close_does_not_wait(server: FakeP
     assert time.monotonic() - started < 2.0  # (e70ee05: retried the refusal for the 5 s)
     assert (report.spooled, report.pending, report.failed) == (100, 0, 0)
     assert len(set(spool.uuids())) == 100
-    assert sink.take_losses() == {}
+    assert sink.loss_totals() == {}
 
 
 def test_what_was_spooled_offline_is_delivered_by_the_next_process_with_its_uuids(
@@ -136,8 +136,8 @@ def test_without_a_spool_a_refused_host_costs_no_wait_and_the_loss_is_counted() 
     report = sink.close(timeout=5)
     assert time.monotonic() - started < 2.0
     assert (report.pending, report.failed) == (30, 30)
-    assert sink.take_losses() == {LossReason.OUTAGE: 30}
-    assert sink.take_losses() == {}  # counted afresh
+    assert sink.loss_totals() == {LossReason.OUTAGE: 30}
+    assert sink.loss_totals() == {LossReason.OUTAGE: 30}  # totals: reading changes nothing
 
 
 # --- Outages: the host's waits hold, whatever the host process does -----------------------------
@@ -212,13 +212,13 @@ def test_the_spools_own_losses_are_reported_by_reason() -> None:
     offline = worker(ScriptedExporter(reachable=False), spool)
     emitted(offline, 100)
     offline.close(timeout=5)
-    assert offline.take_losses() == {LossReason.SPOOL_FULL: 50}
+    assert offline.loss_totals() == {LossReason.SPOOL_FULL: 50}
     assert len(spool.items) == 50
     spool.claim_losses = {LossReason.EXPIRED: 3}
     online = worker(ScriptedExporter(), spool)
     emitted(online, 1)
     assert online.close(timeout=5).delivered == 51
-    assert online.take_losses() == {LossReason.EXPIRED: 3}
+    assert online.loss_totals() == {LossReason.EXPIRED: 3}
 
 
 # --- Deadlines -----------------------------------------------------------------------------------
@@ -399,7 +399,7 @@ def test_a_write_that_fails_is_counted_by_reason(tmp_path: Path) -> None:
     emitted(sink, 3)
     report = sink.close(5.0)
     assert (report.delivered, report.failed) == (0, 3)
-    assert sink.take_losses() == {LossReason.WRITE_FAILED: 3}
+    assert sink.loss_totals() == {LossReason.WRITE_FAILED: 3}
 
 
 def test_a_burst_goes_out_in_requests_of_up_to_a_hundred_not_of_batch_size() -> None:

@@ -132,13 +132,13 @@ def test_the_view_is_not_hashable_and_shows_its_items(sink: InMemorySink) -> Non
     assert sink.captured != "a"
 
 
-def test_losses_are_reported_once_by_reason(sink: InMemorySink) -> None:
-    assert sink.take_losses() == {}
+def test_losses_are_totals_by_reason(sink: InMemorySink) -> None:
+    assert sink.loss_totals() == {}
     sink.record_loss(LossReason.OUTAGE, 3)
     sink.record_loss(LossReason.OUTAGE)
     sink.record_loss(LossReason.SPOOL_FULL, 2)
-    assert sink.take_losses() == {LossReason.OUTAGE: 4, LossReason.SPOOL_FULL: 2}
-    assert sink.take_losses() == {}
+    assert sink.loss_totals() == {LossReason.OUTAGE: 4, LossReason.SPOOL_FULL: 2}
+    assert sink.loss_totals() == {LossReason.OUTAGE: 4, LossReason.SPOOL_FULL: 2}
 
 
 def test_events_from_many_threads_are_all_kept(sink: InMemorySink) -> None:

@@ -100,7 +100,7 @@ OPERATIONS: dict[str, tuple[int, Callable[[Sink], object]]] = {
     "an emit": (3, lambda sink: sink.emit(event())),
     "flush": (3, lambda sink: sink.flush(1.0)),
     "close": (3, lambda sink: sink.close(1.0)),
-    "take_losses": (3, lambda sink: sink.take_losses()),
+    "loss_totals": (3, lambda sink: sink.loss_totals()),
 }
 
 

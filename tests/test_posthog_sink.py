@@ -226,7 +226,7 @@ def test_a_4xx_answer_is_not_retried() -> None:
         report = sink.close(timeout=5)
         assert report.failed == 2
         assert report.delivered == 0
-        assert sink.take_losses() == {LossReason.REJECTED: 2}
+        assert sink.loss_totals() == {LossReason.REJECTED: 2}
         assert len(server.requests()) == 1
 
 

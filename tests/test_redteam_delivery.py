@@ -100,7 +100,7 @@ def test_an_emit_that_a_close_overtakes_is_dropped_or_counted_never_lost_unseen(
     time.sleep(0.2)  # (a worker that would still take it has had the time to)
 
     delivered = len(exporter.sent_uuids()) - 1
-    counted_lost = sink.take_losses().get(LossReason.SINK_CLOSED, 0)
+    counted_lost = sink.loss_totals().get(LossReason.SINK_CLOSED, 0)
     refused = outcome == [Accepted.DROPPED_CLOSED]
     assert delivered + counted_lost + int(refused) == 1
 
@@ -130,7 +130,7 @@ def test_emits_racing_a_close_from_many_threads_are_each_accounted_for() -> None
     time.sleep(0.2)
     delivered = len(set(exporter.sent_uuids()))
     assert delivered == len(exporter.sent_uuids())
-    lost = sum(sink.take_losses().values())
+    lost = sum(sink.loss_totals().values())
     assert delivered + lost + sum(refused) == 8 * 300
 
 
@@ -201,7 +201,7 @@ def test_an_item_claimed_from_the_spool_passes_the_wire_check_before_it_is_sent(
     assert properties["mode"] == "hybrid"
     assert "note" not in properties
     assert "token" not in properties
-    assert sink.take_losses().get(LossReason.NOT_BUILT) == 1
+    assert sink.loss_totals().get(LossReason.NOT_BUILT) == 1
 
 
 def test_what_the_library_itself_spools_passes_the_recheck_unchanged() -> None:
@@ -264,7 +264,7 @@ def test_a_rejected_key_neither_empties_the_spool_nor_hammers_the_host() -> None
     assert requests <= 6  # a backoff between attempts, not one request per claim
     assert len(spool.items) == 2_001  # the spool's 2,000 kept, and this run's event added
     assert report.spooled == 1
-    assert sink.take_losses() == {}
+    assert sink.loss_totals() == {}
 
 
 # --- a worker that something unexpected ends ------------------------------------------------
@@ -299,7 +299,7 @@ def test_a_worker_ended_by_a_base_exception_answers_every_wait_and_counts_the_re
     sink.close(NOT_A_HANG)
     assert time.monotonic() - started < NOT_A_HANG / 2  # (it waited 2 x 10 s)
     queued = (outcomes + later).count(Accepted.QUEUED)
-    assert len(exporter.sent_uuids()) + sum(sink.take_losses().values()) == queued
+    assert len(exporter.sent_uuids()) + sum(sink.loss_totals().values()) == queued
 
 
 class ExporterThatRaises:
@@ -325,7 +325,7 @@ def test_a_batch_whose_export_raised_a_base_exception_is_kept(
     report = sink.close(NOT_A_HANG)
     assert report.spooled == 5
     assert len(spool.items) == 5
-    assert sink.take_losses() == {}
+    assert sink.loss_totals() == {}
 
 
 # --- what reaches the host's logs -----------------------------------------------------------
@@ -401,10 +401,10 @@ def test_events_for_a_worker_that_could_not_start_are_spooled_or_counted_at_clos
     report = sink.close(NOT_A_HANG)
     if spool is not None:
         assert (report.spooled, report.pending, len(spool.items)) == (1, 0, 1)
-        assert sink.take_losses() == {}
+        assert sink.loss_totals() == {}
     else:
         assert (report.spooled, report.pending, report.timed_out) == (0, 1, True)
-        assert sink.take_losses() == {LossReason.OUTAGE: 1}
+        assert sink.loss_totals() == {LossReason.OUTAGE: 1}
 
 
 def test_a_close_that_can_start_no_export_thread_still_delivers_to_a_healthy_host(
@@ -455,7 +455,7 @@ def test_without_a_spool_a_slow_host_is_waited_for_up_to_the_deadline() -> None:
         assert server.wait_for_events(35, timeout=NOT_A_HANG)
     assert (flushed.delivered, flushed.pending, flushed.timed_out) == (25, 0, False)
     assert (closed.delivered, closed.pending) == (35, 0)
-    assert sink.take_losses() == {}
+    assert sink.loss_totals() == {}
 
 
 # --- a fork while the first export imports what it sends with -------------------------------
@@ -481,7 +481,7 @@ pid = os.fork()
 if pid == 0:
     sink.emit(OutboundEvent("child", "d", {}, time.time()))
     report = sink.close(4.0)
-    delivered, lost = report.delivered == 1, sink.take_losses() == {LossReason.OUTAGE: 1}
+    delivered, lost = report.delivered == 1, sink.loss_totals() == {LossReason.OUTAGE: 1}
     os._exit(0 if delivered else 1 if lost else 3)
 _, status = os.waitpid(pid, 0)
 sink.close(4.0)

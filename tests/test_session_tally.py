@@ -121,21 +121,20 @@ def test_the_hosts_statistics_end_the_tally_too(client: TelemetryClient, sink: N
 
 
 class RefusingSink(NullSink):
-    """Refuses what ``refuse`` names, as a full buffer does; reports ``pending_losses``."""
+    """Refuses what ``refuse`` names, as a full buffer does; reports ``loss_totals_so_far``."""
 
     def __init__(self) -> None:
         super().__init__(keep=True)
         self.refuse: set[str] = set()
-        self.pending_losses: dict[LossReason, int] = {}
+        self.loss_totals_so_far: dict[LossReason, int] = {}
 
     def emit(self, event: OutboundEvent) -> Accepted:
         if event.event in self.refuse:
             return Accepted.DROPPED_FULL
         return super().emit(event)
 
-    def take_losses(self) -> Mapping[LossReason, int]:
-        taken, self.pending_losses = self.pending_losses, {}
-        return taken
+    def loss_totals(self) -> Mapping[LossReason, int]:
+        return dict(self.loss_totals_so_far)
 
 
 def test_a_session_event_the_sink_refused_takes_its_tally_and_is_counted_lost() -> None:
@@ -172,7 +171,7 @@ def test_losses_are_reported_by_reason_the_sinks_and_the_clients() -> None:
     client = new_client(sink)
     client.start_session({"version": "0.5.0"})
     client.capture("bad", Hostile())
-    sink.pending_losses = {LossReason.OUTAGE: 3, LossReason.EXPIRED: 1}
+    sink.loss_totals_so_far = {LossReason.OUTAGE: 3, LossReason.EXPIRED: 1}
     client.end_session()
     client.shutdown()
     (session,) = sessions(sink)
