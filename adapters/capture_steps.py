@@ -29,7 +29,6 @@ from codeweaver_telemetry.core.vocabulary import JSONObject, PrivacyError
 from codeweaver_telemetry.core.wire import (
     PRIVACY_FILTER_KEY,
     Checked,
-    LibraryConstants,
     checked_event,
 )
 
@@ -50,7 +49,7 @@ NOTHING: Final = Reduced({}, 0)
 class CaptureSteps:
     """The policy (and its opted-out twin), the core's steps, and the library's properties."""
 
-    __slots__ = ("event_names", "library", "opted_out", "policy", "schemas")
+    __slots__ = ("event_names", "opted_out", "policy", "schemas")
 
     def __init__(self, policy: PrivacyPolicy, app: App = DEFAULT_APP) -> None:
         self.policy = policy
@@ -63,8 +62,6 @@ class CaptureSteps:
         """The library's event schemas by the names they are sent under."""
         # The search event's opt-in is a policy field: the opted-out variant is made once.
         self.opted_out = dataclasses.replace(policy, tools_over_privacy=False)
-        self.library: tuple[str, LibraryConstants] = ("", ())
-        """The library's properties of the last session an event was checked for."""
 
     def declare_labels(self, declared: Mapping[str, frozenset[str]]) -> None:
         """Add words to the policy's vocabularies (both policies): a host's static names,
@@ -119,8 +116,8 @@ class CaptureSteps:
         library's (which no host value overrides) and the session id. ``own`` may carry a
         ``privacy_filter`` report; the context's drops are added to it. Only a ``built``
         search event carries the opted-in query's plain words."""
-        library = self.library_constants(session_id)
-        merged: JSONObject = {**context.properties, **own}
+        library = library_properties(session_id, self.policy)
+        merged: JSONObject = {**context.properties, **own, **library}
         if context.dropped:
             report = own.get(PRIVACY_FILTER_KEY)
             dropped = report.get("dropped", 0) if isinstance(report, dict) else 0
@@ -130,21 +127,7 @@ class CaptureSteps:
             }
         schema = self.schemas.get(event) if built else None
         if schema is None:  # a host's event: its own words only (the policy's vocabularies)
-            return checked_event(event, merged, self.policy, constants=library)
+            return checked_event(event, merged, self.policy)
         return checked_event(
-            event,
-            merged,
-            self.policy,
-            schema.vocabularies,
-            query_words=schema.query_words,
-            constants=library,
+            event, merged, self.policy, schema.vocabularies, query_words=schema.query_words
         )
-
-    def library_constants(self, session_id: str) -> LibraryConstants:
-        """The library's properties of the session's events (the check remembers their
-        verdict by their value: they are the same in every event of a session)."""
-        made_for, constants = self.library
-        if made_for != session_id:
-            constants = tuple(library_properties(session_id, self.policy).items())
-            self.library = (session_id, constants)
-        return constants

@@ -272,10 +272,6 @@ def _is_plain_words(text: str, policy: PrivacyPolicy) -> bool:
     return bool(text) and plain_words(text, policy) == text
 
 
-LibraryConstants = tuple[tuple[str, "JSONValue"], ...]
-"""The library's own ``$`` properties of one session, as ``(name, value)`` pairs."""
-
-
 def checked_event(
     name: object,
     properties: object,
@@ -283,14 +279,11 @@ def checked_event(
     vocabularies: Mapping[str, AbstractSet[str]] | None = None,
     *,
     query_words: bool = False,
-    constants: LibraryConstants = (),
 ) -> Result[Checked, PrivacyError]:
     """:func:`checked_properties` of an event whose ``name`` must itself be a label."""
     if type(name) is not str or not is_label(name, policy):
         return Failure(PrivacyError("", None, "the event name is not a label"))
-    return checked_properties(
-        properties, policy, vocabularies, query_words=query_words, constants=constants
-    )
+    return checked_properties(properties, policy, vocabularies, query_words=query_words)
 
 
 def checked_properties(
@@ -299,7 +292,6 @@ def checked_properties(
     vocabularies: Mapping[str, AbstractSet[str]] | None = None,
     *,
     query_words: bool = False,
-    constants: LibraryConstants = (),
 ) -> Result[Checked, PrivacyError]:
     """The properties in the wire grammar, with the ``privacy_filter`` report brought up to
     date: what fails is dropped and counted; a Failure only when ``properties`` is not a JSON
@@ -309,70 +301,17 @@ def checked_properties(
     it), always kept, and its name is taken as declared; the policy's declared vocabularies
     apply too. ``query_words``: the event is one that carries the opted-in query's plain words
     in ``query_text`` (the library's search event); in any other, ``query_text`` is a label.
-
-    ``constants`` are the library's ``$`` properties, the same in every event of a session:
-    checked like the rest (an entry that is not a ``$`` property is dropped), and they win
-    over a property of the same name. Their checked form, a pure function of their value and
-    the machine's literals, is remembered: a session's events do not each decide them anew.
     """
     if type(properties) is not dict:
         return Failure(PrivacyError("", None, "the properties are not a JSON object"))
     check = _Check(policy, vocabularies, query_words)
     checked = check.top(properties)
-    if constants:
-        kept, dropped, size = _checked_constants(constants, policy)
-        checked.update(kept)
-        check.size += size
-        if dropped:
-            check.dropped += dropped
-            checked[PRIVACY_FILTER_KEY] = {"dropped": check.dropped, "redacted": check.redacted}
     if check.size > policy.max_payload_bytes:
         size = _json_size(checked)
         if size > policy.max_payload_bytes:
             reason = f"the payload is {size} bytes, over the policy's {policy.max_payload_bytes}"
             return Failure(PrivacyError("", None, reason))
     return Success(Checked(checked, check.dropped, check.redacted))
-
-
-_CONSTANTS_KEPT: Final = 64
-_ConstantsKey = tuple[LibraryConstants, tuple[str, ...]]
-_CHECKED_CONSTANTS: Final[dict[_ConstantsKey, tuple[JSONObject, int, int]]] = {}
-
-
-def _checked_constants(
-    constants: LibraryConstants, policy: PrivacyPolicy
-) -> tuple[JSONObject, int, int]:
-    """The checked ``constants``, what that dropped, and their room in the JSON text. A ``$``
-    property's verdict depends on its value and the machine's literals alone (no vocabulary
-    applies to one), which key the memo: a tampered constant is a new key, checked afresh."""
-    memo_key = (constants, policy.literal_tokens)
-    try:
-        remembered = _CHECKED_CONSTANTS.get(memo_key)
-    except TypeError:  # a value that cannot be hashed is no constant of the library's
-        return _decided_constants(constants, policy)
-    if remembered is None:
-        remembered = _decided_constants(constants, policy)
-        if len(_CHECKED_CONSTANTS) >= _CONSTANTS_KEPT:
-            _CHECKED_CONSTANTS.clear()  # a new session each time (tests): start afresh
-        _CHECKED_CONSTANTS[memo_key] = remembered
-    kept, dropped, size = remembered
-    return dict(kept), dropped, size
-
-
-def _decided_constants(
-    constants: LibraryConstants, policy: PrivacyPolicy
-) -> tuple[JSONObject, int, int]:
-    check = _Check(policy, None, query_words=False)
-    kept: JSONObject = {}
-    for key, value in constants:
-        is_library_key = type(key) is str and key[:1] == "$" and len(key) <= _MAX_KEY_LENGTH
-        checked = check.library_value(key, value) if is_library_key else _DROP
-        if isinstance(checked, _Drop):
-            check.dropped += 1
-        else:
-            kept[key] = checked
-            check.size += len(key) + 4
-    return kept, check.dropped, check.size - 2
 
 
 # Room in the JSON text: a key or string takes its length and two quotes; punctuation one.

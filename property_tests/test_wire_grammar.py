@@ -31,7 +31,6 @@ from codeweaver_telemetry.core import (
     TelemetryKeys,
     build_search_event,
     build_session_event,
-    checked_event,
     find_leak,
     serialize_for_telemetry,
 )
@@ -327,25 +326,3 @@ def test_a_built_event_comes_back_unchanged_and_a_tampered_one_in_the_grammar(
     untouched, tampered = sink.events
     assert {key: untouched.properties[key] for key in built} == built
     assert grammar_errors(tampered.properties, opted_in=opted_in) == []
-
-
-scalar_leaves = texts | st.integers() | st.floats() | st.booleans() | st.none()
-library_keys = st.sampled_from(sorted(_LIBRARY_KEYS)) | texts.map("${}".format)
-
-
-@given(
-    st.dictionaries(library_keys, scalar_leaves, max_size=8),
-    st.dictionaries(texts, nested, max_size=4),
-    st.booleans(),
-)
-def test_remembered_constants_check_as_the_rest_of_the_event_would(
-    constants: dict[str, object], own: dict[str, object], opted_in: bool
-) -> None:
-    """The library's ``$`` properties are checked once a session and remembered by their
-    value: the event is what checking them with it gives, the first time and after."""
-    policy = policy_for(opted_in)
-    own = {key: value for key, value in own.items() if key not in constants}
-    whole = checked_event("e", {**own, **constants}, policy)
-    pairs = tuple(constants.items())
-    for _ in range(2):  # decided, then remembered
-        assert checked_event("e", dict(own), policy, constants=pairs) == whole  # type: ignore[arg-type]

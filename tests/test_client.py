@@ -519,10 +519,8 @@ def test_what_a_host_writes_into_a_built_event_is_dropped_and_counted(
         sent,
         {
             **built,
-            # the path, $set, the host's $process_person_profile (the library's is sent),
-            # and the two items planted in the label map and the list
-            "privacy_filter": {"dropped": 5, "redacted": 0},
-        },
+            "privacy_filter": {"dropped": 4, "redacted": 0},
+        },  # the library sets $process_person_profile
     )
 
 

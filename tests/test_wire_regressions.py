@@ -452,22 +452,6 @@ def test_an_empty_opted_in_query_sends_no_query_text() -> None:
     assert properties["query_chars"] == 3
 
 
-def test_a_remembered_constant_is_remembered_by_its_value_not_its_name() -> None:
-    from codeweaver_telemetry.core.wire import checked_properties
-
-    chosen = PrivacyPolicy(hash_key=b"k" * 32, sensitive_literals=frozenset({"build-host-7"}))
-    fine = checked_properties({}, chosen, constants=(("$os", "Linux"),)).unwrap()
-    assert fine.properties["$os"] == "Linux"
-    for tampered in ("Linux 6.8 build-host-7", "build-host-7", "/home/bob"):
-        checked = checked_properties({}, chosen, constants=(("$os", tampered),)).unwrap()
-        assert "$os" not in checked.properties
-        assert checked.properties["privacy_filter"] == {"dropped": 1, "redacted": 0}
-    # a constant that is not one of the library's own is dropped, like a host's
-    other = checked_properties({}, chosen, constants=(("os", "Linux"), ("$set", "x"))).unwrap()
-    assert set(other.properties) == {"privacy_filter"}
-    assert other.dropped == 2
-
-
 def test_remembered_label_verdicts_are_bounded_and_stay_right() -> None:
     from codeweaver_telemetry.core.wire import LABEL_VERDICTS_KEPT, is_label, label_verdicts
 

@@ -30,6 +30,7 @@ from fake_posthog import FakePostHog, Mode
 from host_process import seconds_in_fresh_processes
 
 from codeweaver_telemetry.adapters import TelemetryClient
+from codeweaver_telemetry.adapters.batching import BACKLOG_BATCH_SIZE
 from codeweaver_telemetry.adapters.posthog_flags import PostHogFlags
 from codeweaver_telemetry.adapters.posthog_sink import Endpoint, posthog_sink
 from codeweaver_telemetry.core import PrivacyPolicy
@@ -179,6 +180,45 @@ def burst(count: int) -> list[str]:
     ]
 
 
+def delivery_cpu(count: int, rounds: int = 3) -> list[str]:
+    """Process CPU per event of a burst captured and delivered, in a child process: batches
+    of what waits, up to ``BACKLOG_BATCH_SIZE``, against batches of ``batch_size`` (10)."""
+    script = textwrap.dedent(f"""
+        import sys, time
+        sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})
+        from codeweaver_telemetry.adapters import batching
+        from bench_adapters import our_client
+        if sys.argv[1] == "batch_size":
+            batching.BACKLOG_BATCH_SIZE = 10  # (read at every batch: what batch_size takes)
+        client = our_client(HOST)
+        client.capture("bench", PROPERTIES)
+        client.flush(30)
+        started = time.process_time()
+        for _ in range({count}):
+            client.capture("bench", PROPERTIES)
+        client.flush(60)
+        cpu = time.process_time() - started
+        client.shutdown(timeout=10)
+        print(json.dumps({{"cpu": cpu}}))
+    """)
+    seconds: dict[str, list[float]] = {"backlog": [], "batch_size": []}
+    requests: dict[str, list[int]] = {"backlog": [], "batch_size": []}
+    for _ in range(rounds):
+        for way, cpu_seconds in seconds.items():
+            with FakePostHog(lifetime_seconds=600) as server:
+                result = _run_child(script, server.host, way)
+                assert result is not None
+                cpu_seconds.append(float(result["cpu"]))  # type: ignore[arg-type]
+                requests[way].append(len(server.batches()) - 1)
+    ours, plain = (statistics.median(seconds[way]) / count * 1e6 for way in seconds)
+    return [
+        f"CPU per event, {count:,}-event burst delivered | {ours:.1f} µs in requests of up to "
+        f"{BACKLOG_BATCH_SIZE} ({statistics.median(requests['backlog']):.0f} requests) | "
+        f"{plain:.1f} µs in requests of 10 ({statistics.median(requests['batch_size']):.0f}) "
+        f"| {ours / plain:.2f}x",
+    ]
+
+
 def shutdown_times(queued: int) -> list[str]:
     rows = []
     for mode in (Mode.REFUSE, Mode.SILENT):
@@ -299,11 +339,11 @@ def _mib(result: dict[str, object] | None, key: str) -> str:
     return f"{_number(result, key) / 1024:.1f} MiB" if result else "n/a"
 
 
-def _run_child(script: str, host: str) -> dict[str, object] | None:
+def _run_child(script: str, host: str, *arguments: str) -> dict[str, object] | None:
     prelude = f"import json, os\nHOST = {host!r}\nPROPERTIES = {PROPERTIES!r}\n"
     try:
         completed = subprocess.run(
-            [sys.executable, "-c", prelude + script],
+            [sys.executable, "-c", prelude + script, *arguments],
             capture_output=True,
             text=True,
             timeout=120,
@@ -353,6 +393,7 @@ def main() -> None:
     sections: list[Callable[[], list[str]]] = [
         lambda: capture_costs(300, rounds=1) if quick else capture_costs(5_000),
         lambda: burst(500 if quick else 20_000),
+        lambda: delivery_cpu(300, rounds=1) if quick else delivery_cpu(10_000),
         lambda: shutdown_times(200 if quick else 10_000),
         flag_latency,
         lambda: memory_during_outage(2_000 if quick else 100_000),
