@@ -246,9 +246,13 @@ class TelemetryClient:
         # made with no lock held: see _Making.
         self._lock = threading.RLock()
         self._making: _Making | None = None  # (in a child, the parent's maker does not exist)
-        self._sink_losses_reported: Mapping[LossReason, int] = {}
-        """The sink's loss totals as the last session event took them (a forked child's
-        sink starts from nothing, and so does this)."""
+        sink: Sink | None = getattr(self, "_sink", None)
+        self._sink_losses_reported: Mapping[LossReason, int] = _loss_totals_of(sink)
+        """The sink's loss totals as the last session event took them, or as they were when
+        this client took the sink (or was forked with it): what came before is not its to
+        report. A total that went down is of a sink that started afresh (a forked child's
+        delivery worker), and is reported from nothing."""
+        self._lost = {}  # (in a child, the parent reports its own)
 
     @property
     def enabled(self) -> bool:
@@ -428,7 +432,7 @@ class TelemetryClient:
         sink = self._sink
         try:
             with self._lock:
-                totals = dict(sink.loss_totals()) if sink is not None else {}
+                totals = _loss_totals_of(sink)
                 since = _lost_since(self._sink_losses_reported, totals)
                 # One line: an interrupt lands before it, with nothing taken, or after it,
                 # with everything taken given back below.
@@ -692,6 +696,7 @@ class TelemetryClient:
                 if self._declared_labels:
                     steps.declare_labels(self._declared_labels)
                 self._sink, self._steps = sink, steps
+                self._sink_losses_reported = _loss_totals_of(sink)
                 _deliver_at_exit(self, sink)
                 return steps
         sink.close(0.0)  # shut down while it was being made: it is never used
@@ -875,12 +880,31 @@ def _is_label(text: object) -> bool:
 def _lost_since(
     reported: Mapping[LossReason, int], totals: Mapping[LossReason, int]
 ) -> dict[LossReason, int]:
-    """What ``totals`` have grown by since ``reported``."""
-    return {
-        reason: count - reported.get(reason, 0)
-        for reason, count in totals.items()
-        if count > reported.get(reason, 0)
-    }
+    """What ``totals`` have grown by since ``reported``: a total below what was reported is
+    a sink's that started afresh (in a forked child), counted from nothing."""
+    grown = {}
+    for reason, count in totals.items():
+        before = reported.get(reason, 0)
+        if count != before:
+            grown[reason] = count - before if count > before else count
+    return {reason: count for reason, count in grown.items() if count > 0}
+
+
+def _loss_totals_of(sink: Sink | None) -> dict[LossReason, int]:
+    """The sink's loss totals; none from a sink that cannot say (one written to an older
+    protocol, or one that fails): its session events are still sent."""
+    if sink is None:
+        return {}
+    try:
+        totals = sink.loss_totals()
+        return {
+            reason: count
+            for reason, count in dict(totals).items()
+            if isinstance(reason, LossReason) and type(count) is int and count > 0
+        }
+    except Exception as error:  # noqa: BLE001 - a host's sink may be anything
+        debug("telemetry: the sink's losses cannot be read (%s)", type(error).__name__)
+        return {}
 
 
 def _added(

@@ -442,7 +442,12 @@ KEYS: Final[Mapping[str, KeySpec]] = {
         "PostHog host (credentials never shown).",
         destination=True,
     ),
-    "batch_size": KeySpec(_positive_int, 10, "a whole number >= 1", "Events per request."),
+    "batch_size": KeySpec(
+        _positive_int,
+        10,
+        "a whole number >= 1",
+        "Events that make a request due (it carries what waits, up to 100, or batch_size).",
+    ),
     "batch_interval_seconds": KeySpec(
         _positive_seconds, 60.0, "seconds > 0", "Longest wait before a partial batch is sent."
     ),

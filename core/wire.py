@@ -384,8 +384,10 @@ class _Check:
                 kind = type(value)
                 if kind is str:
                     text = cast("str", value)
-                    if known(text) and not text.startswith(DIGEST_PREFIX):
-                        checked = text  # a label seen before (so no longer than a label)
+                    # The length first: a lookup hashes the whole text.
+                    short = len(text) <= MAX_LABEL_LENGTH
+                    if short and known(text) and not text.startswith(DIGEST_PREFIX):
+                        checked = text  # a label seen before
                         self.size += len(text) + 3
                     else:
                         checked = self.string(text, words or NO_VOCABULARY)
@@ -427,11 +429,12 @@ class _Check:
             return False if value is False else _DROP
         if key == NO_GEOIP_KEY:
             return True if value is True else _DROP
-        if type(value) is str:
-            if key == "$lib":
-                return value if value == LIBRARY_NAME else _DROP
-            if key == SESSION_ID_KEY:
-                return value if is_session_id(value) else _DROP
+        if type(value) is str and key in {"$lib", SESSION_ID_KEY}:
+            sendable = value == LIBRARY_NAME if key == "$lib" else is_session_id(value)
+            if not sendable:
+                return _DROP
+            self.size += len(value) + 3  # (the room of the text: a $lib or a uuid)
+            return value
         if key in _LIBRARY_LABEL_KEYS or (
             key.startswith(FEATURE_PREFIX)
             and self.vocabularies is not None
