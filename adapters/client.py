@@ -230,29 +230,28 @@ class TelemetryClient:
         self._set_up_failed = False
         self._declared_labels: dict[str, frozenset[str]] = {}
         self._session_parts: list[SessionPart] = []
-        self._lost: dict[LossReason, int] = {}
-        """Events this client lost since the last session event, by reason (the sink's own
-        losses are added when the session event takes them)."""
         self._tally: SessionStatistics | None = None
         """The session's search events added up (see ``core.session_tally``)."""
         start_afresh_in_children(self)
 
     def after_fork_in_child(self) -> None:
-        """New locks (also how the client starts): a parent's thread may have held one at
-        the fork, and it does not exist in the child."""
+        """New locks, and none of the parent's losses (also how the client starts): a
+        parent's thread may have held a lock at the fork, and it does not exist in the child."""
         # ``_lock`` guards the client's state, is only ever held briefly and only with
         # ``with`` (taken and released in C, so that a KeyboardInterrupt cannot strand it).
         # The capture parts, which may be slow to make (importing, reading the key file), are
         # made with no lock held: see _Making.
         self._lock = threading.RLock()
         self._making: _Making | None = None  # (in a child, the parent's maker does not exist)
-        sink: Sink | None = getattr(self, "_sink", None)
-        self._sink_losses_reported: Mapping[LossReason, int] = _loss_totals_of(sink)
+        self._lost: dict[LossReason, int] = {}
+        """Events this client lost since the last session event, by reason (the sink's own
+        losses are added when the session event takes them). In a forked child, none: the
+        parent reports its own."""
+        self._sink_losses_reported: Mapping[LossReason, int] = _loss_totals_of(self._sink)
         """The sink's loss totals as the last session event took them, or as they were when
         this client took the sink (or was forked with it): what came before is not its to
         report. A total that went down is of a sink that started afresh (a forked child's
         delivery worker), and is reported from nothing."""
-        self._lost = {}  # (in a child, the parent reports its own)
 
     @property
     def enabled(self) -> bool:
@@ -885,9 +884,10 @@ def _lost_since(
     grown = {}
     for reason, count in totals.items():
         before = reported.get(reason, 0)
-        if count != before:
-            grown[reason] = count - before if count > before else count
-    return {reason: count for reason, count in grown.items() if count > 0}
+        since = count - before if count >= before else count
+        if since > 0:
+            grown[reason] = since
+    return grown
 
 
 def _loss_totals_of(sink: Sink | None) -> dict[LossReason, int]:

@@ -45,9 +45,6 @@ _PLAIN_CONTAINERS: Final = frozenset({list, tuple, set, frozenset})
 
 _NO_DECLARATIONS: Final[Mapping[str, AnonymityConversion]] = {}
 
-_INDEX_NAMES: Final = tuple(f"[{index}]" for index in range(256))
-"""The names drop notes give list items, made once: most lists are short."""
-
 
 def serialize_for_telemetry(
     obj: object, policy: PrivacyPolicy | None = None, *, keys: Mapping[str, object] | None = None
@@ -306,9 +303,8 @@ class _Walk:
         kind = type(value)
         if kind is dict or (kind is not list and isinstance(value, Mapping)):
             return self.mapping(value, path, depth)  # type: ignore[arg-type]
-        if kind is not list and is_model(
-            value
-        ):  # a NamedTuple or a list subclass that declares its keys too
+        # A NamedTuple or a list subclass that declares its keys is a model too.
+        if kind is not list and is_model(value):
             declarations = declared_keys(value)
             fields = self.bounded(model_fields(value))
             if fields is None:
@@ -326,8 +322,7 @@ class _Walk:
             return self.drop(path, "", None, "the collection has more items than allowed")
         items: list[JSONValue] = []
         for index, item in enumerate(members):
-            name = _INDEX_NAMES[index] if index < len(_INDEX_NAMES) else f"[{index}]"
-            result = self.free(item, path, name, depth)
+            result = self.free(item, path, f"[{index}]", depth)
             if not isinstance(result, _Dropped):
                 items.append(result)
         if isinstance(value, set | frozenset):

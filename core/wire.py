@@ -124,24 +124,21 @@ def is_label(
     # while a lookup hashes the whole text.
     if len(text) > MAX_LABEL_LENGTH:
         return False
-    return text in vocabulary or _label_verdict(text, policy.literal_tokens)
+    tokens = policy.literal_tokens
+    return text in vocabulary or _label_verdict(text, tokens, label_verdicts(tokens))
 
 
-def _label_verdict(text: str, literal_tokens: tuple[str, ...]) -> bool:
+def _label_verdict(text: str, literal_tokens: tuple[str, ...], verdicts: dict[str, bool]) -> bool:
     """Whether ``text`` is of the label alphabet, unflagged and no literal: a pure function
-    of its arguments, remembered in :func:`label_verdicts` for the policy's literals."""
-    verdicts = label_verdicts(literal_tokens)
+    of ``text`` and ``literal_tokens``, remembered in ``verdicts`` (theirs, from
+    :func:`label_verdicts`)."""
     verdict = verdicts.get(text)
     if verdict is None:
-        verdict = _decided_label(text, literal_tokens, verdicts)
-    return verdict
-
-
-def _decided_label(text: str, literal_tokens: tuple[str, ...], verdicts: dict[str, bool]) -> bool:
-    verdict = LABEL_PATTERN.fullmatch(text) is not None and find_leak(text, literal_tokens) is None
-    if len(verdicts) >= LABEL_VERDICTS_KEPT:
-        verdicts.clear()  # a host that sends ever new labels starts the table afresh
-    verdicts[text] = verdict
+        of_alphabet = LABEL_PATTERN.fullmatch(text) is not None
+        verdict = of_alphabet and find_leak(text, literal_tokens) is None
+        if len(verdicts) >= LABEL_VERDICTS_KEPT:
+            verdicts.clear()  # a host that sends ever new labels starts the table afresh
+        verdicts[text] = verdict
     return verdict
 
 
@@ -361,10 +358,7 @@ class _Check:
 
     def is_label(self, text: str) -> bool:
         """:func:`is_label` with no vocabulary, of a plain ``str`` no longer than a label."""
-        verdict = self.verdicts.get(text)
-        if verdict is None:
-            verdict = _decided_label(text, self.literal_tokens, self.verdicts)
-        return verdict
+        return _label_verdict(text, self.literal_tokens, self.verdicts)
 
     def top(self, properties: dict[object, object]) -> JSONObject:
         out: JSONObject = {}
@@ -429,9 +423,10 @@ class _Check:
             return False if value is False else _DROP
         if key == NO_GEOIP_KEY:
             return True if value is True else _DROP
-        if type(value) is str and key in {"$lib", SESSION_ID_KEY}:
-            sendable = value == LIBRARY_NAME if key == "$lib" else is_session_id(value)
-            if not sendable:
+        if key in _LIBRARY_TEXT_KEYS:
+            if type(value) is not str:
+                return _DROP
+            if not (value == LIBRARY_NAME if key == "$lib" else is_session_id(value)):
                 return _DROP
             self.size += len(value) + 3  # (the room of the text: a $lib or a uuid)
             return value
@@ -460,10 +455,7 @@ class _Check:
             sendable = is_digest(text)
         else:  # is_label's, inline: a label is most of what an event holds
             sendable = len(text) <= MAX_LABEL_LENGTH and (
-                text in vocabulary
-                or self.verdicts.get(text)
-                or text == OTHER_LABEL
-                or self.is_label(text)
+                text in vocabulary or text == OTHER_LABEL or self.is_label(text)
             )
         if sendable:
             self.size += len(text) + 3
@@ -534,6 +526,9 @@ class _Check:
 
 _LIBRARY_LABEL_KEYS: Final = frozenset({"$lib_version", "$os", "$python_version"})
 """The library's ``$`` properties whose value is a label."""
+
+_LIBRARY_TEXT_KEYS: Final = frozenset({"$lib", SESSION_ID_KEY})
+"""The library's ``$`` properties of one fixed form: its name, and a session's uuid."""
 
 _RESERVED_KEYS: Final = OPT_IN_KEYS | {PRIVACY_FILTER_KEY}
 """The top-level names (besides ``$`` ones) whose value the check treats apart."""
