@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from fake_posthog import FakePostHog, Mode
+from loop_waits import eventually
 
 from codeweaver_telemetry.adapters import NullSink, TelemetryClient, posthog_flags
 from codeweaver_telemetry.adapters.flags import NoFlags
@@ -50,15 +51,6 @@ def client(flags: PostHogFlags, **arguments: object) -> TelemetryClient:
     settings = resolve_settings(RawSources(arguments=arguments, environment={})).unwrap()
     policy = PrivacyPolicy(hash_key=b"k" * 32)
     return TelemetryClient(settings, policy=policy, sink=NullSink(), flags=flags)
-
-
-def eventually(condition: Callable[[], bool]) -> bool:
-    deadline = time.monotonic() + PATIENCE
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def test_values_arrive_in_the_background_and_are_cached(server: FakePostHog) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from fake_posthog import FakePostHog, Mode
+from loop_waits import eventually, longest_stall
 
 from codeweaver_telemetry.adapters import NullSink, TelemetryClient, posthog_flags
 from codeweaver_telemetry.adapters.posthog_flags import PostHogFlags
@@ -54,50 +55,28 @@ def returns_within(seconds: float, call: Callable[[], object]) -> bool:
     return finished.wait(seconds)
 
 
-def eventually(condition: Callable[[], bool]) -> bool:
-    deadline = time.monotonic() + PATIENCE
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
-
-
-def test_a_silent_host_never_stalls_a_running_event_loop(server: FakePostHog) -> None:
-    """Issue 11, asyncio: "the first get_feature_flag stalls the loop 504 ms with a silent
-    host"."""
-    server.mode = Mode.SILENT
+def client_with_flags(server: FakePostHog) -> TelemetryClient:
+    """A client whose flags come from ``server``, with the default settings."""
     settings = resolve_settings(RawSources(arguments={}, environment={})).unwrap()
-    telemetry = TelemetryClient(
+    return TelemetryClient(
         settings,
         policy=PrivacyPolicy(hash_key=b"k" * 32),
         sink=NullSink(),
         flags=PostHogFlags(endpoint(server), budget=0.5),
     )
 
-    async def longest_stall_during_lookups() -> float:
-        longest = 0.0
-        looking_up = True
 
-        async def ticker() -> None:
-            nonlocal longest
-            last = time.monotonic()
-            while looking_up:
-                await asyncio.sleep(0.001)
-                now = time.monotonic()
-                longest, last = max(longest, now - last), now
+def test_a_silent_host_never_stalls_a_running_event_loop(server: FakePostHog) -> None:
+    """Issue 11, asyncio: "the first get_feature_flag stalls the loop 504 ms with a silent
+    host"."""
+    server.mode = Mode.SILENT
+    telemetry = client_with_flags(server)
 
-        ticking = asyncio.create_task(ticker())
-        await asyncio.sleep(0.01)
-        for _ in range(100):
-            assert telemetry.get_feature_flag("new_reranker", default="control") == "control"
-            assert telemetry.get_all_feature_flags() == {}
-            await asyncio.sleep(0.005)
-        looking_up = False
-        await ticking
-        return longest
+    def look_up() -> None:
+        assert telemetry.get_feature_flag("new_reranker", default="control") == "control"
+        assert telemetry.get_all_feature_flags() == {}
 
-    assert asyncio.run(longest_stall_during_lookups()) < LONGEST_LOOP_STALL
+    assert asyncio.run(longest_stall(look_up, 100)) < LONGEST_LOOP_STALL
     assert server.wait_for_requests(1, PATIENCE)
     assert server.flag_requests() == 1
 
@@ -235,13 +214,7 @@ def test_fork_handling_does_not_keep_the_flags_alive(server: FakePostHog) -> Non
 
 
 def test_a_host_can_wait_for_the_first_values_with_a_bound(server: FakePostHog) -> None:
-    settings = resolve_settings(RawSources(arguments={}, environment={})).unwrap()
-    telemetry = TelemetryClient(
-        settings,
-        policy=PrivacyPolicy(hash_key=b"k" * 32),
-        sink=NullSink(),
-        flags=PostHogFlags(endpoint(server), budget=0.5),
-    )
+    telemetry = client_with_flags(server)
     assert telemetry.wait_for_flags(PATIENCE) is True
     assert telemetry.get_feature_flag("new_reranker") == "test"
     assert asyncio.run(telemetry.await_flags(PATIENCE)) is True

@@ -23,12 +23,12 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fake_posthog import FakePostHog, Mode
+from loop_waits import longest_stall
 
 from codeweaver_telemetry.adapters import NullSink, TelemetryClient
 from codeweaver_telemetry.adapters.posthog_flags import PostHogFlags
@@ -39,29 +39,6 @@ from codeweaver_telemetry.core.settings import RawSources, resolve_settings
 WATCHDOG = 30.0
 """How long posthog's lookups may run before they are reported as "> N s" (3 s in a smoke
 run, whose figures are not read)."""
-
-
-async def longest_stall(look_up: Callable[[], object], lookups: int) -> float:
-    """The longest gap between a ticker's 1 ms ticks while ``look_up`` runs ``lookups`` times
-    on the loop (the same probe runs on both sides)."""
-    longest, looking_up = 0.0, True
-
-    async def ticker() -> None:
-        nonlocal longest
-        last = time.monotonic()
-        while looking_up:
-            await asyncio.sleep(0.001)
-            now = time.monotonic()
-            longest, last = max(longest, now - last), now
-
-    ticking = asyncio.create_task(ticker())
-    await asyncio.sleep(0.01)
-    for _ in range(lookups):
-        look_up()
-        await asyncio.sleep(0.005)
-    looking_up = False
-    await ticking
-    return longest
 
 
 def our_stall(host: str, lookups: int) -> float:
