@@ -690,12 +690,13 @@ class TelemetryClient:
             self._set_up_failed = not isinstance(error, RecursionError | MemoryError)
             debug("telemetry: cannot set up capturing (%s)", type(error).__name__)
             return None
+        losses_before = _loss_totals_of(sink)  # (a host's sink: read with no lock held)
         with self._lock:
             if not self._closed:  # the sink first: whoever sees the steps sees the sink
                 if self._declared_labels:
                     steps.declare_labels(self._declared_labels)
                 self._sink, self._steps = sink, steps
-                self._sink_losses_reported = _loss_totals_of(sink)
+                self._sink_losses_reported = losses_before
                 _deliver_at_exit(self, sink)
                 return steps
         sink.close(0.0)  # shut down while it was being made: it is never used
@@ -892,14 +893,15 @@ def _lost_since(
 
 def _loss_totals_of(sink: Sink | None) -> dict[LossReason, int]:
     """The sink's loss totals; none from a sink that cannot say (one written to an older
-    protocol, or one that fails): its session events are still sent."""
+    protocol, or one that fails): its session events are still sent. A host's sink may hand
+    back any mapping: it is read up to one entry a reason (and one more)."""
     if sink is None:
         return {}
     try:
-        totals = sink.loss_totals()
+        entries = itertools.islice(sink.loss_totals().items(), len(LossReason) + 1)
         return {
             reason: count
-            for reason, count in dict(totals).items()
+            for reason, count in entries
             if isinstance(reason, LossReason) and type(count) is int and count > 0
         }
     except Exception as error:  # noqa: BLE001 - a host's sink may be anything

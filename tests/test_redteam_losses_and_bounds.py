@@ -13,7 +13,7 @@ import select
 import signal
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from delivery_doubles import MemorySpool
@@ -361,3 +361,40 @@ def test_a_silent_host_with_a_backlog_batch_keeps_the_close_deadline() -> None:
             report.spooled + report.pending + report.delivered + sum(sink.loss_totals().values())
             >= 250
         ), (report, sink.loss_totals())
+
+
+class _EndlessTotals(Mapping[LossReason, int]):
+    """A host sink's loss totals that never end, whatever ``len`` says."""
+
+    def __getitem__(self, reason: LossReason) -> int:
+        return 1
+
+    def __len__(self) -> int:
+        return 1
+
+    def __iter__(self) -> Iterator[LossReason]:
+        while True:
+            yield LossReason.OUTAGE
+
+
+class EndlessLossesSink(InMemorySink):
+    def loss_totals(self) -> Mapping[LossReason, int]:
+        return _EndlessTotals()
+
+
+def test_a_sinks_endless_loss_totals_are_read_to_a_bound() -> None:
+    """(Unbounded, the session event would never return: it runs on a thread, with a bound.)"""
+    sink = EndlessLossesSink()
+    client = telemetry_client_for_tests(sink)
+
+    def session() -> None:
+        client.start_session({"version": "0.5.0"})
+        client.end_session()
+
+    thread = threading.Thread(target=session, daemon=True)
+    thread.start()
+    thread.join(10.0)
+    assert not thread.is_alive()
+    client.shutdown()
+    # (the totals were the same when the client took the sink: nothing new to report)
+    assert sessions(sink)[-1]["telemetry_events_lost"] == {}
