@@ -230,9 +230,16 @@ class _Walk:
 
     def free(self, value: object, path: str, name: str, depth: int) -> JSONValue | _Dropped:
         """An undeclared value: plain JSON data passes, containers and models are walked."""
+        if type(value) is str:
+            if self.policy.strict:
+                return self.drop(path, name, None, "undeclared text is not sent in strict mode")
+            if len(value) > self.policy.max_string_length:
+                return self.drop(path, name, None, "the text is longer than the policy allows")
+            if value.startswith(DIGEST_PREFIX) and is_digest(value):
+                # Only HASH makes digests: one in a host's text is the host's data.
+                return self.drop(path, name, None, "undeclared text in a digest's form")
+            return value
         kind = type(value)
-        if kind is str:
-            return self.text(value, path, name)  # type: ignore[arg-type]
         if kind is bool or value is None:
             return value  # type: ignore[return-value]
         if kind is int or kind is float:
@@ -246,22 +253,13 @@ class _Walk:
         if isinstance(value, str):  # a str subclass: send the plain text, not its __str__
             if str.__len__(value) > self.policy.max_string_length:
                 return self.drop(path, name, None, "the text is longer than the policy allows")
-            return self.text("".join([value]), path, name)
+            return self.free("".join([value]), path, name, depth)
         try:
             return self.nested(value, path, name, depth)
         except ModelRejected as rejected:
             return self.drop(path, name, None, str(rejected))
         except Exception as error:  # noqa: BLE001 - user objects may raise anything; fail closed
             return self.drop(path, name, None, describe_error(error))
-
-    def text(self, value: str, path: str, name: str) -> str | _Dropped:
-        if self.policy.strict:
-            return self.drop(path, name, None, "undeclared text is not sent in strict mode")
-        if len(value) > self.policy.max_string_length:
-            return self.drop(path, name, None, "the text is longer than the policy allows")
-        if value.startswith(DIGEST_PREFIX) and is_digest(value):  # only HASH makes digests:
-            return self.drop(path, name, None, "undeclared text in a digest's form")  # a host's
-        return value
 
     def number(self, value: object, path: str, name: str) -> int | float | _Dropped:
         try:
@@ -325,7 +323,7 @@ class _Walk:
             result = self.free(item, path, f"[{index}]", depth)
             if not isinstance(result, _Dropped):
                 items.append(result)
-        if isinstance(value, set | frozenset):
+        if kind is not list and isinstance(value, set | frozenset):
             items.sort(key=_order_key)  # set iteration order varies between processes
         return items
 

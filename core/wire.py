@@ -38,7 +38,7 @@ import math
 import re
 from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
-from typing import Final, NamedTuple, cast
+from typing import Final, NamedTuple
 
 from returns.result import Failure, Result, Success
 
@@ -134,7 +134,10 @@ def _label_verdict(text: str, literal_tokens: tuple[str, ...], verdicts: dict[st
     :func:`label_verdicts`)."""
     verdict = verdicts.get(text)
     if verdict is None:
-        of_alphabet = LABEL_PATTERN.fullmatch(text) is not None
+        # The digests' prefix is theirs alone: no label has it.
+        of_alphabet = (
+            not text.startswith(DIGEST_PREFIX) and LABEL_PATTERN.fullmatch(text) is not None
+        )
         verdict = of_alphabet and find_leak(text, literal_tokens) is None
         if len(verdicts) >= LABEL_VERDICTS_KEPT:
             verdicts.clear()  # a host that sends ever new labels starts the table afresh
@@ -363,32 +366,21 @@ class _Check:
     def top(self, properties: dict[object, object]) -> JSONObject:
         out: JSONObject = {}
         report: object = None
-        words_of, known = self.words.get, self.verdicts.get
+        words_of = self.words.get
         for key, value in list(properties.items()):
             if type(key) is not str or len(key) > _MAX_KEY_LENGTH:
                 self.dropped += 1
                 continue
             checked: JSONValue | _Drop
-            if key in _RESERVED_KEYS or key[:1] == "$":
+            if key[:1] == "$":
+                checked = self.library_value(key, value)
+            elif key in _RESERVED_KEYS:
                 if key == PRIVACY_FILTER_KEY:
                     report = value
                     continue
                 checked = self.reserved(key, value)
-            elif (words := words_of(key)) is not None or known(key) or self.is_label(key):
-                kind = type(value)
-                if kind is str:
-                    text = cast("str", value)
-                    # The length first: a lookup hashes the whole text.
-                    short = len(text) <= MAX_LABEL_LENGTH
-                    if short and known(text) and not text.startswith(DIGEST_PREFIX):
-                        checked = text  # a label seen before
-                        self.size += len(text) + 3
-                    else:
-                        checked = self.string(text, words or NO_VOCABULARY)
-                elif kind is int or kind is float or kind is bool or value is None:
-                    checked = self.scalar(value)  # most properties: no vocabulary to look up
-                else:
-                    checked = self.value(value, 1, words or NO_VOCABULARY)
+            elif (words := words_of(key)) is not None or self.is_label(key):
+                checked = self.value(value, 1, words or NO_VOCABULARY)
             else:
                 checked = _DROP
             if checked is _DROP:
@@ -402,12 +394,11 @@ class _Check:
         return out
 
     def reserved(self, key: str, value: object) -> JSONValue | _Drop:
-        """A property whose name the library reserves: an opt-in one, a ``$`` one, the query
-        text (as plain words only in the event that carries them), whoever set it."""
+        """A property whose name the library reserves (besides the ``$`` ones): an opt-in
+        one, or the query text (as plain words only in the event that carries them), whoever
+        set it."""
         if key in OPT_IN_KEYS and not self.policy.tools_over_privacy:
             return _DROP
-        if key[:1] == "$":
-            return self.library_value(key, value)
         if key == QUERY_TEXT_KEY and self.query_words and type(value) is str:
             return self.query_text(value)
         words = self.words.get(key)
@@ -419,16 +410,17 @@ class _Check:
         """The library's own ``$`` properties, each of its fixed form; any other ``$`` key is
         a host's, and is dropped."""
         self.size += _CONSTANT_ROOM
-        if key == NO_PERSON_PROFILE_KEY:
-            return False if value is False else _DROP
-        if key == NO_GEOIP_KEY:
-            return True if value is True else _DROP
-        if key in _LIBRARY_TEXT_KEYS:
-            if type(value) is not str:
+        constant = _LIBRARY_CONSTANTS.get(key, _DROP)
+        if constant is not _DROP:  # (the type too: ``1 == True``)
+            if value != constant or type(value) is not type(constant):
                 return _DROP
-            if not (value == LIBRARY_NAME if key == "$lib" else is_session_id(value)):
+            if type(value) is str:
+                self.size += len(value) + 3
+            return value
+        if key == SESSION_ID_KEY:
+            if type(value) is not str or not is_session_id(value):
                 return _DROP
-            self.size += len(value) + 3  # (the room of the text: a $lib or a uuid)
+            self.size += len(value) + 3
             return value
         if key in _LIBRARY_LABEL_KEYS or (
             key.startswith(FEATURE_PREFIX)
@@ -449,22 +441,27 @@ class _Check:
         return text
 
     def string(self, text: str, vocabulary: AbstractSet[str]) -> str | _Drop:
-        # The digests' prefix is theirs alone: a digest is never asked of the guard (to which
-        # its hex looks like a secret), nor a label of the digest pattern.
-        if text.startswith(DIGEST_PREFIX):
-            sendable = is_digest(text)
-        else:  # is_label's, inline: a label is most of what an event holds
-            sendable = len(text) <= MAX_LABEL_LENGTH and (
-                text in vocabulary or text == OTHER_LABEL or self.is_label(text)
+        # The length first: a lookup hashes the whole text. A label seen before is most of
+        # what an event holds: one lookup. The digests' prefix is theirs alone (no label has
+        # it): a digest is never asked of the guard, to which its hex looks like a secret.
+        if len(text) <= MAX_LABEL_LENGTH and (
+            self.verdicts.get(text)
+            or (
+                is_digest(text)
+                if text.startswith(DIGEST_PREFIX)
+                else text in vocabulary or text == OTHER_LABEL or self.is_label(text)
             )
-        if sendable:
+        ):
             self.size += len(text) + 3
             return text
         return _DROP
 
-    def scalar(self, value: object) -> JSONValue | _Drop:
-        """A bool, null, or a number: finite, within 64 bits."""
+    def value(self, value: object, depth: int, vocabulary: AbstractSet[str]) -> JSONValue | _Drop:
+        """Any value: a string of the grammar; a bool or null; a number, finite and within 64
+        bits; a list or an object of them, within the policy's bounds."""
         kind = type(value)
+        if kind is str:
+            return self.string(value, vocabulary)  # type: ignore[arg-type]
         if kind is bool or value is None:
             self.size += _CONSTANT_ROOM
             return value  # type: ignore[return-value]
@@ -473,17 +470,11 @@ class _Check:
                 self.size += _NUMBER_ROOM
                 return value  # type: ignore[return-value]
             return _DROP
-        if kind is float and math.isfinite(value):  # type: ignore[arg-type]
-            self.size += _NUMBER_ROOM
-            return value  # type: ignore[return-value]
-        return _DROP
-
-    def value(self, value: object, depth: int, vocabulary: AbstractSet[str]) -> JSONValue | _Drop:
-        kind = type(value)
-        if kind is str:
-            return self.string(value, vocabulary)  # type: ignore[arg-type]
-        if kind is int or kind is float or kind is bool or value is None:
-            return self.scalar(value)
+        if kind is float:
+            if math.isfinite(value):  # type: ignore[arg-type]
+                self.size += _NUMBER_ROOM
+                return value  # type: ignore[return-value]
+            return _DROP
         if kind is dict:
             return self.mapping(value, depth, vocabulary)  # type: ignore[arg-type]
         if kind is list:
@@ -527,8 +518,13 @@ class _Check:
 _LIBRARY_LABEL_KEYS: Final = frozenset({"$lib_version", "$os", "$python_version"})
 """The library's ``$`` properties whose value is a label."""
 
-_LIBRARY_TEXT_KEYS: Final = frozenset({"$lib", SESSION_ID_KEY})
-"""The library's ``$`` properties of one fixed form: its name, and a session's uuid."""
+_LIBRARY_CONSTANTS: Final[Mapping[str, str | bool]] = {
+    "$lib": LIBRARY_NAME,
+    NO_GEOIP_KEY: True,
+    NO_PERSON_PROFILE_KEY: False,
+}
+"""The library's ``$`` properties that have one value: its name, no location lookup, no
+person profile."""
 
 _RESERVED_KEYS: Final = OPT_IN_KEYS | {PRIVACY_FILTER_KEY}
 """The top-level names (besides ``$`` ones) whose value the check treats apart."""

@@ -462,3 +462,19 @@ def test_remembered_label_verdicts_are_bounded_and_stay_right() -> None:
     assert not is_label("build-host-7", chosen)
     assert not is_label("build-host-7", chosen)  # remembered, the same verdict
     assert is_label("build-host-7", PrivacyPolicy(hash_key=b"k" * 32))  # no literal there
+
+
+@pytest.mark.parametrize("text", ["h:0", "h:0123", "h:0123456789abcdef0123456789abcdeg"])
+def test_text_with_the_digests_prefix_is_never_a_label_even_once_its_verdict_is_kept(
+    text: str,
+) -> None:
+    from codeweaver_telemetry.core.wire import checked_properties, is_label
+
+    chosen = policy()
+    assert not is_label(text, chosen)  # (its verdict is now kept: a check looks it up first)
+    checked = checked_properties({"k": text, "items": [text], "map": {text: 1}}, chosen).unwrap()
+    assert checked.properties == {
+        "items": [],
+        "map": {},
+        "privacy_filter": {"dropped": 3, "redacted": 0},
+    }
