@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, NewType, TypeAlias
 
+from .hashing import DIGEST_PREFIX
+
 JSONScalar: TypeAlias = str | int | float | bool | None
 """A JSON leaf. Floats are always finite in anything the core returns."""
 
@@ -21,11 +23,15 @@ JSONValue: TypeAlias = JSONScalar | list["JSONValue"] | dict[str, "JSONValue"]
 JSONObject: TypeAlias = dict[str, JSONValue]
 """An event's properties, or any other serialized model."""
 
-LABEL_PATTERN: Final = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.+#-]|(?<=[0-9]):|:(?=[0-9])){0,63}")
+LABEL_PATTERN: Final = re.compile(
+    f"(?!{re.escape(DIGEST_PREFIX)})"
+    r"[A-Za-z0-9](?:[A-Za-z0-9_.+#-]|(?<=[0-9]):|:(?=[0-9])){0,63}"
+)
 """The alphabet of a label (with ``fullmatch``): the only free-form string the wire carries.
 
 A colon stands next to a digit (``08:37:52``, ``llama3:8b``, ``host:5432``), never between two
-letters: ``password:hunter2`` is a ``key:value`` secret, not a label."""
+letters: ``password:hunter2`` is a ``key:value`` secret, not a label. No label begins with the
+digests' prefix (``h:0123`` is not one): the check tells a digest by its form alone."""
 
 FilteredKey = NewType("FilteredKey", str)
 """The name of a model field (or of a mapping key) that carries a privacy declaration."""

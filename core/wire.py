@@ -3,9 +3,10 @@
 Every string the library sends, as a value or as a key, at any depth, is exactly one of:
 
 1. a **label**: 1 to 64 characters of ASCII letters, digits and ``_ . - : + #``, starting
-   with a letter or a digit, which the leak guard does not flag and which is not one of the
-   machine's sensitive literals; or a word of the property's declared vocabulary, which is
-   always kept (a repository named ``python`` does not cost the language ``python``);
+   with a letter or a digit (never with the digests' ``h:``), which the leak guard does not
+   flag and which is not one of the machine's sensitive literals; or a word of the property's
+   declared vocabulary, which is always kept (a repository named ``python`` does not cost the
+   language ``python``);
 2. a **digest** made by HASH: ``h:`` and 32 lowercase hex characters, recognised by its form
    alone (no registry of known digests; no common credential has that form);
 3. one of the library's own keys and constants: ``$lib``, ``$lib_version``, ``$os``,
@@ -134,10 +135,7 @@ def _label_verdict(text: str, literal_tokens: tuple[str, ...], verdicts: dict[st
     :func:`label_verdicts`)."""
     verdict = verdicts.get(text)
     if verdict is None:
-        # The digests' prefix is theirs alone: no label has it.
-        of_alphabet = (
-            not text.startswith(DIGEST_PREFIX) and LABEL_PATTERN.fullmatch(text) is not None
-        )
+        of_alphabet = LABEL_PATTERN.fullmatch(text) is not None
         verdict = of_alphabet and find_leak(text, literal_tokens) is None
         if len(verdicts) >= LABEL_VERDICTS_KEPT:
             verdicts.clear()  # a host that sends ever new labels starts the table afresh
@@ -412,7 +410,7 @@ class _Check:
         self.size += _CONSTANT_ROOM
         constant = _LIBRARY_CONSTANTS.get(key, _DROP)
         if constant is not _DROP:  # (the type too: ``1 == True``)
-            if value != constant or type(value) is not type(constant):
+            if type(value) is not type(constant) or value != constant:  # (no host __ne__)
                 return _DROP
             if type(value) is str:
                 self.size += len(value) + 3
@@ -496,7 +494,7 @@ class _Check:
                 self.dropped += 1
                 continue
             out[key] = checked  # type: ignore[assignment]
-        self.size += 2
+        self.size += 3  # its brackets, and the comma after it
         return out
 
     def items(
@@ -511,7 +509,7 @@ class _Check:
                 self.dropped += 1
                 continue
             out.append(checked)  # type: ignore[arg-type]
-        self.size += 2
+        self.size += 3  # its brackets, and the comma after it
         return out
 
 
