@@ -126,6 +126,7 @@ def test_the_benchmark_suite_runs() -> None:
         "SearchEvent build + json",
         "import codeweaver_telemetry.core",
         "capture() median",
+        "capture() in one process",
         "CPU per event",
         "flag lookup, silent host, repeated",
         "memory growth",
