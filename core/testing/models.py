@@ -35,6 +35,55 @@ __all__ = [
 # --- Canaries in random models ----------------------------------------------------------------
 
 
+_SLOT: Final = "<canary>"
+"""Where a carrier's shape holds its canary: the shapes are strategies made once, and each
+draw fills the slots (a strategy made for every canary cost most of a no-leak property's time:
+Hypothesis validates a recursive strategy anew each time one is made)."""
+
+
+def _filled(shape: object, canary: str) -> object:
+    """A drawn shape with ``canary`` in each of its slots."""
+    if isinstance(shape, str):
+        return shape.replace(_SLOT, canary)
+    if isinstance(shape, bytes):
+        return shape.replace(_SLOT.encode(), canary.encode())
+    if isinstance(shape, list):
+        return [_filled(item, canary) for item in shape]
+    if isinstance(shape, tuple):
+        return tuple(_filled(item, canary) for item in shape)
+    if isinstance(shape, frozenset):
+        return frozenset(_filled(item, canary) for item in shape)
+    if isinstance(shape, dict):
+        return {_filled(key, canary): _filled(value, canary) for key, value in shape.items()}
+    return shape
+
+
+# The bare canary comes first, so that Hypothesis draws it often and shrinks towards it.
+_SECRET_SHAPES: Final = st.just(_SLOT) | st.recursive(
+    st.sampled_from(
+        [_SLOT, _SLOT.encode(), f"see {_SLOT} here", f"/home/{_SLOT}/x.py", f"{_SLOT}-2"]
+    ),
+    lambda children: (
+        st.lists(children, min_size=1, max_size=3)
+        | st.tuples(st.sampled_from(["a", "b"]), children)
+        | st.dictionaries(st.sampled_from([_SLOT, "k"]), children, min_size=1, max_size=2)
+        | st.frozensets(st.sampled_from([_SLOT, f"{_SLOT} x"]), min_size=1)
+    ),
+    max_leaves=4,
+)
+
+_CATEGORY_LABELS: Final = st.sampled_from(
+    [_SLOT, f"/srv/{_SLOT}/a.py", f"{_SLOT} and more", f"{_SLOT}.py"]
+)
+_OTHER_CATEGORIES: Final = st.sampled_from(["python", "rust", "docs"])
+_CATEGORY_SHAPES: Final = (
+    _CATEGORY_LABELS
+    | st.lists(_CATEGORY_LABELS | _OTHER_CATEGORIES, min_size=1, max_size=4)
+    | st.tuples(_OTHER_CATEGORIES, _CATEGORY_LABELS)
+    | st.dictionaries(_CATEGORY_LABELS, st.integers(0, 100), min_size=1, max_size=3)
+)
+
+
 @st.composite
 def secret_carriers(draw: st.DrawFn, canary: str) -> object:
     """A value that holds ``canary`` as a whole word somewhere: text, bytes, list, dict, set.
@@ -42,23 +91,7 @@ def secret_carriers(draw: st.DrawFn, canary: str) -> object:
     Draws values such as ``'CANARY0001QZ'``, ``b'CANARY0001QZ'``, ``['x', 'see CANARY0001QZ']``,
     ``{'CANARY0001QZ': 1}``, ``('a', {'k': ['/home/CANARY0001QZ/x.py']})``.
     """
-    base = st.sampled_from(
-        [canary, canary.encode(), f"see {canary} here", f"/home/{canary}/x.py", f"{canary}-2"]
-    )
-    # The bare canary comes first, so that Hypothesis draws it often and shrinks towards it.
-    return draw(
-        st.just(canary)
-        | st.recursive(
-            base,
-            lambda children: (
-                st.lists(children, min_size=1, max_size=3)
-                | st.tuples(st.sampled_from(["a", "b"]), children)
-                | st.dictionaries(st.sampled_from([canary, "k"]), children, min_size=1, max_size=2)
-                | st.frozensets(st.sampled_from([canary, f"{canary} x"]), min_size=1)
-            ),
-            max_leaves=4,
-        )
-    )
+    return _filled(draw(_SECRET_SHAPES), canary)
 
 
 @st.composite
@@ -68,14 +101,7 @@ def categorical_carriers(draw: st.DrawFn, canary: str) -> object:
     Draws values such as ``'CANARY0002QZ'``, ``['python', '/srv/CANARY0002QZ/a.py']``,
     ``{'CANARY0002QZ': 3}``, ``('rust', 'CANARY0002QZ and more')``.
     """
-    label = st.sampled_from([canary, f"/srv/{canary}/a.py", f"{canary} and more", f"{canary}.py"])
-    other = st.sampled_from(["python", "rust", "docs"])
-    return draw(
-        label
-        | st.lists(label | other, min_size=1, max_size=4)
-        | st.tuples(other, label)
-        | st.dictionaries(label, st.integers(0, 100), min_size=1, max_size=3)
-    )
+    return _filled(draw(_CATEGORY_SHAPES), canary)
 
 
 _PLANTED_CONVERSIONS: Final = tuple(AnonymityConversion)
@@ -212,6 +238,26 @@ _hostile_keys = (
 )
 
 
+def _hostile_trees(leaves: st.SearchStrategy[object]) -> st.SearchStrategy[object]:
+    return st.recursive(
+        leaves,
+        lambda children: (
+            st.lists(children, max_size=4)
+            | st.tuples(children, children)
+            | st.dictionaries(_hostile_keys, children, max_size=4)
+            | st.frozensets(st.integers() | st.text(max_size=4), max_size=4)
+        ),
+        max_leaves=12,
+    )
+
+
+# Made once: a strategy made in every draw costs its construction each time, and one holding
+# the 10 MB text as ``just(...)`` has that text in its repr, which Hypothesis writes into its
+# statistics whenever a draw is retried (most of a property's time went there).
+_HOSTILE_TREES: Final = _hostile_trees(_hostile_leaves)
+_HOSTILE_TREES_WITH_HUGE_TEXT: Final = _hostile_trees(_hostile_leaves | st.builds(huge_text))
+
+
 @st.composite
 def hostile_values(draw: st.DrawFn) -> object:
     """Anything a careless or hostile host could hand over: NaN and infinities, huge and tiny
@@ -222,21 +268,9 @@ def hostile_values(draw: st.DrawFn) -> object:
     Draws values such as ``[nan, b'\\x00', Hostile({'__len__'})]``, ``{(1, 2): inf}``, or a list
     that contains itself.
     """
-    leaves = _hostile_leaves
-    if draw(st.integers(0, 9)) == 0:  # one value in ten may hold a 10 MB string
-        leaves = leaves | st.just(huge_text())
-    value = draw(
-        st.recursive(
-            leaves,
-            lambda children: (
-                st.lists(children, max_size=4)
-                | st.tuples(children, children)
-                | st.dictionaries(_hostile_keys, children, max_size=4)
-                | st.frozensets(st.integers() | st.text(max_size=4), max_size=4)
-            ),
-            max_leaves=12,
-        )
-    )
+    # One value in ten may hold a 10 MB string.
+    trees = _HOSTILE_TREES_WITH_HUGE_TEXT if draw(st.integers(0, 9)) == 0 else _HOSTILE_TREES
+    value = draw(trees)
     shape = draw(st.sampled_from(["as is", "cycle", "deep"]))
     if shape == "cycle":
         loop: list[object] = [value]
