@@ -418,11 +418,13 @@ class TelemetryClient:
         steps = self._capture_steps()
         if steps is None:
             return
+        from codeweaver_telemetry.core.session_tally import joined  # noqa: PLC0415
+
         elapsed = time.monotonic() - self._session_started if self._session_started else 0.0
-        # The event takes the losses, so that two threads never report them twice, and
-        # gives them back when it is not sent, whatever ends it (an interrupt too). The
-        # session's tally (a host's own statistics win over it) is read, and forgotten only
-        # once the event is sent.
+        # The event takes the losses and the session's tally (a host's own statistics win
+        # over it), so that nothing is reported twice (by two threads, or by the next event
+        # after a search counted while this one is sent), and gives them back when it is not
+        # sent, whatever ends it (an interrupt too).
         sent = False
         receipt: list[Accepted] = []  # what the sink said, kept whatever ends this
         lost: Mapping[LossReason, int] = {}
@@ -435,12 +437,13 @@ class TelemetryClient:
                 since = _lost_since(self._sink_losses_reported, totals)
                 # One line: an interrupt lands before it, with nothing taken, or after it,
                 # with everything taken given back below.
-                tally, lost, self._lost, taken, self._sink_losses_reported = (
+                tally, lost, self._lost, taken, self._sink_losses_reported, self._tally = (
                     self._tally,
                     self._lost,
                     {},
                     since,
                     totals,
+                    None,
                 )
             # The event schemas load on first use: a host pays for them when it sends one.
             from codeweaver_telemetry.core import SessionStatistics  # noqa: PLC0415
@@ -469,8 +472,8 @@ class TelemetryClient:
             with self._lock:
                 if not sent:
                     self._lost = _added(self._lost, _added(lost, taken))
-                elif self._tally is tally:  # (a tally grown meanwhile is kept: counted twice,
-                    self._tally = None  # in that rare race, rather than lost)
+                    if tally is not None:
+                        self._tally = tally if self._tally is None else joined(tally, self._tally)
         self._session_event_sent = sent or self._session_event_sent
 
     @_never_raises

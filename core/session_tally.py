@@ -83,6 +83,41 @@ def with_search(stats: SessionStatistics, event: SearchEvent) -> SessionStatisti
     )
 
 
+def joined(earlier: SessionStatistics, later: SessionStatistics) -> SessionStatistics:
+    """Two tallies of one session as one: ``later``'s searches added onto ``earlier``'s (the
+    tally a session event took and gives back unsent, with what was counted meanwhile).
+    Only what :func:`with_search` counts is added; the rest is ``earlier``'s.
+
+    >>> one = SessionStatistics(total_requests=1, requests_by_intent={"debug": 1})
+    >>> both = joined(one, SessionStatistics(total_requests=2, requests_by_intent={"debug": 2}))
+    >>> both.total_requests, dict(both.requests_by_intent)
+    (3, {'debug': 3})
+    """
+    latencies = dict(earlier.tool_latencies_ms)
+    samples = tuple(latencies.get(SEARCH_TOOL, ())) + tuple(
+        later.tool_latencies_ms.get(SEARCH_TOOL, ())
+    )
+    if samples:
+        latencies[SEARCH_TOOL] = samples[:MAX_SEARCH_LATENCY_SAMPLES]
+    return dataclasses.replace(
+        earlier,
+        total_requests=_plus(earlier.total_requests, _count(later.total_requests)),
+        successful_requests=_plus(earlier.successful_requests, _count(later.successful_requests)),
+        failed_requests=_plus(earlier.failed_requests, _count(later.failed_requests)),
+        requests_by_status=_summed(earlier.requests_by_status, later.requests_by_status),
+        requests_by_intent=_summed(earlier.requests_by_intent, later.requests_by_intent),
+        tool_latencies_ms=latencies,
+        tokens_delivered=_plus(earlier.tokens_delivered, _count(later.tokens_delivered)),
+    )
+
+
+def _summed(counts: Mapping[str, int], more: Mapping[str, int]) -> dict[str, int]:
+    summed = dict(counts)
+    for label, count in more.items():
+        summed[label] = _plus(summed.get(label, 0), _count(count))
+    return summed
+
+
 def _label(value: JSONValue | None, vocabulary: frozenset[str], absent: str) -> str:
     """The value if it is a word of the vocabulary; ``absent`` for None (the host gave none,
     or the property was dropped); ``__other__`` for anything else."""

@@ -35,6 +35,7 @@ from codeweaver_telemetry.core.session_tally import (
     MAX_SEARCH_LATENCY_SAMPLES,
     SEARCH_TOOL,
     STATUS_LABELS,
+    joined,
     with_search,
 )
 from codeweaver_telemetry.core.sink import LossReason
@@ -144,6 +145,13 @@ def test_the_counts_of_any_sequence_of_searches_add_up(events: list[SearchEvent 
     assert len(samples) <= min(total, MAX_SEARCH_LATENCY_SAMPLES)
     assert all(type(sample) is float and 0.0 <= sample < float("inf") for sample in samples)
     assert 0 <= tally.tokens_delivered <= MAX_SAFE_INT
+
+
+@given(searches, searches)
+def test_two_tallies_joined_are_the_tally_of_both_sequences(
+    earlier: list[SearchEvent | None], later: list[SearchEvent | None]
+) -> None:
+    assert joined(tally_of(earlier), tally_of(later)) == tally_of(earlier + later)
 
 
 @given(searches, losses, carriers, st.lists(carriers | st.builds(ValueError, carriers)))

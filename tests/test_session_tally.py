@@ -255,3 +255,49 @@ class Hostile(Mapping[str, object]):
 
     def __len__(self) -> int:
         raise RuntimeError("secret")
+
+
+class SearchingWhileSentSink(NullSink):
+    """Counts a search (as another thread of the host would) while a session event is being
+    handed to it; refuses the session event when ``refuse`` says so."""
+
+    def __init__(self) -> None:
+        super().__init__(keep=True)
+        self.client: TelemetryClient | None = None
+        self.refuse = False
+
+    def emit(self, event: OutboundEvent) -> Accepted:
+        if event.event == SESSION and self.client is not None:
+            client, self.client = self.client, None
+            searched(client)
+            if self.refuse:
+                return Accepted.DROPPED_FULL
+        return super().emit(event)
+
+
+def test_a_search_counted_while_the_session_event_is_sent_is_counted_once() -> None:
+    sink = SearchingWhileSentSink()
+    client = new_client(sink)
+    client.start_session({"version": "0.5.0"})
+    searched(client)
+    sink.client = client
+    client.capture_session_event()
+    client.capture_session_event()
+    client.shutdown()
+    assert [session["requests_total"] for session in sessions(sink)] == [1, 1]
+
+
+def test_a_session_event_not_sent_gives_its_tally_back_with_what_came_meanwhile() -> None:
+    sink = SearchingWhileSentSink()
+    client = new_client(sink)
+    client.start_session({"version": "0.5.0"})
+    searched(client, execution_time_ms=10.0)
+    sink.client, sink.refuse = client, True
+    client.capture_session_event()
+    client.capture_session_event()
+    client.shutdown()
+    (session,) = sessions(sink)
+    assert session["requests_total"] == 2
+    assert session["requests_by_intent"] == {"understand": 2}
+    assert session["tool_latency_ms"]["find_code"]["count"] == 2
+    assert session["tokens_delivered"] == 100
