@@ -309,18 +309,43 @@ def _labelled_tally(
         bounded = tuple(itertools.islice(items, policy.max_scan_items + 1))
     if len(bounded) > policy.max_scan_items:
         raise ConversionRejected("too many items for a distribution")
-    # Each distinct object is labelled once (most items are a few Enum members), told apart by
+    # Each distinct object is read once (most items are a few Enum members), told apart by
     # identity, not equality: 1 == True, and an Enum's hash is computed in Python. The tuple
     # holds every item, so no id is reused while this runs.
     tally: dict[int, int] = {}
     for item in bounded:
         tally[id(item)] = tally.get(id(item), 0) + 1
     first = {id(item): item for item in bounded}
-    counts: dict[str, int | float] = {}
+    by_text: dict[str, int] = {}
     for identity, count in tally.items():
-        label = category_label(first[identity], policy, vocabulary)
-        counts[label] = counts.get(label, 0) + count
-    return counts
+        text = _bounded_text(first[identity])
+        by_text[text] = by_text.get(text, 0) + count
+    return _labelled(by_text.items(), policy, vocabulary)
+
+
+def _bounded_text(value: object) -> str:
+    """A category's text, or ``__other__`` for one longer than a label (never a label)."""
+    text = value if type(value) is str else _category_text(value)
+    return text if len(text) <= MAX_LABEL_LENGTH else OTHER_LABEL
+
+
+def _labelled(
+    counts: Iterable[tuple[str, int | float]],
+    policy: PrivacyPolicy,
+    vocabulary: AbstractSet[str],
+) -> dict[str, int | float]:
+    """Each category text's label and its count, equal labels added up. Of more distinct
+    texts than the policy's ``max_list_length`` the distribution is refused: each costs the
+    leak guard up to a label's check, whatever the number of items that repeat them."""
+    texts = list(itertools.islice(counts, policy.max_list_length + 1))
+    if len(texts) > policy.max_list_length:
+        raise ConversionRejected("more distinct categories than a distribution reads")
+    labelled: dict[str, int | float] = {}
+    for text, count in texts:
+        label = text if is_label(text, policy, vocabulary) else OTHER_LABEL
+        merged = labelled.get(label)
+        labelled[label] = count if merged is None else as_json_number(merged + count)
+    return labelled
 
 
 def _labelled_counts(
@@ -328,13 +353,13 @@ def _labelled_counts(
 ) -> dict[str, int | float]:
     """Each category's label and its count; equal labels (1 and "1", an Enum and its value)
     add up."""
-    counts: dict[str, int | float] = {}
+    by_text: dict[str, int | float] = {}
     for category, count in pairs:
-        label = category_label(category, policy, vocabulary)
+        text = _bounded_text(category)
         number = as_json_number(count)
-        merged = counts.get(label)
-        counts[label] = number if merged is None else as_json_number(merged + number)
-    return counts
+        merged = by_text.get(text)
+        by_text[text] = number if merged is None else as_json_number(merged + number)
+    return _labelled(by_text.items(), policy, vocabulary)
 
 
 def kept_labels(

@@ -17,13 +17,22 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Iterator, Mapping
-from typing import Final
+import itertools
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Final, TypeVar
 
-from .vocabulary import AnonymityConversion
+from .leak_guard import find_leak
+from .vocabulary import LABEL_PATTERN, AnonymityConversion
 
 MISSING: Final = object()
 """Stands for a field whose value could not be read; the serializer drops it."""
+
+MAX_MODEL_ITEMS: Final = 4096
+"""Most fields, declarations or ``_telemetry_handler`` entries of one model that are read (a
+model has a few dozen): more, an endless mapping's or attribute dict's, is refused, not read
+for ever."""
+
+_T = TypeVar("_T")
 
 Declarations = Mapping[str, AnonymityConversion]
 
@@ -79,7 +88,7 @@ def model_fields(value: object) -> Iterator[tuple[str, object]]:
     handler = getattr(value, "_telemetry_handler", None)
     if handler is None:
         return _own_fields(value)
-    return iter(_handled_fields(value, handler, dict(_own_fields(value))))
+    return iter(_handled_fields(value, handler, dict(_read(_own_fields(value), "the model"))))
 
 
 def _own_fields(value: object) -> Iterator[tuple[str, object]]:
@@ -132,7 +141,9 @@ def _handled_fields(
             f"_telemetry_handler() returned a {type(returned).__name__}, not a mapping"
         )
     try:
-        entries = list(returned.items())
+        entries = _read(returned.items(), "_telemetry_handler()'s mapping")
+    except ModelRejected:
+        raise
     except Exception as error:  # noqa: BLE001 - a mapping that cannot be read is rejected
         raise ModelRejected(
             f"_telemetry_handler()'s mapping raised {type(error).__name__}"
@@ -152,7 +163,8 @@ def _handled_value(cls: type, fields: Mapping[str, object], key: str, entry: obj
         return entry
     if key not in fields:
         raise ModelRejected(
-            f"_telemetry_handler() maps {key!r} to a function; it is not a field of {cls.__name__}"
+            f"_telemetry_handler() maps {_shown(key)} to a function; "
+            f"it is not a field of {cls.__name__}"
         )
     if fields[key] is MISSING:
         return MISSING  # unreadable: the serializer drops it and counts it
@@ -160,7 +172,7 @@ def _handled_value(cls: type, fields: Mapping[str, object], key: str, entry: obj
         return entry(fields[key])
     except Exception as error:  # noqa: BLE001 - the model cannot be trusted
         raise ModelRejected(
-            f"_telemetry_handler()'s function for {key!r} raised {type(error).__name__}"
+            f"_telemetry_handler()'s function for {_shown(key)} raised {type(error).__name__}"
         ) from None
 
 
@@ -192,7 +204,7 @@ def _validated(declared: object) -> dict[str, AnonymityConversion]:
             f"_telemetry_keys() returned a {type(declared).__name__}, not a mapping"
         )
     validated: dict[str, AnonymityConversion] = {}
-    for key, conversion in declared.items():
+    for key, conversion in _read(declared.items(), "_telemetry_keys()'s mapping"):
         if not isinstance(key, str):
             raise ModelRejected(f"a declared key is a {type(key).__name__}, not a str")
         validated[key] = _as_conversion(key, conversion)
@@ -205,7 +217,7 @@ def _as_conversion(key: str, conversion: object) -> AnonymityConversion:
     # A member of another AnonymityConversion enum (CodeWeaver's own) is accepted by its name.
     if isinstance(conversion, enum.Enum) and conversion.name in AnonymityConversion.__members__:
         return AnonymityConversion[conversion.name]
-    raise ModelRejected(f"{key!r} is declared with a {type(conversion).__name__}")
+    raise ModelRejected(f"{_shown(key)} is declared with a {type(conversion).__name__}")
 
 
 def _by_field_name(value: object, declarations: Declarations) -> Declarations:
@@ -214,7 +226,9 @@ def _by_field_name(value: object, declarations: Declarations) -> Declarations:
     if isinstance(value, tuple | list) and not is_named_tuple_type(cls):
         for key in declarations:  # items are named by their index; any index may be absent
             if not (key.isascii() and key.isdigit() and str(int(key)) == key):
-                raise ModelRejected(f"declares {key!r}, which is not an index of {cls.__name__}")
+                raise ModelRejected(
+                    f"declares {_shown(key)}, which is not an index of {cls.__name__}"
+                )
         return declarations
     known = _field_names(value)
     if known is None:
@@ -225,7 +239,7 @@ def _by_field_name(value: object, declarations: Declarations) -> Declarations:
     for key, conversion in declarations.items():
         name = aliases.get(key, key)
         if name not in known and not (isinstance(extra, dict) and name in extra):
-            raise ModelRejected(f"declares {key!r}, which is not a field of {cls.__name__}")
+            raise ModelRejected(f"declares {_shown(key)}, which is not a field of {cls.__name__}")
         by_name[name] = conversion
     return by_name
 
@@ -261,4 +275,21 @@ def _public_attributes(value: object) -> list[str]:
         attributes = vars(value)
     except TypeError:
         raise ModelRejected(f"a {type(value).__name__} has no readable fields") from None
-    return [name for name in attributes if not name.startswith("_")]
+    names = _read(attributes, f"a {type(value).__name__}'s attributes")
+    return [name for name in names if not name.startswith("_")]
+
+
+def _read(items: Iterable[_T], what: str) -> list[_T]:
+    """At most :data:`MAX_MODEL_ITEMS` of ``items``, read once; ModelRejected beyond."""
+    read = list(itertools.islice(items, MAX_MODEL_ITEMS + 1))
+    if len(read) > MAX_MODEL_ITEMS:
+        raise ModelRejected(f"{what} has more than {MAX_MODEL_ITEMS} items")
+    return read
+
+
+def _shown(key: str) -> str:
+    """A host's key as a reason may name it (reasons reach logs): quoted when it is a label
+    the leak guard passes, else only as a key that is not (its text may be data)."""
+    if LABEL_PATTERN.fullmatch(key) and find_leak(key, ()) is None:
+        return repr(key)
+    return "a key that is not a label"

@@ -54,6 +54,12 @@ class PrivacyPolicy:
     max_scan_items: int = 100_000
     """Most items a conversion (HASH, DISTRIBUTION, AGGREGATE) reads before it gives up."""
 
+    max_event_values: int = 4096
+    """Most values an event holds in all: its properties, and every item, entry and field
+    beneath them. Where a container would go over, it is dropped (an event of more properties
+    is refused), so that no shape of input (one list shared a thousand times, a wide grid)
+    makes a capture read more: each value costs the walks at most one label's check."""
+
     max_dynamic_labels: int = 16
     """Most labels of a label map (a distribution, the latency per tool) kept as they are,
     beyond the property's vocabulary; the rest are summed under ``"__other__"``."""
@@ -82,6 +88,7 @@ class PrivacyPolicy:
             self.max_string_length,
             self.max_list_length,
             self.max_scan_items,
+            self.max_event_values,
             self.max_dynamic_labels,
             self.max_payload_bytes,
             self.max_query_chars,

@@ -15,7 +15,7 @@ import enum
 import itertools
 import math
 import numbers
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from typing import Final, TypeVar
 
@@ -35,13 +35,16 @@ _T = TypeVar("_T")
 
 # A host's values are read within the policy's bounds before anything else is done with them:
 # at most ``max_list_length`` (and one more, to know there are more) items of any container,
-# mapping or model inside an event (``max_scan_items`` of its properties), whatever its
-# ``__len__`` says, and a string's length (``str.__len__``, which a subclass cannot change)
-# before its text is copied, hashed or scanned. What is over a bound is dropped and counted
-# whole, as the wire check would drop it: never cut, never read to the end. (A key longer than
-# a label can never be sent: the wire grammar's keys are labels.)
+# mapping or model inside an event, whatever its ``__len__`` says, and ``max_event_values``
+# in all (the event's properties included: a list shared by every item of another is read
+# each time it is met); and a string's length (``str.__len__``, which a subclass cannot
+# change) before its text is copied, hashed or scanned. What is over a bound is dropped and
+# counted whole, as the wire check would drop it: never cut, never read to the end. (A key
+# longer than a label can never be sent: the wire grammar's keys are labels.)
 
 _PLAIN_CONTAINERS: Final = frozenset({list, tuple, set, frozenset})
+
+_OVER_EVENT_VALUES: Final = "the event holds more values than the policy allows"
 
 _NO_DECLARATIONS: Final[Mapping[str, AnonymityConversion]] = {}
 
@@ -101,10 +104,11 @@ _DROP: Final = _Dropped()
 class _Walk:
     """One serialization's traversal: the policy, and what it has counted so far."""
 
-    __slots__ = ("active", "dropped", "notes", "policy", "vocabulary")
+    __slots__ = ("active", "dropped", "notes", "policy", "values", "vocabulary")
 
     def __init__(self, policy: PrivacyPolicy) -> None:
         self.policy = policy
+        self.values = 0  # read so far, against the policy's max_event_values
         self.dropped = 0
         self.notes: list[DropNote] = []
         self.active: set[int] = set()  # ids on the current path: a repeat is a cycle
@@ -123,8 +127,8 @@ class _Walk:
 
     def root(self, obj: object, keys: Mapping[str, object] | None) -> JSONObject:
         # An event's properties are not a nested collection: they are read up to the policy's
-        # max_scan_items (the payload bound then holds what is sent), not max_list_length.
-        limit = self.policy.max_scan_items
+        # max_event_values (the payload bound then holds what is sent), not max_list_length.
+        limit = self.policy.max_event_values
         if type(obj) is dict:  # the common case: its length is its number of items
             declarations = _NO_DECLARATIONS if keys is None else declared_keys(obj, explicit=keys)
             fields = list(obj.items()) if len(obj) <= limit else None
@@ -139,8 +143,15 @@ class _Walk:
         if fields is None:
             raise ModelRejected(f"a {type(obj).__name__} with more items than allowed")
         self.active.add(id(obj))
+        self.values = len(fields)
         reveal_names = not isinstance(obj, Mapping)
         return self.fields(fields, declarations, "", 1, reveal_names=reveal_names)
+
+    def admits(self, count: int) -> bool:
+        """Whether ``count`` more values fit in the event (``max_event_values``) with what was
+        read before them (once they do not, no later ones do, as in the wire check)."""
+        self.values += count
+        return self.values <= self.policy.max_event_values
 
     def bounded(self, items: Iterable[_T], limit: int | None = None) -> list[_T] | None:
         """At most ``limit`` items (the policy's ``max_list_length``), read once; None when
@@ -271,8 +282,13 @@ class _Walk:
         inner = member.value
         if isinstance(inner, str) and str.__len__(inner) > self.policy.max_string_length:
             return self.drop(path, name, None, "the text is longer than the policy allows")
-        if isinstance(inner, str | bool) or inner is None:
-            return "".join([inner]) if isinstance(inner, str) else inner
+        if isinstance(inner, str):
+            text = "".join([inner])
+            if text.startswith(DIGEST_PREFIX) and is_digest(text):  # (as free() drops it)
+                return self.drop(path, name, None, "undeclared text in a digest's form")
+            return text
+        if isinstance(inner, bool) or inner is None:
+            return inner
         if isinstance(inner, int | float):
             return self.number(inner, path, name)
         return member.name
@@ -288,6 +304,8 @@ class _Walk:
             return self.scalar_object(value, path, name)
         if depth >= self.policy.max_depth:
             return self.drop(path, name, None, "nested deeper than the policy allows")
+        if self.values > self.policy.max_event_values:  # over already: nothing more is read
+            return self.drop(path, name, None, _OVER_EVENT_VALUES)
         identity = id(value)
         if identity in self.active:
             return self.drop(path, name, None, "the value contains itself")
@@ -307,17 +325,21 @@ class _Walk:
             fields = self.bounded(model_fields(value))
             if fields is None:
                 return self.drop(path, "", None, "the model has more fields than allowed")
+            if not self.admits(len(fields)):
+                return self.drop(path, "", None, _OVER_EVENT_VALUES)
             return self.fields(fields, declarations, path, depth, reveal_names=True)
         if not isinstance(value, list | tuple | set | frozenset):
             return self.drop(path, "", None, f"a {type(value).__name__} cannot be walked")
         if type(value) in _PLAIN_CONTAINERS:  # its length is its number of items
-            members: Iterable[object] | None = (
+            members: Collection[object] | None = (
                 None if len(value) > self.policy.max_list_length else value
             )
         else:  # a subclass's __len__ and __iter__ may disagree
             members = self.bounded(value)
         if members is None:
             return self.drop(path, "", None, "the collection has more items than allowed")
+        if not self.admits(len(members)):
+            return self.drop(path, "", None, _OVER_EVENT_VALUES)
         items: list[JSONValue] = []
         for index, item in enumerate(members):
             result = self.free(item, path, f"[{index}]", depth)
@@ -341,6 +363,8 @@ class _Walk:
             fields = self.bounded(value.items())
         if fields is None:
             return self.drop(path, "", None, "the mapping has more items than allowed")
+        if not self.admits(len(fields)):
+            return self.drop(path, "", None, _OVER_EVENT_VALUES)
         return self.fields(fields, declarations, path, depth, reveal_names=False)
 
     def scalar_object(self, value: object, path: str, name: str) -> JSONValue | _Dropped:

@@ -302,6 +302,8 @@ def checked_properties(
     """
     if type(properties) is not dict:
         return Failure(PrivacyError("", None, "the properties are not a JSON object"))
+    if len(properties) - (PRIVACY_FILTER_KEY in properties) > policy.max_event_values:
+        return Failure(PrivacyError("", None, "the event has more properties than allowed"))
     check = _Check(policy, vocabularies, query_words)
     checked = check.top(properties)
     if check.size > policy.max_payload_bytes:
@@ -334,6 +336,7 @@ class _Check:
         "query_words",
         "redacted",
         "size",
+        "values",
         "verdicts",
         "vocabularies",
         "words",
@@ -356,12 +359,14 @@ class _Check:
         self.dropped = 0
         self.redacted = 0
         self.size = 2
+        self.values = 0  # read so far, against the policy's max_event_values
 
     def is_label(self, text: str) -> bool:
         """:func:`is_label` with no vocabulary, of a plain ``str`` no longer than a label."""
         return _label_verdict(text, self.literal_tokens, self.verdicts)
 
     def top(self, properties: dict[object, object]) -> JSONObject:
+        self.values = len(properties) - (PRIVACY_FILTER_KEY in properties)  # (as it comes out)
         out: JSONObject = {}
         report: object = None
         words_of = self.words.get
@@ -479,10 +484,20 @@ class _Check:
             return self.items(value, depth, vocabulary)  # type: ignore[arg-type]
         return _DROP
 
+    def admits(self, value: dict[object, object] | list[object]) -> bool:
+        """Whether a container's items fit in the event (``max_event_values``) with what was
+        read before them (once one does not, no later one does)."""
+        self.values += len(value)
+        return self.values <= self.policy.max_event_values
+
     def mapping(
         self, value: dict[object, object], depth: int, vocabulary: AbstractSet[str]
     ) -> JSONValue | _Drop:
-        if depth >= self.policy.max_depth or len(value) > self.policy.max_list_length:
+        if (
+            depth >= self.policy.max_depth
+            or len(value) > self.policy.max_list_length
+            or not self.admits(value)
+        ):
             return _DROP
         out: JSONObject = {}
         for key, item in list(value.items()):
@@ -500,7 +515,11 @@ class _Check:
     def items(
         self, value: list[object], depth: int, vocabulary: AbstractSet[str]
     ) -> JSONValue | _Drop:
-        if depth >= self.policy.max_depth or len(value) > self.policy.max_list_length:
+        if (
+            depth >= self.policy.max_depth
+            or len(value) > self.policy.max_list_length
+            or not self.admits(value)
+        ):
             return _DROP
         out: list[JSONValue] = []
         for item in list(value):
