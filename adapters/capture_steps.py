@@ -27,6 +27,7 @@ from codeweaver_telemetry.core.serializer import reduced_payload, serialize_for_
 from codeweaver_telemetry.core.session_event import SESSION_SCHEMA
 from codeweaver_telemetry.core.vocabulary import JSONObject, PrivacyError
 from codeweaver_telemetry.core.wire import (
+    OPT_IN_KEYS,
     PRIVACY_FILTER_KEY,
     Checked,
     checked_event,
@@ -128,6 +129,9 @@ class CaptureSteps:
         schema = self.schemas.get(event) if built else None
         if schema is None:  # a host's event: its own words only (the policy's vocabularies)
             return checked_event(event, merged, self.policy)
+        if schema.query_words:  # the query's statistics are the event's, never a tag's
+            for key in OPT_IN_KEYS.intersection(context.properties).difference(own):
+                del merged[key]
         return checked_event(
             event, merged, self.policy, schema.vocabularies, query_words=schema.query_words
         )
