@@ -135,31 +135,32 @@ class ProcessBudget:
     """The seconds this process has spent waiting for delivery at its end (``end_session``,
     ``shutdown``, the exit hooks), shared by every client in it: a host with two clients, or
     a forked child that uses its inherited client and a new one, waits one budget, not two.
-    A forked child starts with nothing spent."""
+    A forked child starts with nothing spent, and with a lock of its own (the parent's may
+    have been held by a thread the child does not have). The lock is re-entrant: a host's
+    signal handler that flushes, on the thread it interrupted inside :meth:`left`, must not
+    wait on that thread."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._pid = os.getpid()
+        self._lock = threading.RLock()
         self._spent = 0.0
 
     def left(self, budget: float) -> float:
         """What is left of ``budget`` seconds."""
         with self._lock:
-            self._start_afresh_if_forked()
             return max(0.0, budget - self._spent)
 
     def spend(self, seconds: float) -> None:
         """Count ``seconds`` as waited."""
         with self._lock:
-            self._start_afresh_if_forked()
             self._spent += max(0.0, seconds)
 
-    def _start_afresh_if_forked(self) -> None:
-        if self._pid != os.getpid():
-            self._pid, self._spent = os.getpid(), 0.0
+    def start_afresh(self) -> None:
+        """Nothing spent, and a new lock: in a forked child."""
+        self._lock, self._spent = threading.RLock(), 0.0
 
 
 PROCESS_BUDGET: Final = ProcessBudget()
+os.register_at_fork(after_in_child=PROCESS_BUDGET.start_afresh)
 
 
 def new_session_id() -> str:

@@ -103,7 +103,7 @@ class StdoutSink:
         self._target = target
         self._stream = stream
         self._owned: TextIO | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # (a host's signal handler may capture mid-line)
         self._closed = False
         self.written = 0
         self.failed = 0

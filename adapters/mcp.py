@@ -138,7 +138,7 @@ class ToolCallRecorder:
         self._asked_server = False  # asked once at most: a bogus name costs no listing
         self._sampling = random.Random()  # a private draw: the host's seeded sequence stays
         self._client_labels: dict[tuple[object, object, object], _Client] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # (a host's signal handler may end the session)
         self._reset()
 
     def _reset(self) -> None:

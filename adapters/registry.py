@@ -37,7 +37,10 @@ class _Registry:
     """The process-wide client and the lock that guards its creation."""
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
+        # Re-entrant, with ``making``: a host's signal or log handler that asks for the client
+        # on the thread that is making it gets an inert one, and does not wait on itself.
+        self.lock = threading.RLock()
+        self.making = False
         self.clients: dict[object, TelemetryClient] = {}
         """One per app, by the app as the host named it."""
 
@@ -224,12 +227,17 @@ def get_telemetry_client(app: str | App = DEFAULT_APP) -> TelemetryClient:
         with _registry.lock:
             client = _registry.clients.get(key)
             if client is None:
+                if _registry.making:  # (this thread is making one: see _Registry)
+                    return _INERT
+                _registry.making = True
                 try:
                     client = _configured_client(None, None, app)
                 except Exception as error:  # noqa: BLE001 - telemetry never throws into its host
                     # Not kept: a failure of the moment (the host's stack near its limit)
                     # must not turn telemetry off for the rest of the process.
                     return _failed_client(error)
+                finally:
+                    _registry.making = False
                 _registry.clients[key] = client
             return client
     except Exception:  # noqa: BLE001 - telemetry never throws into its host
