@@ -243,8 +243,21 @@ def depth_models(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
     (tmp_path / "depth_models.py").write_text(
         textwrap.dedent("""
         from dataclasses import dataclass
-        from typing import NamedTuple
+        from typing import NamedTuple, NewType
         from codeweaver_telemetry.core import AnonymityConversion, FilteredKey
+
+        RepoName = NewType("RepoName", str)
+
+        @dataclass
+        class LeakyRepo:
+            repository: RepoName
+
+        @dataclass
+        class SafeRepo:
+            repository: RepoName
+
+            def _telemetry_keys(self):
+                return {FilteredKey("repository"): AnonymityConversion.HASH}
 
         class LeakySpan(NamedTuple):
             repository: str
@@ -337,6 +350,17 @@ def test_check_reads_a_named_tuple_model_nested_in_a_dataclass(
     assert "'span.note'" in out  # a canary is planted in the nested NamedTuple's field
     assert "'span.repository'" not in out  # and its declarations are honoured there
     code, out, _ = run(capsys, "check", f"{depth_models}:HoldsSpan", "--examples", "20")
+    assert (code, out.split(":")[0]) == (0, "ok")
+
+
+def test_check_plants_canaries_in_new_type_fields(
+    capsys: pytest.CaptureFixture[str], depth_models: str
+) -> None:
+    code, out, _ = run(capsys, "check", f"{depth_models}:LeakyRepo", "--examples", "20")
+    assert code == 1
+    assert out.startswith("LEAK ")
+    assert "'repository'" in out
+    code, out, _ = run(capsys, "check", f"{depth_models}:SafeRepo", "--examples", "20")
     assert (code, out.split(":")[0]) == (0, "ok")
 
 
