@@ -146,6 +146,7 @@ def fetch_with_posthog(
             timeout=timeout,
             max_retries=0,
             distinct_id=distinct_id,
+            geoip_disable=True,  # as the events say: no location lookup of this address
         )
     except Exception as error:  # noqa: BLE001 - offline, refused, 429, 5xx, quota: all wait
         debug("telemetry: flag refresh failed (%s)", type(error).__name__)

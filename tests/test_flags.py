@@ -4,6 +4,7 @@ cache, TTL, backoff, Retry-After, waiting for the first answer, overrides."""
 from __future__ import annotations
 
 import doctest
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -230,3 +231,16 @@ def test_threads_looking_up_at_once_share_one_refresh(server: FakePostHog) -> No
     assert not any(thread.is_alive() for thread in threads)
     assert server.wait_for_requests(1, PATIENCE)
     assert server.flag_requests() == 1
+
+
+def test_a_flag_request_asks_for_no_location_lookup(server: FakePostHog) -> None:
+    """Red team of the whole surface: the /flags request carried no ``geoip_disable``, so
+    PostHog geolocated the connection's address for flag evaluation, where every event says
+    ``$geoip_disable``. It names nobody either: the anonymous id, no person or groups."""
+    flags = flags_for(server)
+    assert flags.wait_for_values(PATIENCE, ANONYMOUS)
+    (body,) = [json.loads(raw) for raw in server.raw_bodies()]
+    assert body["geoip_disable"] is True
+    assert body["distinct_id"] == ANONYMOUS
+    assert not body.get("person_properties")
+    assert not body.get("groups")
