@@ -86,15 +86,17 @@ def posthog_sink(
 
 
 def spooled_item_check(
-    app: App, *, query_opt_in: bool
+    app: App,
+    *,
+    query_opt_in: bool,
+    literals: Callable[[], frozenset[str]] = frozenset,
 ) -> Callable[[JSONObject], JSONObject | None]:
     """The wire check for an item read back from the spool, which is input from disk (an
     older version wrote it, or anything that can write the user's files): its event name a
-    label, its distinct id a session id, its properties in the wire grammar (what fails is
-    dropped and counted, as at capture). Without this run's policy: no hash key is needed
-    (digests are told by their form) and the machine's names are not known here, so this
-    checks the grammar, which is what an item that passed once passes again unchanged.
-    Loaded on the worker's thread, on the first claim."""
+    label, its distinct id a session id, its properties in the wire grammar and free of this
+    machine's names (``literals``: an item written elsewhere, or planted, was never checked
+    against them); what fails is dropped and counted, as at capture. No hash key is needed:
+    digests are told by their form. Loaded on the worker's thread, on the first claim."""
 
     @functools.cache
     def parts() -> tuple[Any, Any, Any, Any]:
@@ -103,7 +105,9 @@ def spooled_item_check(
 
         from .capture_steps import CaptureSteps  # noqa: PLC0415 - see above
 
-        policy = PrivacyPolicy(hash_key=bytes(32), tools_over_privacy=query_opt_in)
+        policy = PrivacyPolicy(
+            hash_key=bytes(32), tools_over_privacy=query_opt_in, sensitive_literals=literals()
+        )
         return policy, CaptureSteps(policy, app).schemas, checked_event, is_session_id
 
     def checked(item: JSONObject) -> JSONObject | None:

@@ -99,7 +99,7 @@ def _configured_client(arguments: object, config_path: object, app: object) -> T
         return TelemetryClient(
             settings,
             policy=OnFirstUse(functools.partial(installation_policy, settings, start_directory)),
-            sink=OnFirstUse(functools.partial(make_sink, settings)),
+            sink=OnFirstUse(functools.partial(make_sink, settings, start_directory)),
             flags=OnFirstUse(functools.partial(make_flags, settings)),
         )
     except Exception as error:  # noqa: BLE001 - telemetry never throws into its host
@@ -130,9 +130,11 @@ def _refused(error: ConfigError) -> TelemetryClient:
 # where their modules load: a host's start-up pays for none of them.
 
 
-def make_sink(settings: TelemetrySettings) -> Sink:
+def make_sink(settings: TelemetrySettings, start_directory: str | None = None) -> Sink:
     """The sink the settings choose; the null sink while a required first-run notice has not
-    been shown. The PostHog sink keeps what it cannot deliver in the app's spool."""
+    been shown. The PostHog sink keeps what it cannot deliver in the app's spool, and checks
+    what it claims from there against this machine's names (as :func:`installation_policy`
+    gathers them, on the worker's thread)."""
     from .local_sinks import NullSink, stream_sink  # noqa: PLC0415 - see above
     from .notice import notice_was_shown  # noqa: PLC0415 - see above
 
@@ -154,7 +156,9 @@ def make_sink(settings: TelemetrySettings) -> Sink:
             endpoint_from_settings(settings),
             spool=_app_spool(settings),
             recheck=spooled_item_check(
-                settings.app, query_opt_in=settings.tools_over_privacy.value
+                settings.app,
+                query_opt_in=settings.tools_over_privacy.value,
+                literals=functools.partial(machine_literals, start_directory),
             ),
         )
     return NullSink()
@@ -203,15 +207,22 @@ def installation_policy(
     (those of the working directory now, and at ``start_directory``)."""
     from codeweaver_telemetry.core.policy import PrivacyPolicy  # noqa: PLC0415 - see above
 
-    from .identity import installation_hash_key, sensitive_literals  # noqa: PLC0415 - see above
+    from .identity import installation_hash_key  # noqa: PLC0415 - see above
 
     hash_key = installation_hash_key(user_state_directory(app=settings.app))
     debug("telemetry: hashing with %s", hash_key.how)
     return PrivacyPolicy(
         hash_key=hash_key.key,
         tools_over_privacy=settings.tools_over_privacy.value,
-        sensitive_literals=sensitive_literals(start_directory, current_directory()),
+        sensitive_literals=machine_literals(start_directory),
     )
+
+
+def machine_literals(start_directory: str | None = None) -> frozenset[str]:
+    """This machine's names, those of the working directory now and at ``start_directory``."""
+    from .identity import sensitive_literals  # noqa: PLC0415 - see above
+
+    return sensitive_literals(start_directory, current_directory())
 
 
 def get_telemetry_client(app: str | App = DEFAULT_APP) -> TelemetryClient:

@@ -30,7 +30,10 @@ from host_process import host_environment
 
 from codeweaver_telemetry.adapters import NullSink, TelemetryClient
 from codeweaver_telemetry.adapters.batching import BatchingWorker
+from codeweaver_telemetry.adapters.directories import spool_directory
 from codeweaver_telemetry.adapters.posthog_sink import Endpoint, posthog_sink, spooled_item_check
+from codeweaver_telemetry.adapters.registry import make_sink
+from codeweaver_telemetry.adapters.spool import Spool
 from codeweaver_telemetry.core import PrivacyPolicy
 from codeweaver_telemetry.core.app import DEFAULT_APP
 from codeweaver_telemetry.core.settings import RawSources, resolve_settings
@@ -202,6 +205,38 @@ def test_an_item_claimed_from_the_spool_passes_the_wire_check_before_it_is_sent(
     assert "note" not in properties
     assert "token" not in properties
     assert sink.loss_totals().get(LossReason.NOT_BUILT) == 1
+
+
+def test_an_item_claimed_from_the_spool_is_checked_against_this_machines_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Red team of the whole surface: the recheck knew the grammar but not this machine's
+    names, so an item an older version, another machine or anything able to write the user's
+    files left in the spool sent the repository's or the user's name as a label. The PostHog
+    sink of the settings now rechecks against the names of the working directory, as the
+    client's policy does."""
+    repository = tmp_path / "payments-internal"
+    repository.mkdir()
+    monkeypatch.chdir(repository)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    planted = _item({"mode": "hybrid", "repo": "payments-internal"})
+    with FakePostHog(lifetime_seconds=30) as server:
+        arguments = {"sink": "posthog", "posthog_api_key": "phc", "posthog_host": server.host}
+        sources = RawSources(arguments=arguments, environment={}, posthog_installed=True)
+        settings = resolve_settings(sources).unwrap()
+        directory = spool_directory(settings.app)
+        assert directory is not None
+        spool = Spool(directory)
+        assert spool.append([planted]) == {}
+        spool.close()
+        sink = make_sink(settings, str(repository))
+        sink.emit(event(1))
+        sink.close(NOT_A_HANG)
+        sent = {str(item["uuid"]): item for item in server.events()}
+    properties = sent[str(planted["uuid"])]["properties"]
+    assert isinstance(properties, dict)
+    assert properties["mode"] == "hybrid"
+    assert "repo" not in properties
 
 
 def test_what_the_library_itself_spools_passes_the_recheck_unchanged() -> None:
