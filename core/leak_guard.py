@@ -14,13 +14,17 @@ in doubt a value is redacted, which costs a dashboard one value, never a user th
 - ``FILE_NAME``: a name with a source, script, config, data, database, notebook, document,
   spreadsheet, presentation, mail, project or solution (``Payments.csproj``, ``App.sln``),
   infrastructure state (``terraform.tfstate``), key, certificate or password-store
-  (``id.asc``, ``vault.kdbx``), archive, disk image, design or media extension
-  (``salaries_2026.xlsx``, ``Budget.numbers``, ``mail.pst``, ``disk.qcow2``); well-known
+  (``id.asc``, ``vault.kdbx``, ``secrets.enc``), archive, disk image, packet capture, heap or
+  crash dump, design, media or raw photo extension (``salaries_2026.xlsx``, ``Budget.numbers``,
+  ``mail.pst``, ``disk.qcow2``, ``capture_2026.pcap``, ``login_session.har``,
+  ``heap_dump.hprof``, ``prod.kubeconfig``, ``IMG_2041.dng``); well-known
   dotfiles (``.env``, ``.npmrc``, ``.netrc``, ``.pgpass``); and the SSH key and trust files,
   which have none (``id_rsa``, ``id_ed25519``, ``authorized_keys``, ``known_hosts``).
 - ``HOST_NAME``: a dotted name whose last label is a common generic or country-code top-level
   domain or a private suffix (``example.com``, ``db-prod-01.internal.acme.com``,
-  ``build-host-7.local``, ``api.corp``, ``ci.lan``, ``foo.home.arpa``), case-insensitively.
+  ``build-host-7.local``, ``api.corp``, ``ci.lan``, ``foo.home.arpa``, ``vault.acme.systems``),
+  case-insensitively; under ``.int``, an attribute name too (``uuid.int``), only with two labels
+  or more before it (``dc01.acme.int``).
 - ``URL``: anything with a ``scheme://`` (``file:///x`` too).
 - ``EMAIL``: ``local@domain.tld``.
 - ``IP_ADDRESS``: four dot-separated groups of 1-3 digits, port or not (octets are not
@@ -37,8 +41,14 @@ in doubt a value is redacted, which costs a dashboard one value, never a user th
   Azure storage account keys and SAS tokens are base64 with ``/``, ``+`` and ``=``, which the
   wire grammar's labels cannot hold; their runs are random anyway.
 - ``SENSITIVE_LITERAL``: one of the policy's literals (user, host, directory, repository and
-  remote names), case-insensitively, as a whole token: ``alice`` flags ``Alice`` and
-  ``alice's`` but not ``malice`` or ``alice_b``.
+  remote names), case-insensitively, as a whole token. A literal of letters only is a word, and
+  ``_`` joins it to others: ``alice`` flags ``Alice`` and ``alice's`` but not ``malice`` or
+  ``alice_b``, and a folder named ``search`` leaves ``search_count`` alone. Any other literal
+  (with a ``-``, ``_``, ``.``, digit or other character) is a name no word is spelled like, so
+  its ``-``, ``_`` and ``.`` are interchangeable and any character but a letter or digit ends
+  it: ``payments-internal`` flags ``payments_internal``, ``Payments_Internal`` and
+  ``payments-internal_prod``, ``acme-corp`` flags ``acme-corp_ci``, ``alice2`` flags
+  ``alice2_test``; not ``acme-corps`` nor ``alice23``.
 
 **Left alone**: enum names (``UNDERSTAND``, ``Mode.LOCAL``), language names (``python``,
 ``c++``, ``C#``), versions (``0.5.0``, ``1.2.3-rc.1``, ``v2.0.0b1``, ``1.0.dev``), ISO dates,
@@ -68,6 +78,10 @@ and which no label can hold; alone they are ordinary words (``missing_credential
 - dotted attribute names whose last part is a top-level domain: ``logging.info``,
   ``threading.local``, ``settings.dev``, ``flask.app`` read as host names;
 - hex-letter words joined by ``::`` (``cafe::bad``), which are valid IPv6 addresses;
+- identifiers that spell a compound literal made of common words: a folder named
+  ``test_data`` flags ``TEST_DATA_DIR``, one named ``python3`` flags
+  ``PYTHON3_OSERROR_EXCEPTIONS`` (1 and 2 of the 29,010 names in the standard library's
+  source; none for ``payments-internal``, ``acme-corp``, ``build-host-7`` or ``alice2``);
 - about 0.4% of long identifiers with digits, those made of acronyms (one that says a part
   twice, ``test_rfc2047_rfc2047_1``, is a name), and 0.002% of those without (1 of 66,612:
   ``AsyncAWSXRayRecorder``).
@@ -81,17 +95,29 @@ hex tokens); the random token with digits that reads as words (0.45% of 20-chara
 tokens, 0.03% at 32, none in 300,000 at 56); a key file's name joined to other words in a plain
 word shorter than 20 characters (``backup_id_rsa``; ``id_rsa-cert`` and longer ones are
 found); a host name written like an enum member, a class name and an upper-case suffix
-(``Example.COM``); ``user@localhost``; the unspecified IPv6 address ``::``.
+(``Example.COM``); host names under the suffixes that are common attribute names, ``.id``
+(``jira.acme.id``: 73 of OpenTelemetry's 1,543 attribute names end in ``.id``, 62 of them after
+two labels or more, ``service.instance.id``), ``.int`` after one label (``acme.int``), and
+others left out of the list (``.group``, ``.network``, ``.zone``); a bare name under a private
+suffix of one's own, as Kubernetes service names are (``db01.prod``,
+``redis-master.payments``), which reads like ``settings.prod`` or ``module.function``; files
+whose extension is an ordinary word or attribute name: ``backup.age`` (age encryption, like
+``cache.age``), ``capture.cap`` (like ``budget.cap``), ``dump.raw``, ``run.trace``, ``core.1234``;
+a compound literal spelled without its separators or in camel case (``paymentsinternal``,
+``PaymentsInternal``), or joined to a letter or digit (``alice23``); ``user@localhost``; the
+unspecified IPv6 address ``::``.
 
 Cost: a string of ASCII letters, digits and underscores shorter than 20 characters, the bulk of
 any payload, is settled by two C-level character tests and, with a ``_`` or literals, one
-lookup each. Any other string is split on white space; a word that is such a plain word once
-quotes, brackets and end punctuation are stripped is skipped, and any other runs only the rules
-whose trigger (``/``, ``@``, ``://``, ``.``, ``~``, five ``:``, ...) it contains; a host name
-needs a dot and a known suffix after it before its labels are read, and a run without digits is
-weighed only if it holds 16 letters in a row. Every pattern repeats either a bounded number of
-times or a class that excludes what must follow it, so no stretch of text is read from many
-starting points: the cost is linear in the length of the string, whatever its shape.
+lookup each (with both, a substring test per literal that holds more than letters). Any other
+string is split on white space; a word that is such a plain word once quotes, brackets and end
+punctuation are stripped is skipped, and any other runs only the rules whose trigger (``/``,
+``@``, ``://``, ``.``, ``~``, five ``:``, ...) it contains; a host name needs a dot and a known
+suffix after it before its labels are read, and a run without digits is weighed only if it holds
+16 letters in a row. Every pattern repeats either a bounded number of times or a class that
+excludes what must follow it, so no stretch of text is read from many starting points, and each
+literal is looked for once, skipping from word to word: the cost is linear in the length of the
+string, whatever its shape.
 
 >>> find_leak("saved to /home/alice/notes.md")
 <LeakKind.PATH: 'path'>
@@ -105,6 +131,7 @@ import enum
 import math
 import re
 from collections import Counter
+from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from operator import add
 from typing import Final
@@ -155,17 +182,19 @@ _EXTENSIONS: Final = _word_set(
     json jsonc json5 jsonl ndjson yaml yml toml ini cfg conf config cnf env properties plist xml
     xsd xsl lock dockerfile csv tsv parquet avro feather arrow orc db sqlite sqlite3 duckdb mdb
     accdb dbf fdb mdf ldf ibd frm myd rdb aof pkl pickle joblib npy npz h5 hdf5 mat sav dta pt
-    pth ckpt safetensors onnx gguf log dat dump dmp bak backup
+    pth ckpt safetensors onnx gguf log dat dump dmp mdmp hprof heapsnapshot bak backup
+    pcap pcapng har evtx
     pdf doc docx docm dotx odt ott rtf xls xlsx xlsm xlsb xlt xltx ods ots ppt pptx pptm pot
     potx pps ppsx odp odg numbers pages key epub mobi azw azw3 djvu xps vsd vsdx mpp
     msg eml emlx pst ost mbox vcf vcard ics
     csproj vbproj fsproj vcxproj sln xcodeproj pbxproj xcworkspace nuspec nupkg gemspec podspec
-    tfstate tfplan
+    tfstate tfplan kubeconfig
     pem key crt cer csr der p7b p7c p8 p12 pfx jks jceks bks keystore keychain kdb kdbx psafe3
-    agilekeychain opvault gpg pgp asc sig kbx ovpn mobileconfig pub ppk keytab rdp
+    agilekeychain opvault gpg pgp asc sig kbx enc ovpn mobileconfig pub ppk keytab rdp
     zip tar gz tgz bz2 xz zst lz4 lzma 7z rar cab whl egg jar war ear deb rpm apk aab ipa msi exe
     dll so dylib iso img dmg vmdk vdi vhdx qcow2 ova ovf swp tmp orig patch diff
-    png jpg jpeg gif svg webp ico bmp tif tiff heic psd xcf ai eps sketch fig dwg dxf
+    png jpg jpeg gif svg webp ico bmp tif tiff heic heif avif jxl psd xcf ai eps sketch fig dwg
+    dxf dng cr2 cr3 nef nrw arw raf orf rw2
     mp3 mp4 m4a aac flac ogg wav mov mkv avi webm kml kmz gpx geojson shp
     """
 )
@@ -207,7 +236,7 @@ _TOP_LEVEL_DOMAINS: Final = _word_set(
     com net org io dev app ai co cloud edu gov mil info biz me us uk de fr jp cn ru in br au ca
     nl eu ch se no es it pl at be dk fi ie il kr mx nz pt tw za sg hk ar cz gr hu ro tr ua vn my
     ph th cl pe sk si lt lv ee is lu bg hr rs by kz ir pk bd ng ke eg sa ae qa tv fm ly gg sh
-    so to ws cc xyz tech site online store shop blog
+    so to ws cc xyz tech site online store shop blog systems services solutions
     internal local localdomain lan home intranet intra corp private priv arpa test example
     invalid localhost consul lab svc cluster
     """
@@ -215,6 +244,12 @@ _TOP_LEVEL_DOMAINS: Final = _word_set(
 """The last labels that make a dotted name a host name: the common generic and country-code
 top-level domains, and the suffixes of private networks (RFC 6761, RFC 6762, RFC 8375, and
 the habits of intranets: ``.internal``, ``.corp``, ``.lan``)."""
+
+_DEEP_TOP_LEVEL_DOMAINS: Final = _word_set("int")
+"""Top-level domains that are also attribute names (``uuid.int``, ``value.int``): they make a
+dotted name a host name only under two labels or more (``dc01.acme.int``)."""
+
+_HOST_SUFFIXES: Final = _TOP_LEVEL_DOMAINS | _DEEP_TOP_LEVEL_DOMAINS
 
 _COMMON_PAIRS: Final = _word_set(
     """
@@ -326,6 +361,7 @@ _RUN: Final = re.compile(r"[A-Za-z0-9+/_-]{20,}")
 _EXPONENT: Final = re.compile(r"[0-9]*[eE][-+]?[0-9]+")
 
 _NON_WORD: Final = re.compile(r"\W")
+_NON_ALNUM: Final = re.compile(r"[\W_]")
 
 # --- High-entropy tokens ----------------------------------------------------------------------
 
@@ -467,30 +503,87 @@ def _is_word_char(text: str, index: int) -> bool:
     return 0 <= index < len(text) and (text[index].isalnum() or text[index] == "_")
 
 
-def _has_whole_word(lowered: str, literal: str) -> bool:
-    """Whether ``literal`` occurs in ``lowered`` with no letter, digit or ``_`` on either side.
+def _is_alnum(text: str, index: int) -> bool:
+    return 0 <= index < len(text) and text[index].isalnum()
 
-    >>> _has_whole_word("user alice's", "alice"), _has_whole_word("malice", "alice")
-    (True, False)
+
+def _has_token(
+    text: str, literal: str, is_joined: Callable[[str, int], bool], separator: re.Pattern[str]
+) -> bool:
+    """Whether ``literal`` occurs in ``text`` with no character on either side that ``is_joined``
+    takes for part of a word; ``separator`` matches exactly the characters it does not.
+
+    >>> _has_token("user alice's", "alice", _is_word_char, _NON_WORD)
+    True
+    >>> _has_token("malice", "alice", _is_word_char, _NON_WORD)
+    False
     """
-    start = lowered.find(literal)
+    start = text.find(literal)
     while start >= 0:
         end = start + len(literal)
-        if not _is_word_char(lowered, start - 1) and not _is_word_char(lowered, end):
+        if not is_joined(text, start - 1) and not is_joined(text, end):
             return True
-        if _is_word_char(literal, 0):
-            # A match must follow a non-word character, so skip the rest of this word: each
-            # character is then read once per literal, whatever the text.
-            after = _NON_WORD.search(lowered, start + 1)
-            start = lowered.find(literal, after.end()) if after else -1
+        if is_joined(literal, 0):
+            # A match must follow a separator, so skip the rest of this word: each character is
+            # then read once per literal, whatever the text.
+            after = separator.search(text, start + 1)
+            start = text.find(literal, after.end()) if after else -1
         else:
-            start = lowered.find(literal, start + 1)
+            start = text.find(literal, start + 1)
+    return False
+
+
+def _dashed(text: str) -> str:
+    """``text`` with ``_`` and ``.`` spelled ``-``, so a compound literal matches in any of the
+    three spellings: ``payments_internal`` is ``payments-internal``."""
+    return text.replace("_", "-").replace(".", "-")
+
+
+def _has_word_literal(lowered: str, literal_tokens: tuple[str, ...]) -> bool:
+    """Whether a literal of letters only (``search``) is a whole token: ``_`` joins it to a word
+    (``search_count`` is an ordinary key, whoever has a folder named ``search``)."""
+    return any(
+        literal.isalpha()
+        and literal in lowered
+        and _has_token(lowered, literal, _is_word_char, _NON_WORD)
+        for literal in literal_tokens
+    )
+
+
+_COMPOUNDS_BY_LITERALS: Final[dict[tuple[str, ...], tuple[str, ...]]] = {}
+_LITERAL_SETS_KEPT: Final = 16
+
+
+def _compound_literals(literal_tokens: tuple[str, ...]) -> tuple[str, ...]:
+    """The literals that hold more than letters, dashed: worked out once per set of literals
+    (a machine has one; at most ``_LITERAL_SETS_KEPT`` are kept, for tests that make many),
+    not once per string. A plain dict: ``functools.lru_cache`` costs twice the lookup."""
+    compounds = _COMPOUNDS_BY_LITERALS.get(literal_tokens)
+    if compounds is None:
+        if len(_COMPOUNDS_BY_LITERALS) >= _LITERAL_SETS_KEPT:
+            _COMPOUNDS_BY_LITERALS.clear()
+        compounds = tuple(_dashed(literal) for literal in literal_tokens if not literal.isalpha())
+        _COMPOUNDS_BY_LITERALS[literal_tokens] = compounds
+    return compounds
+
+
+def _has_compound_literal(lowered: str, literal_tokens: tuple[str, ...]) -> bool:
+    """Whether a literal with anything but letters in it (``acme-corp``, ``alice2``) is there in
+    any spelling of its ``-``, ``_`` and ``.``, with ``_`` ending it like any other non-letter or
+    digit: ``acme-corp_ci``, ``payments_internal_prod``. No word is spelled so."""
+    compounds = _compound_literals(literal_tokens)
+    if not compounds:
+        return False
+    dashed = _dashed(lowered)
+    for literal in compounds:
+        if literal in dashed and _has_token(dashed, literal, _is_alnum, _NON_ALNUM):
+            return True
     return False
 
 
 def _has_literal(lowered: str, literal_tokens: tuple[str, ...]) -> bool:
-    return any(
-        literal in lowered and _has_whole_word(lowered, literal) for literal in literal_tokens
+    return _has_word_literal(lowered, literal_tokens) or _has_compound_literal(
+        lowered, literal_tokens
     )
 
 
@@ -533,16 +626,18 @@ def _has_host_name(word: str) -> bool:
     (True, False)
     """
     for suffix in _HOST_SUFFIX.finditer(word):
-        if suffix.group(1).lower() in _TOP_LEVEL_DOMAINS:
+        if suffix.group(1).lower() in _HOST_SUFFIXES:
             break
     else:
         return False
     for match in _HOST_CHUNK.finditer(word):
         head, _, suffix_label = match.group().strip(".").rpartition(".")
-        if not head or suffix_label.lower() not in _TOP_LEVEL_DOMAINS:
+        if not head or suffix_label.lower() not in _HOST_SUFFIXES:
             continue
         labels = head.split(".")
         if suffix_label.isupper() and not head.isupper():  # Class.MEMBER
+            continue
+        if len(labels) == 1 and suffix_label.lower() in _DEEP_TOP_LEVEL_DOMAINS:
             continue
         if labels[-1].isdigit():
             continue
@@ -644,7 +739,8 @@ def find_leak(text: str, literal_tokens: tuple[str, ...] = ()) -> LeakKind | Non
     """The kind of sensitive content in ``text``, or None when it may be sent.
 
     ``literal_tokens`` are lower-cased literals of at least three characters (what
-    :attr:`PrivacyPolicy.literal_tokens` holds), matched case-insensitively as whole tokens.
+    :attr:`PrivacyPolicy.literal_tokens` holds), matched case-insensitively as whole tokens,
+    ``_`` ending those that hold more than letters (see the module docstring).
     A PEM block is looked for first; then each word in turn, by prefixed keys and JWTs, URLs,
     e-mail and IP addresses, paths, file names and high-entropy runs; literals come last.
 
@@ -669,9 +765,14 @@ def find_leak(text: str, literal_tokens: tuple[str, ...] = ()) -> LeakKind | Non
             return LeakKind.FILE_NAME
         elif len(text) == _BARE_MAC_LENGTH and _BARE_MAC.fullmatch(text):
             return LeakKind.MAC_ADDRESS
-        # A plain word holds a literal as a whole token only by being that literal.
-        if literal_tokens and text.lower() in literal_tokens:
-            return LeakKind.SENSITIVE_LITERAL
+        if literal_tokens:
+            lowered = text.lower()
+            # A plain word holds a literal only by being it, or by joining a compound one to
+            # other words with a ``_`` (``payments_internal_prod``).
+            if lowered in literal_tokens or (
+                "_" in text and _has_compound_literal(lowered, literal_tokens)
+            ):
+                return LeakKind.SENSITIVE_LITERAL
         return None
     kind = _text_leak(text)
     if kind is None and literal_tokens and _has_literal(text.lower(), literal_tokens):

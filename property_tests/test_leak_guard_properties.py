@@ -11,6 +11,7 @@ import copy
 import json
 import random
 import string
+from operator import add
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -203,6 +204,40 @@ times = st.times().map(lambda moment: moment.isoformat(timespec="seconds"))
 @given(st.one_of(word_labels, versions, model_names, times))
 def test_labels_made_of_words_versions_and_times_are_never_flagged(value: str) -> None:
     assert find_leak(value) is None
+
+
+compound_literals = st.lists(
+    st.from_regex(r"[a-z][a-z0-9]{1,7}", fullmatch=True), min_size=2, max_size=3
+).map("-".join)
+"""Names no word is spelled like: ``acme-corp``, ``build-host-7``, ``payments-internal``."""
+
+
+@given(
+    compound_literals,
+    st.data(),
+    st.lists(st.sampled_from(_WORDS), max_size=2),
+    st.lists(st.sampled_from(_WORDS), max_size=2),
+)
+def test_a_compound_literal_is_found_in_any_spelling_joined_to_words(
+    literal: str, data: st.DataObject, before: list[str], after: list[str]
+) -> None:
+    parts = literal.split("-")
+    joint_count = len(parts) - 1
+    joints = data.draw(
+        st.lists(st.sampled_from("-_."), min_size=joint_count, max_size=joint_count), label="joints"
+    )
+    spelled = parts[0] + "".join(map(add, joints, parts[1:]))
+    written = data.draw(st.sampled_from([spelled, spelled.upper(), spelled.title()]))
+    label = "_".join([*before, written, *after])
+    assert find_leak(label, (literal,)) is not None
+
+
+@given(st.lists(st.sampled_from(_WORDS), min_size=2, max_size=5), st.booleans())
+def test_a_word_literal_joined_to_other_words_by_underscores_is_left_alone(
+    words: list[str], upper: bool
+) -> None:
+    label = "_".join(words).upper() if upper else "_".join(words)
+    assert find_leak(label, tuple(set(words))) is None
 
 
 @given(random_letters, st.booleans())

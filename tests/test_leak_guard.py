@@ -96,6 +96,26 @@ SECRETS: dict[LeakKind, list[str]] = {
         "backup_id_rsa_2026_01_01",
         "id_rsa-cert",
         "known_hosts.old",
+        # Captures, dumps, cluster credentials, encrypted files and raw photos (red team).
+        "capture_2026.pcap",
+        "capture.pcapng",
+        "login_session.har",
+        "heap_dump.hprof",
+        "Heap.heapsnapshot",
+        "crash.mdmp",
+        "Security.evtx",
+        "prod.kubeconfig",
+        "secrets.enc",
+        "IMG_2041.dng",
+        "DSC_0042.NEF",
+        "IMG_0001.CR2",
+        "IMG_0001.cr3",
+        "DSC00042.ARW",
+        "DSCF0042.RAF",
+        "P1000042.ORF",
+        "P1000042.RW2",
+        "IMG_0001.heif",
+        "photo.avif",
     ],
     K.HOST_NAME: [
         "example.com",
@@ -110,6 +130,9 @@ SECRETS: dict[LeakKind, list[str]] = {
         "acme.co.uk",
         "localhost.localdomain",
         "consul.service.consul",
+        "dc01.acme.int",
+        "vault.acme.systems",
+        "ci.acme.services",
     ],
     K.MAC_ADDRESS: [
         "00:1a:2b:3c:4d:5e",
@@ -300,6 +323,15 @@ ORDINARY = [
     "credentials",
     "shadow",
     "passwd",
+    # Attribute names whose last part is a short top-level domain or a word like an extension.
+    "user.id",
+    "session.id",
+    "request.id",
+    "service.instance.id",
+    "uuid.int",
+    "value.int",
+    "cache.age",
+    "budget.cap",
 ]
 
 
@@ -340,6 +372,12 @@ def test_documented_false_positives_stay_flagged(value: str, kind: LeakKind) -> 
         "QhVbXkTzRm_WcJpLsNdF",
         "backup_id_rsa",
         "Example.COM",
+        "jira.acme.id",
+        "acme.int",
+        "db01.prod",
+        "redis-master.payments",
+        "backup.age",
+        "capture.cap",
     ],
 )
 def test_documented_false_negatives_stay_unflagged(value: str) -> None:
@@ -368,6 +406,13 @@ def test_documented_false_negatives_stay_unflagged(value: str) -> None:
         "on devbox",
         "John Smith said",
         "john smith",
+        # A literal that is not a plain word, in any spelling of its separators, ended by "_".
+        "acme_repo",
+        "ACME.REPO",
+        "acme-repo_ci",
+        "ci_acme_repo",
+        "Acme_Repo_Prod",
+        "build acme_repo now",
     ],
 )
 def test_literals_match_case_insensitively_as_whole_tokens(text: str) -> None:
@@ -380,6 +425,65 @@ def test_literals_match_case_insensitively_as_whole_tokens(text: str) -> None:
 )
 def test_literals_inside_longer_words_are_not_matched(text: str) -> None:
     assert find_leak(text, LITERALS) is None
+
+
+MACHINE_LITERALS = (
+    "payments-internal",
+    "acme-corp",
+    "build-host-7",
+    "alice2",
+    "search",
+    "python",
+    "api",
+    "docs",
+)
+"""A machine whose repository, remote owner, host and user are compound names, and whose folders
+have common names."""
+
+
+@pytest.mark.parametrize(
+    "label",
+    [
+        "payments-internal_prod",
+        "payments_internal",
+        "PAYMENTS_INTERNAL",
+        "acme-corp_ci",
+        "acme_corp",
+        "build_host_7",
+        "build-host-7_cache",
+        "alice2_test",
+        "ALICE2_sessions",
+    ],
+)
+def test_compound_literals_are_found_joined_by_underscores(label: str) -> None:
+    assert find_leak(label, MACHINE_LITERALS) is K.SENSITIVE_LITERAL
+
+
+@pytest.mark.parametrize(
+    "label",
+    [
+        "search_count",
+        "python_version",
+        "api_calls",
+        "docs_url",
+        "SEARCH_RESULTS",
+        "codeweaver_search",
+        "acme-corps",
+        "payments-internals",
+        "alice23",
+        "build-host-70",
+    ],
+)
+def test_plain_word_literals_and_longer_names_are_left_alone(label: str) -> None:
+    # A literal of letters only is joined to other words by "_"; any literal is joined to a
+    # letter or digit that follows it.
+    assert find_leak(label, MACHINE_LITERALS) is None
+
+
+@pytest.mark.parametrize("label", ["paymentsinternal", "PaymentsInternal", "acmecorp"])
+def test_compound_literals_without_separators_stay_unflagged(label: str) -> None:
+    # Documented false negative: see the module docstring.
+    assert find_leak(label, MACHINE_LITERALS) is None
 
 
 def test_literals_are_only_matched_when_given() -> None:
