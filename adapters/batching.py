@@ -27,6 +27,15 @@ The worker thread alone decides, one turn at a time:
   takes is delivered, the rest is spooled (at once when the host is unreachable or silent,
   or in a backoff that outlasts the deadline; a batch in flight too, with its uuids, which
   PostHog deduplicates on); without a spool a close counts the rest lost (OUTAGE);
+- an export under way at a flush's deadline is not the host's silence (the first one
+  imports ``posthog``; a round trip may outlast a short flush): its batch is spooled and it
+  stays in flight, within ``REQUEST_TIMEOUT``, its answer deciding the backoff as any
+  answer does; delivered (or rejected) at last, it is counted then, and its copy in the
+  spool is not sent again by this process. Only a close's deadline cuts an export short;
+- a flush granted no time (``flush(0)``, and every flush on a running event loop's thread,
+  which the client never blocks) has no deadline: it asks for delivery now, without waiting
+  for a full batch, and returns at once with what is pending; it spools only what a silent
+  host or a backoff holds back. A close granted no time spools at once;
 - while the host answers and nothing of this process waits, what earlier processes spooled
   is claimed and delivered.
 """
@@ -66,8 +75,8 @@ REQUEST_TIMEOUT: Final = 10.0
 """Longest one export may take when no deadline is nearer."""
 IN_FLIGHT_PATIENCE: Final = 0.5
 """An export with no answer this long after it started sending (its exporter prepared: the
-first import of ``posthog`` is not the host's silence) counts as silence: a deadline then
-spools its batch instead of waiting for it."""
+first import of ``posthog`` is not the host's silence) counts as silence: a flush or close
+then spools at once instead of waiting for its deadline."""
 SPOOL_MARGIN: Final = 0.1
 """Kept before a flush's or close's deadline for writing the spool."""
 FIRST_BACKOFF: Final = 0.5
@@ -83,6 +92,9 @@ SPOOL_APPEND_SIZE: Final = 1_000
 keeps what was written before."""
 CLAIMS_PER_BATCH: Final = 32
 """Claims made to fill one batch from the spool (empty ones included) before waiting."""
+SETTLED_COPIES_REMEMBERED: Final = 10_000
+"""uuids kept of spooled items whose export ended meanwhile (beyond them, the oldest are
+forgotten, and their copies are sent again: PostHog counts a uuid once)."""
 SHORTEST_WAIT: Final = 0.001
 
 
@@ -131,13 +143,13 @@ class _Request:
 
     waiter: threading.Lock
     settle_by: float
+    """Its deadline; none (``math.inf``) for a flush granted no time to wait."""
     closing: bool
     pending: int
     """How many of the events it waits for were neither delivered nor spooled when it was
     answered (until then, how many were buffered when it was made)."""
     target: int | None = None
     """Settled events it waits for: those taken or buffered when the worker first saw it."""
-    """Of those, how many were neither delivered nor spooled when it was answered."""
 
 
 @dataclass(frozen=True)
@@ -161,6 +173,10 @@ class _Batch:
     own: int
     """How many of the items this process emitted (none, for items claimed from the spool)."""
     claim: _Claims | None = None
+    spooled: bool = False
+    """Written to the spool while its export was under way (at a flush's deadline): settled
+    then, so its export's outcome only tells about the host, and whether that copy is to be
+    sent again."""
 
 
 _FINAL: Final[Mapping[ExportResult, LossReason | None]] = {
@@ -259,6 +275,9 @@ class BatchingWorker:
         self._failures = 0
         self._unreachable = False
         self._spool_may_have_items = self._spool is not None
+        # uuids of spooled items whose export, under way when they were spooled, ended for
+        # good (delivered, or rejected): their copies claimed back are not sent again.
+        self._settled_copies: dict[str, None] = {}
 
     def after_fork_in_child(self) -> None:
         """Start empty, with a new thread on the first event: the parent's thread does not
@@ -300,7 +319,8 @@ class BatchingWorker:
 
     def flush(self, timeout: float) -> DeliveryReport:
         """Deliver what was emitted before this call, spooling what cannot be by the
-        deadline; waits at most ``timeout`` seconds."""
+        deadline; waits at most ``timeout`` seconds. Given none, it waits for nothing and
+        spools only what a silent host or a backoff holds back (see the module docstring)."""
         return self._settle(timeout, closing=False)
 
     def close(self, timeout: float) -> DeliveryReport:
@@ -332,7 +352,10 @@ class BatchingWorker:
         wait = _seconds(timeout)
         waiter = threading.Lock()
         waiter.acquire()
-        settle_by = time.monotonic() + wait - min(SPOOL_MARGIN, wait / 2)
+        if wait == 0 and not closing:  # (on an event loop's thread, or flush(0))
+            settle_by = math.inf  # no deadline: see the module docstring
+        else:
+            settle_by = time.monotonic() + wait - min(SPOOL_MARGIN, wait / 2)
         request = _Request(waiter, settle_by, closing, pending=len(self._buffer))
         if closing:
             self._closed = True
@@ -447,9 +470,13 @@ class BatchingWorker:
         # for it, up to the deadline, is to lose the batch.
         if (self._unreachable and in_backoff) or (silent and self._spool is not None):
             due = requests  # no answer to wait for (once the backoff ends, it is tried again)
-        else:  # a deadline reached, or one a backoff outlasts
+        else:  # a deadline reached, or one a backoff outlasts (any, for a flush without one)
             waits_until = max(now, self._not_before)
-            due = [request for request in requests if waits_until > request.settle_by]
+            due = [
+                request
+                for request in requests
+                if waits_until > request.settle_by or (in_backoff and request.settle_by == math.inf)
+            ]
         if due:
             self._settle_now(closing=any(request.closing for request in due))
         elif in_backoff or silent:
@@ -547,13 +574,23 @@ class BatchingWorker:
                 self._spool_may_have_items = bool(items)
                 break
             self._lose(claimed.losses)
-            kept = self._rechecked(claimed.items)
+            kept = self._rechecked(self._unsettled(claimed.items))
             if kept:
                 items.extend(kept)
                 claims.append(claimed)
             else:
                 claimed.delivered()  # (every item expired or refused: nothing to send)
         return _Batch(items, 0, _Claims(tuple(claims))) if items else None
+
+    def _unsettled(self, items: Sequence[JSONObject]) -> list[JSONObject]:
+        """The claimed items that are not copies of ones this process already saw settled."""
+        return [item for item in items if item.get("uuid") not in self._settled_copies]
+
+    def _remember_settled(self, items: Sequence[JSONObject]) -> None:
+        for item in items:
+            self._settled_copies[str(item.get("uuid"))] = None
+        for _ in range(len(self._settled_copies) - SETTLED_COPIES_REMEMBERED):
+            del self._settled_copies[next(iter(self._settled_copies))]  # the oldest
 
     def _rechecked(self, items: Sequence[JSONObject]) -> list[JSONObject]:
         """The claimed items that pass ``recheck`` (as it returns them)."""
@@ -573,7 +610,14 @@ class BatchingWorker:
         return kept
 
     def _start_export(self, batch: _Batch, now: float) -> None:
-        timeout = max(SHORTEST_WAIT, min(REQUEST_TIMEOUT, self._settle_by() - now))
+        # Only a close's deadline cuts an export short: nothing hears it after the close. A
+        # flush's spools the batch, and its answer is still heard (a slow host's success
+        # ends a backoff, and keeps its copy in the spool from being sent again).
+        close_by = min(
+            (request.settle_by for request in list(self._requests) if request.closing),
+            default=math.inf,
+        )
+        timeout = max(SHORTEST_WAIT, min(REQUEST_TIMEOUT, close_by - now))
         self._export_token += 1
         self._in_flight = batch
         self._export_started = math.inf  # until it is ready to send: see Exporter.prepare
@@ -587,9 +631,10 @@ class BatchingWorker:
         except RuntimeError:
             # No thread to be had: out of threads, or the interpreter is finalizing (from
             # Python 3.12 an atexit hook, the client's exit hook, can start none). Exported on
-            # this thread instead, within the same timeout (the nearest deadline): the host's
-            # waits end on time whatever this thread does, since each has its own timeout.
-            self._export(self._export_token, batch.items, timeout)
+            # this thread instead, within the nearest deadline, which this thread must meet:
+            # the host's waits end on time whatever it does, since each has its own timeout.
+            by_deadline = max(SHORTEST_WAIT, min(timeout, self._settle_by() - now))
+            self._export(self._export_token, batch.items, by_deadline)
 
     def _export(self, token: int, items: list[JSONObject], timeout: float) -> None:
         """On the export thread: one attempt, its outcome posted to the worker (even when
@@ -608,14 +653,17 @@ class BatchingWorker:
     def _exported(self, message: _Exported) -> None:
         batch = self._in_flight
         if batch is None or message.token != self._export_token:
-            return  # abandoned at a deadline: already spooled or given back
+            return  # given up at a close's deadline: spooled, given back or counted lost
         self._in_flight = None
         result = message.outcome.result
         if result in _FINAL:
             self._failures, self._unreachable, self._not_before = 0, False, 0.0
             if batch.claim is not None:
                 batch.claim.delivered()
-            self._settled += batch.own
+            if batch.spooled:
+                self._remember_settled(batch.items)  # (counted here, not again from its copy)
+            else:
+                self._settled += batch.own
             lost_as = _FINAL[result]
             if lost_as is None:
                 self._delivered += len(batch.items)
@@ -628,6 +676,8 @@ class BatchingWorker:
         self._not_before = time.monotonic() + wait
         if batch.claim is not None:
             batch.claim.returned()
+        elif batch.spooled:
+            return  # tried again from its copy in the spool
         elif self._unreachable and self._spool is not None:
             self._to_spool([batch])
         else:
@@ -635,20 +685,23 @@ class BatchingWorker:
 
     def _settle_now(self, *, closing: bool) -> None:
         """Spool (or, closing without a spool, count lost) every event of this process still
-        in memory or in flight."""
+        in memory or in flight. An export under way is no failure of the host's (it may be
+        importing ``posthog``, or the round trip may outlast a short flush): after a flush it
+        stays in flight, its batch spooled, and its answer decides the backoff; a close stops
+        waiting for it, giving back what it had claimed from the spool."""
         if self._spool is None and not closing:
             return  # kept in memory: a later flush or the close decides
         batches: list[_Batch] = []
-        in_flight, self._in_flight = self._in_flight, None
-        if in_flight is not None:  # no answer by now: silence
-            self._export_token += 1
-            self._failures += 1
-            self._unreachable = True
-            self._not_before = time.monotonic() + backoff_seconds(self._failures, None)
+        in_flight = self._in_flight
+        if in_flight is not None and closing:
+            self._in_flight = None
             if in_flight.claim is not None:
                 in_flight.claim.returned()
-            else:
+            elif not in_flight.spooled:
                 batches.append(in_flight)
+        elif in_flight is not None and in_flight.claim is None and not in_flight.spooled:
+            in_flight.spooled = True
+            batches.append(in_flight)
         if self._held is not None:
             batches.append(self._held)
             self._held = None
@@ -705,7 +758,7 @@ class BatchingWorker:
         batches = [batch for batch in (self._held, self._in_flight) if batch is not None]
         buffered = self._drop_buffered()
         self._taken += buffered
-        lost = buffered + sum(batch.own for batch in batches)
+        lost = buffered + sum(batch.own for batch in batches if not batch.spooled)
         self._settled += lost
         self._count_lost(LossReason.OUTAGE, lost)
         while self._requests:

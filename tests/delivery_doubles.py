@@ -78,18 +78,27 @@ class MemoryClaim:
 class ScriptedExporter:
     """Answers each export with the next outcome of ``script`` (the last one for ever after),
     recording what it was given and when. ``silent`` holds every export until its timeout or
-    until ``release()``; ``reachable=False`` fails every ``prepare``."""
+    until ``release()``; ``reachable=False`` fails every ``prepare``; ``importing`` holds
+    every ``prepare`` (as the first import of ``posthog`` does) until ``imported()``."""
 
     script: list[ExportOutcome] = field(
         default_factory=lambda: [ExportOutcome(ExportResult.DELIVERED)]
     )
     reachable: bool = True
     silent: bool = False
+    importing: bool = False
     exports: list[tuple[float, list[JSONObject]]] = field(default_factory=list)
     _released: threading.Event = field(default_factory=threading.Event)
+    _imported: threading.Event = field(default_factory=threading.Event)
 
     def prepare(self, timeout: float) -> bool:
+        if self.importing:
+            self._imported.wait(timeout)
         return self.reachable
+
+    def imported(self) -> None:
+        self.importing = False
+        self._imported.set()
 
     def export(self, batch: Sequence[JSONObject], timeout: float) -> ExportOutcome:
         self.exports.append((time.monotonic(), list(batch)))
