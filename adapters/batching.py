@@ -633,8 +633,11 @@ class BatchingWorker:
             # Python 3.12 an atexit hook, the client's exit hook, can start none). Exported on
             # this thread instead, within the nearest deadline, which this thread must meet:
             # the host's waits end on time whatever it does, since each has its own timeout.
+            # And within the patience an export on its own thread is given before its batch
+            # is spooled: this thread hears no silence while it waits (a silent host had cost
+            # a short process on Python 3.12 its whole shutdown budget at exit).
             by_deadline = max(SHORTEST_WAIT, min(timeout, self._settle_by() - now))
-            self._export(self._export_token, batch.items, by_deadline)
+            self._export(self._export_token, batch.items, min(by_deadline, IN_FLIGHT_PATIENCE))
 
     def _export(self, token: int, items: list[JSONObject], timeout: float) -> None:
         """On the export thread: one attempt, its outcome posted to the worker (even when

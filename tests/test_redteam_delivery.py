@@ -548,3 +548,33 @@ def test_a_child_forked_during_the_first_exports_import_delivers_or_counts_its_e
     assert set(outcomes) <= {"0", "1"}, outcomes  # delivered, or counted lost
     assert "0" in outcomes, outcomes  # the child can deliver
     assert [str(item["event"]) for item in server.events()].count("parent") == 5
+
+
+class NoExportThreads(threading.Thread):
+    """As at exit from Python 3.12 (an atexit hook can start no thread): an export thread
+    cannot be had, so the worker exports on its own thread."""
+
+    def start(self) -> None:
+        if self.name == "codeweaver-telemetry-export":
+            raise RuntimeError("can't create new thread at interpreter shutdown")
+        super().start()
+
+
+def test_with_no_thread_to_export_on_a_silent_host_costs_a_close_its_patience_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Python 3.12's exit (found by running the suite on 3.12): a short process against a
+    silent host waited its whole shutdown budget (10 s of 10), and what it held was neither
+    delivered nor spooled, because the worker exporting on its own thread waited for the
+    close's deadline and heard no silence meanwhile."""
+    monkeypatch.setattr(threading, "Thread", NoExportThreads)  # (the batching worker's)
+    spool = MemorySpool()
+    with FakePostHog(lifetime_seconds=30) as server:
+        server.mode = Mode.SILENT
+        sink = posthog_sink(Endpoint("phc", server.host, 10, 0.0, 100), spool=spool)
+        for n in range(5):
+            sink.emit(event(n))
+        report = sink.close(NOT_A_HANG)
+    assert not report.timed_out
+    assert report.spooled == 5
+    assert len(spool.items) == 5
