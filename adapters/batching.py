@@ -364,7 +364,16 @@ class BatchingWorker:
             self._requests.append(request)
             self._wake_ups.put(None)
             # (a worker that finished meanwhile answered every request it could see)
-            answered = self._finished or waiter.acquire(timeout=wait)
+            try:
+                answered = self._finished or waiter.acquire(timeout=wait)
+            except BaseException:
+                # The host's Ctrl-C (or its signal handler's exception) ends its wait, not
+                # what it waited for: the deadline is brought to now, so that the worker
+                # spools what is left, and is given the spool's margin for it.
+                request.settle_by = -math.inf
+                self._wake_ups.put(None)
+                waiter.acquire(timeout=SPOOL_MARGIN)
+                raise
         pending = request.pending if self._started else unsettled
         return DeliveryReport(
             delivered=self._delivered,

@@ -947,8 +947,14 @@ def _deliver_at_exit(client: TelemetryClient, sink: Sink) -> None:
 
 @atexit.register
 def _shut_down_clients_at_exit() -> None:
+    interrupted = False
     for client in list(_ALIVE_WITH_SINKS.values()):
-        client.shutdown()
+        try:
+            client.shutdown(0.0 if interrupted else None)
+        except KeyboardInterrupt:
+            # The user's, during the wait: what that client held is spooled (see the sink),
+            # the others' at once; nothing of the library's is printed on the way out.
+            interrupted = True
 
 
 async def _in_worker_thread(call: Callable[[], DeliveryReport]) -> DeliveryReport:

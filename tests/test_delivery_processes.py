@@ -3,6 +3,7 @@ their exit costs, and what the next run delivers of what an offline run could no
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
@@ -78,3 +79,39 @@ def test_two_processes_starting_together_deliver_a_spooled_run_exactly_once(
         time.sleep(0.5)  # a duplicate would arrive about now
         uuids = server.uuids()
     assert len(uuids) == len(set(uuids)) == 102
+
+
+CAPTURES_THEN_EXITS = CAPTURES + "print('exiting', flush=True)\n"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("failure", [Mode.SILENT, Mode.ERROR_500])
+def test_ctrl_c_during_the_exit_wait_keeps_what_was_captured(failure: Mode, tmp_path: Path) -> None:
+    """Red team of the lifecycle: a user's Ctrl-C while the exit hook waited for a silent or
+    failing host lost every event it held (the next healthy run delivered 0 of 50), and
+    printed the library's traceback."""
+    with FakePostHog(lifetime_seconds=60) as server:
+        server.mode = failure
+        child = subprocess.Popen(
+            [sys.executable, "-c", CAPTURES_THEN_EXITS.format(count=50)],
+            cwd=tmp_path,
+            env=environment(tmp_path, server),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert child.stdout is not None
+            assert child.stdout.readline().strip() == "exiting"
+            time.sleep(0.2)  # into the exit hook's wait (a silent host is given 0.5 s)
+            child.send_signal(signal.SIGINT)
+            _, errors = child.communicate(timeout=30)
+        finally:
+            child.kill()
+            child.wait(timeout=30)
+        server.mode = Mode.HEALTHY
+        run(tmp_path, server, 1)
+        assert server.wait_for_events(51, timeout=10), f"{len(server.uuids())} of 51"
+        uuids = server.uuids()
+    assert len(uuids) == len(set(uuids)) == 51
+    assert "codeweaver_telemetry" not in errors
