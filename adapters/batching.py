@@ -293,7 +293,7 @@ class BatchingWorker:
         """Buffer the event; never blocks. (Threads emitting at once may take the buffer a
         few events past its bound: one each, at most.)"""
         if self._closed:
-            return Accepted.DROPPED_CLOSED
+            return self._spooled_after_the_close(event)
         waiting = len(self._buffer)
         if waiting >= self._max_buffered:
             return Accepted.DROPPED_FULL
@@ -305,6 +305,16 @@ class BatchingWorker:
         if not waiting or (waiting + 1) % self._batch_size == 0:
             self._wake_ups.put(None)
         return Accepted.QUEUED
+
+    def _spooled_after_the_close(self, event: OutboundEvent) -> Accepted:
+        """An event emitted once the close is done: spooled on this thread for the next run
+        to send (a host's exit hook that runs after the library's, as one registered before
+        the library was imported does, ends its session then); dropped with no spool, or
+        while the worker still runs (it alone settles what is taken)."""
+        if self._spool is None or not self._finished:
+            return Accepted.DROPPED_CLOSED
+        self._buffer.append(event)
+        return Accepted.QUEUED if self._settle_without_a_worker() == 0 else Accepted.DROPPED_CLOSED
 
     def _taken_back_after_the_end(self) -> Accepted:
         """After an append that may have come once the worker had ended (a close racing this
@@ -765,8 +775,10 @@ class BatchingWorker:
 
     def _give_up(self) -> None:
         """After an unexpected failure of the worker: what it held is lost, every waiting
-        request is answered, and the sink takes no more events."""
+        request is answered, and the sink takes no more events (the spool, which may be what
+        failed, not even after the close)."""
         self._closed = self._finished = True
+        self._spool = None
         batches = [batch for batch in (self._held, self._in_flight) if batch is not None]
         buffered = self._drop_buffered()
         self._taken += buffered

@@ -767,7 +767,7 @@ class TelemetryClient:
         The sink's answer is also put in ``receipt``, in the line that has it: an interrupt
         after it cannot make a taken event look refused (its losses reported twice)."""
         sink = self._sink
-        if sink is None or self._closed:  # (the sink is made with the steps)
+        if sink is None:  # (made with the steps; once closed, it spools or refuses an event)
             self._count_drop("capture", None, "the client is shut down", LossReason.SINK_CLOSED)
             return False
         session_id = self._session_id or self._first_session_id()

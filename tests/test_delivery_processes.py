@@ -115,3 +115,38 @@ def test_ctrl_c_during_the_exit_wait_keeps_what_was_captured(failure: Mode, tmp_
         uuids = server.uuids()
     assert len(uuids) == len(set(uuids)) == 51
     assert "codeweaver_telemetry" not in errors
+
+
+HOST_HOOK_FIRST = """
+import atexit
+
+def cleanup():
+    from codeweaver_telemetry.adapters import get_telemetry_client
+    client = get_telemetry_client()
+    client.capture("command_finished", {"ok": True})
+    client.end_session()
+
+atexit.register(cleanup)  # the host's clean-up, registered before the library is imported
+from codeweaver_telemetry.adapters import get_telemetry_client
+client = get_telemetry_client()
+client.start_session({"version": "1.0"})
+client.capture("command", {"n": 1})
+"""
+
+
+@pytest.mark.slow
+def test_a_hosts_exit_hook_that_runs_after_the_librarys_loses_nothing(tmp_path: Path) -> None:
+    """Red team of the lifecycle: atexit runs hooks last in, first out, so a host's clean-up
+    registered before the library was imported ran after the library's exit hook had closed
+    the client: its last event and its session event were refused (counted, in a process
+    that was ending), even on a healthy host. Now what a closed sink is handed is spooled,
+    and the next run sends it."""
+    with FakePostHog(lifetime_seconds=60) as server:
+        run_program(HOST_HOOK_FIRST, tmp_path, environment(tmp_path, server))
+        run(tmp_path, server, 1)
+        assert server.wait_for_events(4, timeout=10)
+        time.sleep(0.5)  # a duplicate would arrive about now
+        names = [str(event.get("event")) for event in server.events()]
+        uuids = server.uuids()
+    assert sorted(names) == ["codeweaver_session", "command", "command_finished", "e"]
+    assert len(uuids) == len(set(uuids))
