@@ -34,7 +34,8 @@ The worker thread alone decides, one turn at a time:
   spool is not sent again by this process. Only a close's deadline cuts an export short;
 - a flush granted no time (``flush(0)``, and every flush on a running event loop's thread,
   which the client never blocks) has no deadline: it asks for delivery now, without waiting
-  for a full batch, and returns at once with what is pending; it spools only what a silent
+  for a full batch (but no sooner than ``UNTIMED_FLUSH_SPACING`` after the last export
+  began), and returns at once with what is pending; it spools only what a silent
   host or a backoff holds back. A close granted no time spools at once;
 - while the host answers and nothing of this process waits, what earlier processes spooled
   is claimed and delivered.
@@ -96,6 +97,10 @@ SETTLED_COPIES_REMEMBERED: Final = 10_000
 """uuids kept of spooled items whose export ended meanwhile (beyond them, the oldest are
 forgotten, and their copies are sent again: PostHog counts a uuid once)."""
 SHORTEST_WAIT: Final = 0.001
+UNTIMED_FLUSH_SPACING: Final = 1.0
+"""A flush granted no time sends what waits now, but no sooner than this after the last
+export began: a host that flushes after every event (every flush on an event loop's thread
+is one) costs PostHog one more request a second, not one a round trip."""
 
 
 class ClaimedItems(Protocol):
@@ -271,6 +276,7 @@ class BatchingWorker:
         self._in_flight: _Batch | None = None
         self._export_token = 0
         self._export_started = 0.0
+        self._last_export_began = -math.inf
         self._not_before = 0.0
         self._failures = 0
         self._unreachable = False
@@ -310,11 +316,13 @@ class BatchingWorker:
         """An event emitted once the close is done: spooled on this thread for the next run
         to send (a host's exit hook that runs after the library's, as one registered before
         the library was imported does, ends its session then); dropped with no spool, or
-        while the worker still runs (it alone settles what is taken)."""
-        if self._spool is None or not self._finished:
+        while a worker still runs (it alone settles what it takes)."""
+        if self._spool is None or (self._started and not self._finished):
             return Accepted.DROPPED_CLOSED
-        self._buffer.append(event)
-        return Accepted.QUEUED if self._settle_without_a_worker() == 0 else Accepted.DROPPED_CLOSED
+        # This event alone, not the buffer: threads emitting at once each spool their own.
+        # What the spool cannot keep it counts lost, as it does for the worker's batches.
+        self._to_spool([_Batch(_wire_items([event]), 1)])
+        return Accepted.QUEUED
 
     def _taken_back_after_the_end(self) -> Accepted:
         """After an append that may have come once the worker had ended (a close racing this
@@ -453,6 +461,12 @@ class BatchingWorker:
     def _settle_by(self) -> float:
         return min((request.settle_by for request in list(self._requests)), default=math.inf)
 
+    def _untimed_flush_due(self) -> float:
+        """When a flush granted no time may send what waits (never, with none waiting)."""
+        if any(request.settle_by == math.inf for request in list(self._requests)):
+            return self._last_export_began + UNTIMED_FLUSH_SPACING
+        return math.inf
+
     def _wait_seconds(self, now: float) -> float | None:
         settle_by = self._settle_by()
         if self._in_flight is not None:
@@ -465,7 +479,7 @@ class BatchingWorker:
             interval_ends = (
                 math.inf if waiting_since is None else waiting_since + self._batch_interval
             )
-            due = min(interval_ends, settle_by)
+            due = min(interval_ends, settle_by, self._untimed_flush_due())
         return None if due == math.inf else max(SHORTEST_WAIT, due - now)
 
     def _waiting_since(self, now: float) -> float | None:
@@ -505,7 +519,10 @@ class BatchingWorker:
             # process is the next one for what earlier ones spooled.
             flushing = any(not request.closing for request in requests)
             claims = not flushing and (bool(requests) or not self._closed)
-            self._send_next(now, urgent=bool(requests), claims=claims)
+            urgent = any(request.settle_by < math.inf for request in requests) or (
+                now >= self._untimed_flush_due()
+            )
+            self._send_next(now, urgent=urgent, claims=claims)
         return self._answer(due)
 
     def _answer(self, settled: list[_Request]) -> bool:
@@ -639,6 +656,7 @@ class BatchingWorker:
         timeout = max(SHORTEST_WAIT, min(REQUEST_TIMEOUT, close_by - now))
         self._export_token += 1
         self._in_flight = batch
+        self._last_export_began = now
         self._export_started = math.inf  # until it is ready to send: see Exporter.prepare
         try:
             threading.Thread(

@@ -18,9 +18,10 @@ the worker's reports; every wait bounded.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -29,12 +30,19 @@ from fake_posthog import FakePostHog, Mode
 from host_process import host_environment, run_program
 
 from codeweaver_telemetry.adapters import TelemetryClient
-from codeweaver_telemetry.adapters.batching import BatchingWorker
+from codeweaver_telemetry.adapters.batching import UNTIMED_FLUSH_SPACING, BatchingWorker
 from codeweaver_telemetry.adapters.client import PROCESS_BUDGET
 from codeweaver_telemetry.adapters.posthog_sink import Endpoint, posthog_sink
 from codeweaver_telemetry.core import PrivacyPolicy
 from codeweaver_telemetry.core.settings import RawSources, resolve_settings
-from codeweaver_telemetry.core.sink import ExportOutcome, ExportResult, OutboundEvent
+from codeweaver_telemetry.core.sink import (
+    Accepted,
+    ExportOutcome,
+    ExportResult,
+    LossReason,
+    OutboundEvent,
+)
+from codeweaver_telemetry.core.vocabulary import JSONObject
 
 NOT_A_HANG = 10.0
 
@@ -197,4 +205,55 @@ def test_flushes_shorter_than_the_round_trip_keep_a_healthy_host_out_of_backoff(
     assert (closed.delivered, closed.pending) == (10, 0)  # counted delivered once each
     assert spool.items == []
     assert len(uuids) == len(set(uuids)) == 10  # a spooled copy of a delivered batch not resent
+    assert sink.loss_totals() == {}
+
+
+# --- the red team of these changes ---------------------------------------------------------
+
+
+def test_flushes_granted_no_time_after_every_event_cost_a_request_a_second_at_most() -> None:
+    """A host that flushed after every event (as every flush on an event loop's thread does)
+    sent one request per round trip to a healthy host: 833 requests in 3 s where batching
+    sends 25. An early batch now comes no sooner than a second after the last export began."""
+    exporter = ScriptedExporter()
+    sink = worker(exporter, MemorySpool(), batch_size=1_000)
+    started = time.monotonic()
+    for n in range(100):
+        sink.emit(event(n))
+        sink.flush(0)
+        time.sleep(0.003)
+    emitting = time.monotonic() - started
+    assert eventually(lambda: len(exporter.sent_uuids()) == 100)
+    sink.close(NOT_A_HANG)
+    assert len(exporter.exports) <= 2 + emitting / UNTIMED_FLUSH_SPACING  # (before: about 100)
+    assert len(set(exporter.sent_uuids())) == 100
+
+
+class SlowMemorySpool(MemorySpool):
+    """Appends that take a moment, as a disk's do: threads emitting at once overlap."""
+
+    def append(self, items: Sequence[JSONObject]) -> Mapping[LossReason, int]:
+        time.sleep(0.001)
+        return super().append(items)
+
+
+def test_events_emitted_at_once_after_the_close_are_each_spooled_and_counted_once() -> None:
+    """Each late emit spooled the whole buffer, others' events too, then told its own caller
+    it was refused: of 400 events from 8 threads, all 400 were in the spool and 298 counted
+    lost as well."""
+    spool = SlowMemorySpool()
+    sink = worker(ScriptedExporter(), spool, batch_size=10)
+    sink.close(NOT_A_HANG)
+    answers: list[Accepted] = []
+
+    def emitting() -> None:
+        answers.extend(sink.emit(event(n)) for n in range(50))
+
+    threads = [threading.Thread(target=emitting) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=NOT_A_HANG)
+    assert answers.count(Accepted.QUEUED) == 400
+    assert len(spool.items) == 400
     assert sink.loss_totals() == {}
