@@ -133,5 +133,10 @@ class CaptureSteps:
             for key in OPT_IN_KEYS.intersection(context.properties).difference(own):
                 del merged[key]
         return checked_event(
-            event, merged, self.policy, schema.vocabularies, query_words=schema.query_words
+            event,
+            merged,
+            self.policy,
+            schema.vocabularies,
+            query_words=schema.query_words,
+            names=self.schemas.keys(),
         )

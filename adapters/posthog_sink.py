@@ -125,6 +125,7 @@ def spooled_item_check(
                 policy,
                 schema.vocabularies,
                 query_words=schema.query_words,
+                names=schemas.keys(),
             )
         )
         passed = result.value_or(None)

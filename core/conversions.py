@@ -320,7 +320,7 @@ def _labelled_tally(
     for identity, count in tally.items():
         text = _bounded_text(first[identity])
         by_text[text] = by_text.get(text, 0) + count
-    return _labelled(by_text.items(), policy, vocabulary)
+    return _labelled(by_text, policy, vocabulary)
 
 
 def _bounded_text(value: object) -> str:
@@ -330,17 +330,20 @@ def _bounded_text(value: object) -> str:
 
 
 def _labelled(
-    counts: Iterable[tuple[str, int | float]],
-    policy: PrivacyPolicy,
-    vocabulary: AbstractSet[str],
+    counts: Mapping[str, int | float], policy: PrivacyPolicy, vocabulary: AbstractSet[str]
 ) -> dict[str, int | float]:
     """Each category text's label and its count, equal labels added up. Of more distinct
-    texts than the policy's ``max_list_length`` the distribution is refused: each costs the
-    leak guard up to a label's check, whatever the number of items that repeat them."""
-    texts = list(itertools.islice(counts, policy.max_list_length + 1))
-    if len(texts) > policy.max_list_length:
-        raise ConversionRejected("more distinct categories than a distribution reads")
+    texts than the policy's ``max_list_length`` (besides the vocabulary's), the most
+    frequent are labelled and the rest counted under ``__other__`` unread: each costs the
+    leak guard up to a label's check, and at most ``max_dynamic_labels`` are kept anyway."""
+    texts = [pair for pair in counts.items() if pair[0] not in vocabulary]
     labelled: dict[str, int | float] = {}
+    if len(texts) > policy.max_list_length:
+        texts.sort(key=lambda pair: pair[1], reverse=True)  # (stable: ties as they came)
+        rest = sum(count for _, count in texts[policy.max_list_length :])
+        labelled[OTHER_LABEL] = as_json_number(rest)
+        del texts[policy.max_list_length :]
+    texts.extend(pair for pair in counts.items() if pair[0] in vocabulary)
     for text, count in texts:
         label = text if is_label(text, policy, vocabulary) else OTHER_LABEL
         merged = labelled.get(label)
@@ -359,7 +362,7 @@ def _labelled_counts(
         number = as_json_number(count)
         merged = by_text.get(text)
         by_text[text] = number if merged is None else as_json_number(merged + number)
-    return _labelled(by_text.items(), policy, vocabulary)
+    return _labelled(by_text, policy, vocabulary)
 
 
 def kept_labels(

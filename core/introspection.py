@@ -288,8 +288,11 @@ def _read(items: Iterable[_T], what: str) -> list[_T]:
 
 
 def _shown(key: str) -> str:
-    """A host's key as a reason may name it (reasons reach logs): quoted when it is a label
-    the leak guard passes, else only as a key that is not (its text may be data)."""
-    if LABEL_PATTERN.fullmatch(key) and find_leak(key, ()) is None:
+    """A host's key as a reason may name it (reasons reach logs): quoted when it is a Python
+    identifier of the label alphabet that the leak guard passes, as a field's name is (a
+    misspelt declaration is named), else only as a key that is not (its text may be data: a
+    path, a host, a repository's hyphenated name, which this machine's literals, not known
+    here, would catch)."""
+    if key.isidentifier() and LABEL_PATTERN.fullmatch(key) and find_leak(key, ()) is None:
         return repr(key)
-    return "a key that is not a label"
+    return "a key that is not a field's name"

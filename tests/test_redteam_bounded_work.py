@@ -4,8 +4,8 @@ total: a list shared by every item of another (Python's ``[[0] * n] * m``) was r
 it was met, so ``{"m": [[0] * 1000] * 1000}`` cost a million values on the host's thread, and
 four such lists of 32 KB, 10**12. A root of 99,999 properties, and a distribution of 100,000
 distinct labels, cost the leak guard seconds. Now an event holds at most the policy's
-``max_event_values`` values in all, and a distribution reads at most ``max_list_length``
-distinct categories."""
+``max_event_values`` values in all, and a distribution labels at most ``max_list_length``
+distinct categories, the most frequent (the rest count under ``__other__``)."""
 
 from __future__ import annotations
 
@@ -17,12 +17,13 @@ from collections.abc import Iterator, Mapping
 import pytest
 from mcp_servers import kept_events_client
 
-from codeweaver_telemetry.core.conversions import ConversionRejected, to_distribution
+from codeweaver_telemetry.core import conversions
+from codeweaver_telemetry.core.conversions import to_distribution
 from codeweaver_telemetry.core.introspection import MAX_MODEL_ITEMS
 from codeweaver_telemetry.core.policy import PrivacyPolicy
 from codeweaver_telemetry.core.serializer import filter_for_telemetry, reduced_payload
 from codeweaver_telemetry.core.vocabulary import AnonymityConversion
-from codeweaver_telemetry.core.wire import checked_properties
+from codeweaver_telemetry.core.wire import checked_properties, is_label
 
 POLICY = PrivacyPolicy(hash_key=b"k" * 32)
 BOUND = POLICY.max_event_values
@@ -95,15 +96,26 @@ def test_an_event_of_more_properties_than_the_bound_is_refused_whole() -> None:
 
 
 @pytest.mark.parametrize("shape", ["list", "mapping"])
-def test_a_distribution_of_more_distinct_categories_than_a_list_holds_is_refused(
-    shape: str,
+def test_a_distribution_labels_at_most_as_many_distinct_categories_as_a_list_holds(
+    shape: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    asked: list[str] = []
+
+    def counted(text: str, *arguments: object) -> bool:
+        asked.append(text)
+        return is_label(text, *arguments)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(conversions, "is_label", counted)
     letters = string.ascii_lowercase
-    labels = [f"{letters[i % 26]}{letters[i // 26 % 26]}{i}" for i in range(1001)]
-    categories: object = labels if shape == "list" else dict.fromkeys(labels, 1)
-    with pytest.raises(ConversionRejected, match="distinct categories"):
-        to_distribution(categories, POLICY)
-    repeated = labels[:1000] * 100  # many items, few distinct: read as before
+    labels = [f"{letters[i % 26]}{letters[i // 26 % 26]}{i}" for i in range(5000)]
+    categories: object = labels + ["python"] * 3 if shape == "list" else dict.fromkeys(labels, 1)
+    distribution = to_distribution(categories, POLICY, vocabulary={"rust"})
+    assert len(asked) <= POLICY.max_list_length
+    assert sum(distribution.values()) == len(labels) + (3 if shape == "list" else 0)  # type: ignore[arg-type]
+    assert len(distribution) <= POLICY.max_dynamic_labels + 1
+    if shape == "list":
+        assert distribution["python"] == 3  # the most frequent, read first
+    repeated = labels[:1000] * 100  # many items, few distinct: every one read
     assert sum(to_distribution(repeated, POLICY).values()) == 100_000  # type: ignore[arg-type]
 
 

@@ -26,6 +26,7 @@ from codeweaver_telemetry.core.vocabulary import AnonymityConversion
 
 QUESTION = "why does charge fail for Jane Doe at Acme"
 SECRET_KEY = "/home/bob/.ssh/id_rsa sk_live_4eC39HqLyjWDarjtT1zdp7dc"
+REPOSITORY_KEY = "acme-payments_prod"  # (label-shaped: the machine's literals would catch it)
 DIGEST_FORM = "h:0123456789abcdef0123456789abcdef"
 
 
@@ -102,7 +103,15 @@ class Misspelt:
         return {"hitz": AnonymityConversion.COUNT}
 
 
-@pytest.mark.parametrize("model", [MisDeclared(), HandledBadly()])
+@dataclasses.dataclass
+class DeclaresTheRepository:
+    hits: int = 3
+
+    def _telemetry_keys(self) -> dict[str, AnonymityConversion]:
+        return {REPOSITORY_KEY: AnonymityConversion.HASH}
+
+
+@pytest.mark.parametrize("model", [MisDeclared(), HandledBadly(), DeclaresTheRepository()])
 def test_the_reasons_a_model_is_refused_never_name_a_key_that_is_not_a_label(
     model: object, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -112,11 +121,29 @@ def test_the_reasons_a_model_is_refused_never_name_a_key_that_is_not_a_label(
         client.capture("wrapped", {"model": model})
     client.shutdown()
     logged = "\n".join(record.getMessage() for record in caplog.records)
-    assert "a key that is not a label" in logged
-    for part in SECRET_KEY.split():
+    assert "a key that is not a field's name" in logged
+    for part in [*SECRET_KEY.split(), REPOSITORY_KEY]:
         assert part not in logged
 
 
 def test_a_misspelt_declaration_is_still_named() -> None:
     refused = filter_for_telemetry(Misspelt(), PrivacyPolicy(hash_key=b"k" * 32))
     assert "declares 'hitz', which is not a field of Misspelt" in str(refused.failure())
+
+
+@pytest.mark.parametrize("checkout", ["codeweaver-search", "codeweaver-session"])
+def test_a_checkout_named_like_the_librarys_events_does_not_cost_them(checkout: str) -> None:
+    """Red team of the compound-literal rule (a496964): a working directory named like the
+    start of one of the library's own event names made that name a "leak", and every such
+    event was refused (a checkout named ``codeweaver-mcp`` lost every MCP tool-call event).
+    The library's own events' names are its constants, whatever the machine's literals; a
+    host's event of that spelling is still refused."""
+    sink = NullSink(keep=True)
+    policy = PrivacyPolicy(hash_key=b"k" * 32, sensitive_literals=frozenset({checkout}))
+    client = TelemetryClient(settings(), policy=policy, sink=sink)
+    client.start_session({"version": "1.0"})
+    searched(client, opted_out_here=True)
+    client.capture(checkout.replace("-", "_") + "_copy", {"n": 1})
+    client.end_session()
+    client.shutdown()
+    assert {event.event for event in sink.events} == {"codeweaver_search", "codeweaver_session"}
