@@ -387,10 +387,11 @@ class BatchingWorker:
             except BaseException:
                 # The host's Ctrl-C (or its signal handler's exception) ends its wait, not
                 # what it waited for: the deadline is brought to now, so that the worker
-                # spools what is left, and is given the spool's margin for it.
+                # spools what is left, and is given the spool's margin for it (and the
+                # patience of an export it makes on its own thread, at exit from 3.12).
                 request.settle_by = -math.inf
                 self._wake_ups.put(None)
-                waiter.acquire(timeout=SPOOL_MARGIN)
+                waiter.acquire(timeout=IN_FLIGHT_PATIENCE + SPOOL_MARGIN)
                 raise
         pending = request.pending if self._started else unsettled
         return DeliveryReport(
