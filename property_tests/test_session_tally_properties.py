@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from codeweaver_telemetry.core import (
@@ -147,7 +147,8 @@ def test_the_counts_of_any_sequence_of_searches_add_up(events: list[SearchEvent 
     assert 0 <= tally.tokens_delivered <= MAX_SAFE_INT
 
 
-@given(searches, searches)
+@settings(max_examples=100)  # (each example builds up to 8 search events; 50 s at CI's 500)
+@given(st.lists(built_searches(), max_size=4), st.lists(built_searches(), max_size=4))
 def test_two_tallies_joined_are_the_tally_of_both_sequences(
     earlier: list[SearchEvent | None], later: list[SearchEvent | None]
 ) -> None:
