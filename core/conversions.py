@@ -214,7 +214,7 @@ def category_label(
     >>> category_label("hybrid", default_policy()), category_label("a b", default_policy())
     ('hybrid', '__other__')
     """
-    text = value if type(value) is str else _category_text(value)
+    text = _bounded_text(value)
     return text if is_label(text, policy, vocabulary) else OTHER_LABEL
 
 

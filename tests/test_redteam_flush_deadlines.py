@@ -21,13 +21,14 @@ import asyncio
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
 from delivery_doubles import MemorySpool, ScriptedExporter
 from fake_posthog import FakePostHog, Mode
 from host_process import host_environment, run_program
+from loop_waits import eventually
 
 from codeweaver_telemetry.adapters import TelemetryClient
 from codeweaver_telemetry.adapters.batching import UNTIMED_FLUSH_SPACING, BatchingWorker
@@ -66,16 +67,6 @@ def worker(exporter: ScriptedExporter, spool: MemorySpool, *, batch_size: int) -
     return BatchingWorker(
         exporter, batch_size=batch_size, batch_interval=60.0, max_buffered=1_000, spool=spool
     )
-
-
-def eventually(condition: Callable[[], bool]) -> bool:
-    """Whether ``condition`` holds within NOT_A_HANG seconds."""
-    deadline = time.monotonic() + NOT_A_HANG
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 # --- a flush that ends while the first export imports what it sends with ------------------
@@ -136,7 +127,7 @@ def test_a_flush_granted_no_time_asks_for_delivery_and_spools_nothing_while_heal
         reports.append(sink.flush(0))
     assert (reports[0].pending, reports[0].timed_out) == (1, True)  # it waited for nothing
     # Sent without waiting for a full batch or the interval, none of it spooled:
-    assert eventually(lambda: len(exporter.sent_uuids()) == 50)
+    assert eventually(lambda: len(exporter.sent_uuids()) == 50, NOT_A_HANG)
     assert [report.spooled for report in reports] == [0] * 50
     assert spool.appends == 0
     closed = sink.close(NOT_A_HANG)
@@ -151,7 +142,7 @@ def test_a_flush_granted_no_time_spools_what_a_backoff_holds_back() -> None:
     sink = worker(exporter, spool, batch_size=10)
     for n in range(10):  # a full batch: sent, and answered "not for 30 s"
         sink.emit(event(n))
-    assert eventually(lambda: sink.flush(0).spooled == 10)
+    assert eventually(lambda: sink.flush(0).spooled == 10, NOT_A_HANG)
     assert len(spool.items) == 10
     assert len(exporter.exports) == 1  # (and not retried before the backoff ends)
     assert sink.close(0.5).spooled == 10
@@ -223,7 +214,7 @@ def test_flushes_granted_no_time_after_every_event_cost_a_request_a_second_at_mo
         sink.flush(0)
         time.sleep(0.003)
     emitting = time.monotonic() - started
-    assert eventually(lambda: len(exporter.sent_uuids()) == 100)
+    assert eventually(lambda: len(exporter.sent_uuids()) == 100, NOT_A_HANG)
     sink.close(NOT_A_HANG)
     assert len(exporter.exports) <= 2 + emitting / UNTIMED_FLUSH_SPACING  # (before: about 100)
     assert len(set(exporter.sent_uuids())) == 100
